@@ -1,0 +1,50 @@
+# make run: start the local stack (two simulated pods + the gateway) in the foreground.
+# make test: install, then run the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PERF_ANALYZER := $(VENV)/bin/perf_analyzer
+SHARED_TOOLS ?= ../shared/tools
+
+.PHONY: install run test test-unit test-compat lint bench protos clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+$(PERF_ANALYZER): | $(STAMP)
+	$(SHARED_TOOLS)/install-perf-analyzer $(VENV) $(PY)
+
+run: $(STAMP)
+	$(VENV)/bin/loadtest stack
+
+# Two pytest runs: tests/compat drives the system with tritonclient, whose protobuf
+# registrations clash with the project's own in one process (see tests/compat/README.md).
+test: $(STAMP) $(PERF_ANALYZER)
+	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -p no:cacheprovider tests/compat
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+test-compat: $(STAMP) $(PERF_ANALYZER)
+	$(PY) -m pytest -q -p no:cacheprovider tests/compat
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(VENV)/bin/loadtest bench
+
+protos: $(STAMP)
+	$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. \
+	  protos/model_config.proto protos/grpc_service.proto
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""The inference gateway: v2 front-ends, batching scheduler, routing and pod backends."""

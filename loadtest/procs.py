@@ -1,0 +1,216 @@
+"""Start and stop the local stack's processes (simulated pods, the gateway) on free loopback ports.
+
+Used by ``loadtest stack`` (``make run``), the benchmarks and the tests. It imports no project
+proto module, so the tritonclient compatibility tests can use it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "GatewayProc",
+    "PodProc",
+    "Proc",
+    "cpu_seconds",
+    "free_port",
+    "running",
+    "start_gateway",
+    "start_pod",
+    "wait_http",
+]
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_http(url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until ``url`` answers 200; fail early if ``proc`` exits."""
+    deadline = time.monotonic() + timeout_s
+    last: Exception | str = "no answer"
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as resp:
+                if resp.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except OSError as exc:
+            last = exc
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} not ready after {timeout_s} s: {last}")
+
+
+@dataclass
+class Proc:
+    """A child process of the stack; stop() sends SIGTERM, then SIGKILL after a grace period."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.popen.pid)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+
+    def stop(self, grace_s: float = 5.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        return int(self.popen.returncode)
+
+
+@dataclass
+class PodProc(Proc):
+    """A simulated GPU pod."""
+
+    grpc_port: int = 0
+    http_port: int = 0
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{HOST}:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{HOST}:{self.http_port}"
+
+
+@dataclass
+class GatewayProc(Proc):
+    """The gateway, with the config file it was started with."""
+
+    http_port: int = 0
+    grpc_port: int = 0
+    metrics_port: int = 0
+    config_path: Path = field(default_factory=Path)
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{HOST}:{self.http_port}"
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{HOST}:{self.grpc_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{HOST}:{self.metrics_port}/metrics"
+
+
+def _script(name: str) -> str:
+    """The console script ``name`` installed beside this interpreter."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def start_pod(
+    args: Sequence[str] = (),
+    *,
+    grpc_port: int | None = None,
+    http_port: int | None = None,
+    wait_ready: bool = True,
+    stdout: Any = None,
+) -> PodProc:
+    """Start ``simpod`` with ``args`` on free ports; wait until it answers HTTP live."""
+    grpc_port = grpc_port or free_port()
+    http_port = http_port or free_port()
+    cmd = [_script("simpod"), "--host", HOST, "--grpc-port", str(grpc_port)]
+    cmd += ["--http-port", str(http_port), *args]
+    popen = subprocess.Popen(cmd, stdout=stdout, stderr=stdout)
+    pod = PodProc("simpod", popen, grpc_port, http_port)
+    try:
+        wait_http(f"{pod.http_url}/v2/health/live", proc=popen)
+        if wait_ready:
+            wait_http(f"{pod.http_url}/v2/health/ready", proc=popen, timeout_s=120)
+    except BaseException:
+        pod.stop()
+        raise
+    return pod
+
+
+def start_gateway(
+    models: list[dict[str, Any]],
+    *,
+    extra: dict[str, Any] | None = None,
+    args: Sequence[str] = (),
+    wait_models: bool = True,
+    http_port: int | None = None,
+    grpc_port: int | None = None,
+    metrics_port: int | None = None,
+    stdout: Any = None,
+) -> GatewayProc:
+    """Start the gateway on free ports with a config of ``models`` (the YAML ``models`` list).
+
+    With ``wait_models`` it returns once every model reports ready (a ready pod seen).
+    """
+    http_port = http_port or free_port()
+    grpc_port = grpc_port or free_port()
+    metrics_port = metrics_port or free_port()
+    config: dict[str, Any] = {"models": models, **(extra or {})}
+    fd, name = tempfile.mkstemp(prefix="gateway-", suffix=".yaml")
+    with os.fdopen(fd, "w") as fh:
+        yaml.safe_dump(config, fh)
+    cmd = [_script("gateway"), "--config", name, "--host", HOST]
+    cmd += ["--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    cmd += ["--metrics-port", str(metrics_port), *args]
+    popen = subprocess.Popen(cmd, stdout=stdout, stderr=stdout)
+    gw = GatewayProc("gateway", popen, http_port, grpc_port, metrics_port, Path(name))
+    try:
+        wait_http(f"{gw.http_url}/v2/health/live", proc=popen)
+        if wait_models:
+            for model in models:
+                wait_http(f"{gw.http_url}/v2/models/{model['name']}/ready", proc=popen)
+    except BaseException:
+        gw.stop()
+        raise
+    return gw
+
+
+@contextlib.contextmanager
+def running(*procs: Proc) -> Iterator[tuple[Proc, ...]]:
+    """Stop every process on exit, in reverse order."""
+    try:
+        yield procs
+    finally:
+        for proc in reversed(procs):
+            proc.stop()

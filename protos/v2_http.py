@@ -1,0 +1,226 @@
+"""The v2 REST inference body: JSON with the binary tensor data extension, both directions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from protos.infer import InferRequestBody, InferResponseBody, RequestedOutput
+from protos.tensors import (
+    CodecError,
+    Tensor,
+    check_bytes_count,
+    datatype,
+    element_count,
+    json_to_raw,
+    raw_to_json,
+)
+
+__all__ = [
+    "HEADER_LENGTH",
+    "decode_request",
+    "decode_response",
+    "encode_request",
+    "encode_response",
+    "wants_binary",
+]
+
+HEADER_LENGTH = "Inference-Header-Content-Length"
+_UNSUPPORTED_PARAMS = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CodecError(f"{what} must be a JSON object")
+    return value
+
+
+def _params(obj: dict[str, Any], what: str) -> dict[str, Any]:
+    params = obj.get("parameters")
+    if params is None:
+        return {}
+    return _object(params, f"{what}.parameters")
+
+
+def _shape(value: Any, what: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value
+    ):
+        raise CodecError(f"{what}.shape must be a list of non-negative integers")
+    return tuple(value)
+
+
+def _str_field(obj: dict[str, Any], key: str, what: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise CodecError(f"{what}.{key} must be a non-empty string")
+    return value
+
+
+def _decode_tensor(
+    obj: Any, index: int, kind: str, body: memoryview, pos: int
+) -> tuple[Tensor, int]:
+    """One input (or output) object, reading its binary data from ``body`` at ``pos``."""
+    what = f"{kind}s[{index}]"
+    obj = _object(obj, what)
+    name = _str_field(obj, "name", what)
+    what = f"{kind} '{name}'"
+    dt = datatype(_str_field(obj, "datatype", what), what)
+    shape = _shape(obj.get("shape"), what)
+    count = element_count(shape)
+    params = _params(obj, what)
+    for key in _UNSUPPORTED_PARAMS:
+        if key in params:
+            raise CodecError(f"{what}: shared memory is not supported by this server ({key})")
+    size = params.get("binary_data_size")
+    if size is None:
+        if "data" not in obj:
+            raise CodecError(f"{what} has neither 'data' nor a binary_data_size parameter")
+        return Tensor(name, dt.name, shape, json_to_raw(dt, obj["data"], count, what)), pos
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise CodecError(f"{what}: binary_data_size must be a non-negative integer")
+    if pos + size > len(body):
+        raise CodecError(
+            f"{what}: binary_data_size {size} runs past the end of the body "
+            f"({len(body) - pos} bytes left)"
+        )
+    raw = bytes(body[pos : pos + size])
+    if dt.is_bytes:
+        check_bytes_count(raw, count, what)
+    elif size != count * dt.itemsize:
+        raise CodecError(
+            f"{what}: binary_data_size is {size} bytes, shape {list(shape)} of {dt.name} "
+            f"needs {count * dt.itemsize}"
+        )
+    return Tensor(name, dt.name, shape, raw), pos + size
+
+
+def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], memoryview]:
+    if header_length is None:
+        header_length = len(body)
+    if header_length < 0 or header_length > len(body):
+        raise CodecError(
+            f"{HEADER_LENGTH} is {header_length}, but the body has {len(body)} bytes"
+        )
+    try:
+        doc = orjson.loads(memoryview(body)[:header_length])
+    except orjson.JSONDecodeError as exc:
+        raise CodecError(f"the body is not valid JSON: {exc}") from None
+    return _object(doc, "the body"), memoryview(body)[header_length:]
+
+
+def _finish(binary: memoryview, pos: int) -> None:
+    if pos != len(binary):
+        raise CodecError(
+            f"the body has {len(binary) - pos} bytes of binary data that no tensor claims"
+        )
+
+
+def decode_request(body: bytes, header_length: int | None) -> InferRequestBody:
+    """A REST inference request body (JSON, then binary tensors if ``header_length`` is set)."""
+    doc, binary = _split(body, header_length)
+    inputs_doc = doc.get("inputs")
+    if not isinstance(inputs_doc, list) or not inputs_doc:
+        raise CodecError("'inputs' must be a non-empty list")
+    pos = 0
+    inputs: list[Tensor] = []
+    for i, obj in enumerate(inputs_doc):
+        tensor, pos = _decode_tensor(obj, i, "input", binary, pos)
+        inputs.append(tensor)
+    _finish(binary, pos)
+    outputs: list[RequestedOutput] | None = None
+    if doc.get("outputs") is not None:
+        if not isinstance(doc["outputs"], list):
+            raise CodecError("'outputs' must be a list")
+        outputs = []
+        for i, obj in enumerate(doc["outputs"]):
+            what = f"outputs[{i}]"
+            obj = _object(obj, what)
+            binary_flag = _params(obj, what).get("binary_data")
+            if binary_flag is not None and not isinstance(binary_flag, bool):
+                raise CodecError(f"{what}.parameters.binary_data must be a boolean")
+            outputs.append(RequestedOutput(_str_field(obj, "name", what), binary_flag))
+    request_id = doc.get("id", "")
+    if not isinstance(request_id, str):
+        raise CodecError("'id' must be a string")
+    return InferRequestBody(inputs, outputs, request_id, _params(doc, "the request"))
+
+
+def wants_binary(request: InferRequestBody, output: str) -> bool:
+    """Whether the caller wants ``output`` as binary data (per output, else request default)."""
+    if request.outputs is not None:
+        for wanted in request.outputs:
+            if wanted.name == output and wanted.binary is not None:
+                return wanted.binary
+    return bool(request.parameters.get("binary_data_output", False))
+
+
+def _encode(doc: dict[str, Any], tensors: list[Tensor], binary: list[bool], key: str) -> tuple[
+    bytes, int | None
+]:
+    blobs: list[bytes] = []
+    objs: list[dict[str, Any]] = []
+    for tensor, as_binary in zip(tensors, binary, strict=True):
+        obj: dict[str, Any] = {
+            "name": tensor.name,
+            "datatype": tensor.datatype,
+            "shape": list(tensor.shape),
+        }
+        if as_binary:
+            obj["parameters"] = {"binary_data_size": len(tensor.data)}
+            blobs.append(tensor.data)
+        else:
+            obj["data"] = raw_to_json(datatype(tensor.datatype, tensor.name), tensor.data)
+        objs.append(obj)
+    doc[key] = objs
+    head = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not blobs:
+        return head, None
+    return b"".join([head, *blobs]), len(head)
+
+
+def encode_response(response: InferResponseBody, binary: list[bool]) -> tuple[bytes, int | None]:
+    """A REST inference response body and, when binary data follows the JSON, its length."""
+    doc: dict[str, Any] = {"model_name": response.model_name, "id": response.id}
+    if response.model_version:
+        doc["model_version"] = response.model_version
+    if response.parameters:
+        doc["parameters"] = response.parameters
+    return _encode(doc, response.outputs, binary, "outputs")
+
+
+def encode_request(request: InferRequestBody, binary: bool) -> tuple[bytes, int | None]:
+    """A REST inference request body (for clients: load generators, tests)."""
+    doc: dict[str, Any] = {}
+    if request.id:
+        doc["id"] = request.id
+    if request.parameters:
+        doc["parameters"] = request.parameters
+    if request.outputs is not None:
+        doc["outputs"] = [
+            {"name": o.name, "parameters": {"binary_data": bool(o.binary)}}
+            for o in request.outputs
+        ]
+    return _encode(doc, request.inputs, [binary] * len(request.inputs), "inputs")
+
+
+def decode_response(body: bytes, header_length: int | None) -> InferResponseBody:
+    """A REST inference response body (for clients: load generators, tests)."""
+    doc, binary = _split(body, header_length)
+    outputs_doc = doc.get("outputs")
+    if not isinstance(outputs_doc, list):
+        raise CodecError("'outputs' must be a list")
+    pos = 0
+    outputs: list[Tensor] = []
+    for i, obj in enumerate(outputs_doc):
+        tensor, pos = _decode_tensor(obj, i, "output", binary, pos)
+        outputs.append(tensor)
+    _finish(binary, pos)
+    return InferResponseBody(
+        str(doc.get("model_name", "")),
+        outputs,
+        str(doc.get("model_version", "")),
+        str(doc.get("id", "")),
+        _params(doc, "the response"),
+    )
