@@ -51,9 +51,7 @@ def params_to_proto(target: Any, params: dict[str, Any]) -> None:
             slot.string_param = str(value)
 
 
-def _tensors(
-    specs: Any, raw: Any, kind: str, what_raw: str
-) -> list[Tensor]:
+def _tensors(specs: Any, raw: Any, kind: str, what_raw: str) -> list[Tensor]:
     if raw and len(raw) != len(specs):
         raise CodecError(f"{what_raw} has {len(raw)} entries for {len(specs)} {kind}s")
     out: list[Tensor] = []

@@ -100,9 +100,7 @@ def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], memo
     if header_length is None:
         header_length = len(body)
     if header_length < 0 or header_length > len(body):
-        raise CodecError(
-            f"{HEADER_LENGTH} is {header_length}, but the body has {len(body)} bytes"
-        )
+        raise CodecError(f"{HEADER_LENGTH} is {header_length}, but the body has {len(body)} bytes")
     try:
         doc = orjson.loads(memoryview(body)[:header_length])
     except orjson.JSONDecodeError as exc:
@@ -156,9 +154,9 @@ def wants_binary(request: InferRequestBody, output: str) -> bool:
     return bool(request.parameters.get("binary_data_output", False))
 
 
-def _encode(doc: dict[str, Any], tensors: list[Tensor], binary: list[bool], key: str) -> tuple[
-    bytes, int | None
-]:
+def _encode(
+    doc: dict[str, Any], tensors: list[Tensor], binary: list[bool], key: str
+) -> tuple[bytes, int | None]:
     blobs: list[bytes] = []
     objs: list[dict[str, Any]] = []
     for tensor, as_binary in zip(tensors, binary, strict=True):
@@ -199,8 +197,7 @@ def encode_request(request: InferRequestBody, binary: bool) -> tuple[bytes, int 
         doc["parameters"] = request.parameters
     if request.outputs is not None:
         doc["outputs"] = [
-            {"name": o.name, "parameters": {"binary_data": bool(o.binary)}}
-            for o in request.outputs
+            {"name": o.name, "parameters": {"binary_data": bool(o.binary)}} for o in request.outputs
         ]
     return _encode(doc, request.inputs, [binary] * len(request.inputs), "inputs")
 

@@ -1,0 +1,81 @@
+"""The way out to one pod: a persistent gRPC channel speaking v2 ModelInfer with raw contents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from gateway.errors import Code, InferError
+from protos import grpc_service_pb2 as pb
+from protos import grpc_service_pb2_grpc as pb_grpc
+
+__all__ = ["PodClient", "pod_error"]
+
+_INT32_MAX = 2**31 - 1
+_CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", _INT32_MAX),
+    ("grpc.max_receive_message_length", _INT32_MAX),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+]
+
+
+def pod_error(exc: grpc.aio.AioRpcError, address: str) -> InferError:
+    """A pod's gRPC failure as the caller's error: its status passed on, its message kept."""
+    code = Code.from_grpc(exc.code())
+    detail = exc.details() or exc.code().name
+    if code in (Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED, Code.CANCELLED):
+        return InferError(code, f"pod {address}: {detail}")
+    return InferError(code, detail)
+
+
+class PodClient:
+    """One pod: a channel opened once and kept, and the v2 calls the gateway makes on it."""
+
+    def __init__(self, *, address: str, model: str) -> None:
+        self.address = address
+        self.model = model
+        self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
+
+    async def infer(self, request: Any, timeout_s: float) -> Any:
+        """Send one ModelInferRequest; a pod failure raises InferError with the pod's status."""
+        try:
+            return await self._stub.ModelInfer(request, timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise pod_error(exc, self.address) from None
+
+    async def model_ready(self, timeout_s: float) -> bool:
+        """ModelReady for this pod's model; False when the pod cannot be reached."""
+        try:
+            reply = await self._stub.ModelReady(
+                pb.ModelReadyRequest(name=self.model), timeout=timeout_s
+            )
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(reply.ready)
+
+    async def model_config(self, timeout_s: float) -> Any | None:
+        """The pod's ModelConfig, or None when it does not implement the Triton extension."""
+        try:
+            reply = await self._stub.ModelConfig(
+                pb.ModelConfigRequest(name=self.model), timeout=timeout_s
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.NOT_FOUND):
+                return None
+            raise
+        return reply.config if reply.HasField("config") else None
+
+    async def model_metadata(self, timeout_s: float) -> Any:
+        """The pod's ModelMetadata."""
+        return await self._stub.ModelMetadata(
+            pb.ModelMetadataRequest(name=self.model), timeout=timeout_s
+        )
+
+    async def close(self) -> None:
+        await self._channel.close()

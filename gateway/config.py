@@ -1,0 +1,120 @@
+"""The gateway's configuration: a YAML file validated at load into a frozen object."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = [
+    "ConfigError",
+    "GatewayConfig",
+    "ModelSettings",
+    "ServerSettings",
+    "load_config",
+    "parse_config",
+]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+Port = Annotated[int, Field(ge=0, le=65535)]
+PositiveMs = Annotated[int, Field(gt=0)]
+_ENDPOINT = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the field and the reason."""
+
+
+class ServerSettings(BaseModel):
+    """Listening addresses and request limits."""
+
+    model_config = _FROZEN
+
+    host: str = "0.0.0.0"
+    http_port: Port = 8000
+    grpc_port: Port = 8001
+    metrics_port: Port = 8002
+    max_request_bytes: Annotated[int, Field(gt=0)] = 64 * 1024 * 1024
+    probe_interval_ms: PositiveMs = 1000
+
+
+class ModelSettings(BaseModel):
+    """One model the gateway serves and the pods that serve it."""
+
+    model_config = _FROZEN
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[^/\s]+$")]
+    endpoints: list[str] = Field(default_factory=list)
+    pod_model: str | None = None
+    default_timeout_ms: PositiveMs = 30_000
+    connect_timeout_ms: PositiveMs = 2_000
+    max_batch_size: Annotated[int, Field(ge=0)] | None = None
+
+    @field_validator("endpoints")
+    @classmethod
+    def _host_port(cls, value: list[str]) -> list[str]:
+        for i, endpoint in enumerate(value):
+            match = _ENDPOINT.match(endpoint)
+            if match is None or not 0 < int(match.group(2)) < 65536:
+                raise ValueError(f"endpoint {i} '{endpoint}' is not host:port")
+        return value
+
+    @property
+    def target_model(self) -> str:
+        """The model's name on its pods."""
+        return self.pod_model or self.name
+
+
+class GatewayConfig(BaseModel):
+    """The whole configuration; replaced as a whole, never changed in place."""
+
+    model_config = _FROZEN
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    models: Annotated[list[ModelSettings], Field(min_length=1)]
+
+    @field_validator("models")
+    @classmethod
+    def _unique(cls, value: list[ModelSettings]) -> list[ModelSettings]:
+        names = [m.name for m in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"model name '{name}' appears more than once")
+        return value
+
+    def model(self, name: str) -> ModelSettings | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"{where}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def parse_config(doc: Any, source: str = "config") -> GatewayConfig:
+    """Validate a parsed YAML document."""
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping with a 'models' list")
+    try:
+        return GatewayConfig.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    """Read and validate a config file; every problem is a ConfigError naming the field."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(doc, str(path))

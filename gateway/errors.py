@@ -1,0 +1,60 @@
+"""One error type for every failure a caller sees, with its HTTP status and gRPC status code."""
+
+from __future__ import annotations
+
+import enum
+
+import grpc
+
+__all__ = ["Code", "InferError"]
+
+
+class Code(enum.Enum):
+    """Failure kinds, each with the HTTP status and gRPC code Triton uses for it."""
+
+    INVALID_ARGUMENT = (400, grpc.StatusCode.INVALID_ARGUMENT)
+    NOT_FOUND = (404, grpc.StatusCode.NOT_FOUND)
+    PAYLOAD_TOO_LARGE = (413, grpc.StatusCode.RESOURCE_EXHAUSTED)
+    RESOURCE_EXHAUSTED = (429, grpc.StatusCode.RESOURCE_EXHAUSTED)
+    CANCELLED = (499, grpc.StatusCode.CANCELLED)
+    INTERNAL = (500, grpc.StatusCode.INTERNAL)
+    UNIMPLEMENTED = (501, grpc.StatusCode.UNIMPLEMENTED)
+    UNAVAILABLE = (503, grpc.StatusCode.UNAVAILABLE)
+    DEADLINE_EXCEEDED = (504, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+    @property
+    def http_status(self) -> int:
+        return self.value[0]
+
+    @property
+    def grpc_code(self) -> grpc.StatusCode:
+        return self.value[1]
+
+    @property
+    def reason(self) -> str:
+        """The label metrics use for this failure."""
+        return self.name.lower()
+
+    @classmethod
+    def from_grpc(cls, code: grpc.StatusCode) -> Code:
+        """The kind for a status a pod answered with (unknown codes count as INTERNAL)."""
+        return _FROM_GRPC.get(code, Code.INTERNAL)
+
+
+_FROM_GRPC = {c.grpc_code: c for c in Code if c is not Code.PAYLOAD_TOO_LARGE}
+_FROM_GRPC[grpc.StatusCode.UNKNOWN] = Code.INTERNAL
+_FROM_GRPC[grpc.StatusCode.FAILED_PRECONDITION] = Code.INVALID_ARGUMENT
+_FROM_GRPC[grpc.StatusCode.OUT_OF_RANGE] = Code.INVALID_ARGUMENT
+
+
+class InferError(Exception):
+    """A failure to answer a request; ``message`` is what the caller reads."""
+
+    def __init__(self, code: Code, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+    def __repr__(self) -> str:
+        return f"InferError({self.code.name}, {self.message!r})"

@@ -1,0 +1,125 @@
+"""The ``gateway`` command: load the config, serve HTTP, gRPC and metrics until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any
+
+import uvloop
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.grpc_frontend import build_grpc_server
+from gateway.http_frontend import build_http_app
+from gateway.metrics import GatewayMetrics
+from gateway.service import Gateway
+
+__all__ = ["main", "serve"]
+
+log = logging.getLogger("gateway")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    parser.add_argument("--config", required=True, help="YAML config file (see README)")
+    parser.add_argument("--host", help="listen address (overrides server.host)")
+    parser.add_argument("--http-port", type=int, help="overrides server.http_port (8000)")
+    parser.add_argument("--grpc-port", type=int, help="overrides server.grpc_port (8001)")
+    parser.add_argument("--metrics-port", type=int, help="overrides server.metrics_port (8002)")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def _with_flags(config: GatewayConfig, args: argparse.Namespace) -> GatewayConfig:
+    flags = {
+        "host": args.host,
+        "http_port": args.http_port,
+        "grpc_port": args.grpc_port,
+        "metrics_port": args.metrics_port,
+    }
+    update = {k: v for k, v in flags.items() if v is not None}
+    if not update:
+        return config
+    server = type(config.server).model_validate({**config.server.model_dump(), **update})
+    return config.model_copy(update={"server": server})
+
+
+def _metrics_app(metrics: GatewayMetrics) -> web.Application:
+    async def scrape(_: web.Request) -> web.Response:
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", scrape)
+    return app
+
+
+async def _site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    sockets: Any = runner.addresses
+    return runner, int(sockets[0][1])
+
+
+async def serve(config: GatewayConfig, stop: asyncio.Event) -> None:
+    """Serve until ``stop`` is set, then drain: not ready, finish calls, close."""
+    gateway = Gateway(config)
+    await gateway.start()
+    host = config.server.host
+    grpc_server, grpc_port, checker = await build_grpc_server(
+        gateway, f"{host}:{config.server.grpc_port}"
+    )
+    http, http_port = await _site(build_http_app(gateway), host, config.server.http_port)
+    metrics, metrics_port = await _site(
+        _metrics_app(gateway.metrics), host, config.server.metrics_port
+    )
+    log.info(
+        "serving %s on %s: http %d, grpc %d, metrics %d",
+        ", ".join(gateway.models),
+        host,
+        http_port,
+        grpc_port,
+        metrics_port,
+    )
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: draining in-flight requests")
+        gateway.ready = False
+        await checker.enter_graceful_shutdown()
+        await grpc_server.stop(grace=5.0)
+        await http.cleanup()
+        await metrics.cleanup()
+        await gateway.stop()
+
+
+async def _run(config: GatewayConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(config, stop)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = _with_flags(load_config(args.config), args)
+    except (ConfigError, ValueError) as exc:
+        print(f"gateway: invalid config: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    uvloop.run(_run(config))
+
+
+if __name__ == "__main__":
+    main()

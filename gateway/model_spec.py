@@ -1,0 +1,178 @@
+"""What a model takes and returns, learnt from its pods, and the edge validation against it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.errors import Code, InferError
+from protos import grpc_service_pb2 as pb
+from protos import model_config_pb2 as mc
+from protos.infer import InferRequestBody
+
+__all__ = ["ModelSpec", "TensorSpec", "config_type", "v2_type"]
+
+
+def v2_type(config_type: int) -> str:
+    """A model_config DataType enum value as the v2 datatype name (TYPE_STRING is BYTES)."""
+    name = mc.DataType.Name(config_type).removeprefix("TYPE_")
+    return "BYTES" if name == "STRING" else name
+
+
+def config_type(datatype: str) -> int:
+    """A v2 datatype name as the model_config DataType enum value."""
+    return int(mc.DataType.Value("TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype}"))
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """One input or output: datatype and dims without the batch dimension (-1 = any)."""
+
+    name: str
+    datatype: str
+    dims: tuple[int, ...]
+    optional: bool = False
+
+    def accepts(self, dims: tuple[int, ...]) -> bool:
+        return len(dims) == len(self.dims) and all(
+            want in (-1, got) for want, got in zip(self.dims, dims, strict=True)
+        )
+
+
+def _bad(message: str) -> InferError:
+    return InferError(Code.INVALID_ARGUMENT, message)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model as the gateway serves it; immutable, replaced when the pods report a new one."""
+
+    name: str
+    platform: str
+    max_batch_size: int
+    inputs: dict[str, TensorSpec]
+    outputs: dict[str, TensorSpec]
+    versions: tuple[str, ...] = ()
+    pod_config: Any = field(default=None, compare=False)  # the pod's ModelConfig, if it had one
+
+    @classmethod
+    def from_config(cls, name: str, config: Any, max_batch_size: int | None = None) -> ModelSpec:
+        """From a pod's ModelConfig (``max_batch_size`` overrides the pod's)."""
+        return cls(
+            name=name,
+            platform=config.platform or config.backend,
+            max_batch_size=config.max_batch_size if max_batch_size is None else max_batch_size,
+            inputs={
+                t.name: TensorSpec(t.name, v2_type(t.data_type), tuple(t.dims), t.optional)
+                for t in config.input
+            },
+            outputs={
+                t.name: TensorSpec(t.name, v2_type(t.data_type), tuple(t.dims))
+                for t in config.output
+            },
+            pod_config=config,
+        )
+
+    @classmethod
+    def from_metadata(cls, name: str, metadata: Any, max_batch_size: int | None) -> ModelSpec:
+        """From a pod's ModelMetadata, for pods that do not answer ModelConfig.
+
+        Metadata does not say whether dim 0 is a batch dimension: with ``max_batch_size`` set
+        (config), a leading -1 is taken as the batch dimension; without, no batching.
+        """
+        batch = max_batch_size or 0
+        if batch and not all(t.shape and t.shape[0] == -1 for t in metadata.inputs):
+            batch = 0
+
+        def spec(t: Any) -> TensorSpec:
+            dims = tuple(t.shape[1:] if batch else t.shape)
+            return TensorSpec(t.name, t.datatype, dims)
+
+        return cls(
+            name=name,
+            platform=metadata.platform,
+            max_batch_size=batch,
+            inputs={t.name: spec(t) for t in metadata.inputs},
+            outputs={t.name: spec(t) for t in metadata.outputs},
+            versions=tuple(metadata.versions),
+        )
+
+    def shape_of(self, tensor: TensorSpec) -> list[int]:
+        """The shape metadata shows: [-1] + dims when the model batches."""
+        return [-1, *tensor.dims] if self.max_batch_size > 0 else list(tensor.dims)
+
+    def metadata(self) -> Any:
+        """This model as a v2 ModelMetadataResponse."""
+        msg = pb.ModelMetadataResponse(
+            name=self.name, versions=list(self.versions), platform=self.platform
+        )
+        for t in self.inputs.values():
+            msg.inputs.add(name=t.name, datatype=t.datatype, shape=self.shape_of(t))
+        for t in self.outputs.values():
+            msg.outputs.add(name=t.name, datatype=t.datatype, shape=self.shape_of(t))
+        return msg
+
+    def config(self) -> Any:
+        """This model as a Triton ModelConfig (the pod's, renamed, or one built from metadata)."""
+        out = mc.ModelConfig()
+        if self.pod_config is not None:
+            out.CopyFrom(self.pod_config)
+        else:
+            out.platform = self.platform
+            for t in self.inputs.values():
+                out.input.add(name=t.name, data_type=config_type(t.datatype), dims=t.dims)
+            for t in self.outputs.values():
+                out.output.add(name=t.name, data_type=config_type(t.datatype), dims=t.dims)
+        out.name = self.name
+        out.max_batch_size = self.max_batch_size
+        return out
+
+    def validate(self, request: InferRequestBody) -> int:
+        """Check a request against the model; return its row count (1 without batching)."""
+        rows = -1
+        seen: set[str] = set()
+        for tensor in request.inputs:
+            spec = self.inputs.get(tensor.name)
+            if spec is None:
+                raise _bad(
+                    f"unexpected input '{tensor.name}' for model '{self.name}'; "
+                    f"it takes {sorted(self.inputs)}"
+                )
+            if tensor.name in seen:
+                raise _bad(f"input '{tensor.name}' is given more than once")
+            seen.add(tensor.name)
+            if tensor.datatype != spec.datatype:
+                raise _bad(
+                    f"input '{tensor.name}' has datatype {tensor.datatype}, "
+                    f"model '{self.name}' expects {spec.datatype}"
+                )
+            dims = tensor.shape
+            if self.max_batch_size > 0:
+                if not dims:
+                    raise _bad(f"input '{tensor.name}' has no batch dimension")
+                n, dims = dims[0], dims[1:]
+                if n < 1:
+                    raise _bad(f"input '{tensor.name}' has batch size {n}; it must be at least 1")
+                if n > self.max_batch_size:
+                    raise _bad(
+                        f"input '{tensor.name}' has batch size {n}, more than model "
+                        f"'{self.name}' max_batch_size {self.max_batch_size}"
+                    )
+                if rows not in (-1, n):
+                    raise _bad(f"inputs disagree on the batch size ({rows} and {n})")
+                rows = n
+            if not spec.accepts(dims):
+                raise _bad(
+                    f"input '{tensor.name}' has shape {list(tensor.shape)}, model "
+                    f"'{self.name}' expects {self.shape_of(spec)}"
+                )
+        missing = [n for n, s in self.inputs.items() if n not in seen and not s.optional]
+        if missing:
+            raise _bad(f"model '{self.name}' needs input(s) {missing}, missing from the request")
+        for wanted in request.outputs or ():
+            if wanted.name not in self.outputs:
+                raise _bad(
+                    f"unknown output '{wanted.name}' requested; model '{self.name}' has "
+                    f"{sorted(self.outputs)}"
+                )
+        return max(rows, 1) if self.max_batch_size > 0 else 1

@@ -1,0 +1,99 @@
+"""The v2 tensor encodings: JSON, raw and typed contents agree, and bad data is named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from protos import grpc_service_pb2 as pb
+from protos.tensors import (
+    DATATYPES,
+    CodecError,
+    bytes_elements,
+    check_bytes_count,
+    contents_to_raw,
+    from_numpy,
+    json_to_raw,
+    raw_to_json,
+    serialize_bytes,
+    to_numpy,
+)
+
+NUMERIC_JSON = [n for n, d in DATATYPES.items() if d.json_ok and not d.is_bytes]
+
+
+@pytest.mark.parametrize("name", NUMERIC_JSON)
+def test_json_data_round_trips_through_raw_bytes(name: str) -> None:
+    dt = DATATYPES[name]
+    values = [[True, False], [False, True]] if name == "BOOL" else [[0, 1], [2, 3]]
+    raw = json_to_raw(dt, values, 4, "x")
+    assert raw == np.array(values, dtype=dt.numpy).tobytes()
+    assert np.asarray(raw_to_json(dt, raw)).tolist() == np.array(values).ravel().tolist()
+
+
+def test_nested_and_flat_json_give_the_same_bytes() -> None:
+    dt = DATATYPES["FP32"]
+    assert json_to_raw(dt, [[1, 2], [3, 4]], 4, "x") == json_to_raw(dt, [1, 2, 3, 4], 4, "x")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("INT8", [1, 300], "out of range for INT8"),
+        ("INT32", [1, 1.5], "floating-point values, datatype is INT32"),
+        ("FP32", ["a", "b"], "non-numeric"),
+        ("BOOL", [1, 0], "integer values, datatype is BOOL"),
+        ("FP32", [1, 2, 3], "has 3 elements, shape needs 2"),
+        ("FP32", [[1], [2, 3]], "not a regular array"),
+        ("FP16", [1, 2], "must be sent as binary"),
+        ("BF16", [1, 2], "must be sent as binary"),
+        ("BYTES", [1, 2], "must be strings"),
+    ],
+)
+def test_bad_json_data_is_rejected_with_the_reason(name: str, data: list, message: str) -> None:
+    with pytest.raises(CodecError, match=message):
+        json_to_raw(DATATYPES[name], data, 2, "input 'x'")
+
+
+def test_bytes_elements_are_length_prefixed_and_split_back() -> None:
+    elements = [b"", b"abc", "héllo".encode()]
+    raw = serialize_bytes(elements)
+    assert raw[:4] == b"\x00\x00\x00\x00"
+    assert bytes_elements(raw) == elements
+    check_bytes_count(raw, 3, "x")
+    with pytest.raises(CodecError, match="holds 3 elements, shape needs 2"):
+        check_bytes_count(raw, 2, "x")
+    with pytest.raises(CodecError, match="runs past the end"):
+        bytes_elements(raw[:-1])
+
+
+def test_typed_contents_convert_to_the_same_raw_bytes_as_numpy() -> None:
+    contents = pb.InferTensorContents(int_contents=[-1, 2, 127])
+    assert (
+        contents_to_raw(DATATYPES["INT8"], contents, 3, "x")
+        == np.array([-1, 2, 127], dtype=np.int8).tobytes()
+    )
+    contents = pb.InferTensorContents(fp32_contents=[0.5, 1.5])
+    assert (
+        contents_to_raw(DATATYPES["FP32"], contents, 2, "x")
+        == np.array([0.5, 1.5], dtype=np.float32).tobytes()
+    )
+    with pytest.raises(CodecError, match="out of range for INT8"):
+        contents_to_raw(DATATYPES["INT8"], pb.InferTensorContents(int_contents=[200]), 1, "x")
+    with pytest.raises(CodecError, match="must be sent in raw_input_contents"):
+        contents_to_raw(DATATYPES["FP16"], pb.InferTensorContents(), 0, "x")
+
+
+def test_numpy_round_trip_keeps_shape_and_values() -> None:
+    array = np.arange(6, dtype=np.int64).reshape(2, 3)
+    tensor = from_numpy("x", "INT64", array)
+    assert tensor.shape == (2, 3)
+    assert (to_numpy(tensor) == array).all()
+    strings = np.array([b"a", b"bc"], dtype=object)
+    assert to_numpy(from_numpy("s", "BYTES", strings)).tolist() == [b"a", b"bc"]
+
+
+def test_bf16_json_output_is_the_float_it_encodes() -> None:
+    value = np.array([1.5, -2.0], dtype=np.float32)
+    bf16 = (value.view(np.uint32) >> 16).astype("<u2").tobytes()
+    assert raw_to_json(DATATYPES["BF16"], bf16).tolist() == [1.5, -2.0]
