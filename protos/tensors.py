@@ -169,6 +169,8 @@ def json_to_raw(dt: DataType, data: Any, count: int, what: str) -> bytes:
         raise CodecError(f"{what}: data is not a regular array of {dt.name} values") from None
     if arr.size != count:
         raise CodecError(f"{what}: data has {arr.size} elements, shape needs {count}")
+    if dt.name == "UINT64" and arr.dtype.kind in "fO":
+        arr = _json_uint64(data, arr, what)
     if count and arr.dtype.kind not in dt.kinds:
         raise CodecError(f"{what}: data holds {_kind_name(arr)} values, datatype is {dt.name}")
     assert dt.numpy is not None
@@ -176,6 +178,17 @@ def json_to_raw(dt: DataType, data: Any, count: int, what: str) -> bytes:
     if arr.dtype.kind in "iu" and dt.numpy.kind in "iu" and not np.array_equal(out, arr):
         raise CodecError(f"{what}: data has values out of range for {dt.name}")
     return out.tobytes()
+
+
+def _json_uint64(data: Any, arr: np.ndarray[Any, Any], what: str) -> np.ndarray[Any, Any]:
+    """JSON integers of which some need all 64 bits (numpy alone reads them as float64)."""
+    values = np.asarray(data, dtype=object).ravel().tolist()
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return arr
+    try:
+        return np.array(values, dtype=np.uint64)
+    except OverflowError:
+        raise CodecError(f"{what}: data has values out of range for UINT64") from None
 
 
 def _kind_name(arr: np.ndarray[Any, Any]) -> str:

@@ -1,1 +1,4 @@
-"""A simulated GPU model pod: a KServe v2 server whose batch of n rows takes F + c*n of device time."""
+"""A simulated GPU model pod: a KServe v2 server where a batch of n rows takes F + c*n device ms.
+
+Run it with the ``simpod`` console script (``loadtest.simpod.main:main``).
+"""
