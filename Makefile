@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PERF_ANALYZER := $(VENV)/bin/perf_analyzer
+# The tritonclient wheel drops a bare perf_analyzer into .venv/bin that lacks its libraries;
+# the shared installer replaces it with a wrapper and puts the binary here.
+PERF_ANALYZER := $(VENV)/lib/perf_analyzer/perf_analyzer.bin
 SHARED_TOOLS ?= ../shared/tools
 
 .PHONY: install run test test-unit test-compat lint bench protos clean

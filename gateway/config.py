@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "ConfigError",
+    "DynamicBatchingSettings",
     "GatewayConfig",
     "ModelSettings",
+    "QueuePolicySettings",
     "ServerSettings",
     "load_config",
     "parse_config",
@@ -41,6 +50,56 @@ class ServerSettings(BaseModel):
     probe_interval_ms: PositiveMs = 1000
 
 
+class QueuePolicySettings(BaseModel):
+    """Triton's ModelQueuePolicy: a priority level's bound and timeout."""
+
+    model_config = _FROZEN
+
+    max_queue_size: Annotated[int, Field(ge=0)] = 0
+    default_timeout_microseconds: Annotated[int, Field(ge=0)] = 0
+    allow_timeout_override: bool = False
+    timeout_action: Literal["REJECT", "DELAY"] = "REJECT"
+
+
+class DynamicBatchingSettings(BaseModel):
+    """Triton's ModelDynamicBatching, plus the gateway's cost-model rule."""
+
+    model_config = _FROZEN
+
+    preferred_batch_size: list[Annotated[int, Field(gt=0)]] = Field(default_factory=list)
+    max_queue_delay_microseconds: Annotated[int, Field(ge=0)] = 0
+    priority_levels: Annotated[int, Field(ge=0)] = 0
+    default_priority_level: Annotated[int, Field(ge=0)] = 0
+    default_queue_policy: QueuePolicySettings = Field(default_factory=QueuePolicySettings)
+    priority_queue_policy: dict[int, QueuePolicySettings] = Field(default_factory=dict)
+    cost_model: bool = True  # send early when the fitted batch cost says waiting cannot pay off
+    target_utilisation: Annotated[float, Field(gt=0, le=1)] = 0.85
+
+    @model_validator(mode="after")
+    def _levels(self) -> DynamicBatchingSettings:
+        levels = max(1, self.priority_levels)
+        if self.default_priority_level > levels:
+            raise ValueError(
+                f"default_priority_level {self.default_priority_level} is above "
+                f"priority_levels {self.priority_levels}"
+            )
+        for level in self.priority_queue_policy:
+            if not 1 <= level <= levels:
+                raise ValueError(f"priority_queue_policy has level {level}, outside 1..{levels}")
+        return self
+
+    @property
+    def levels(self) -> int:
+        return max(1, self.priority_levels)
+
+    @property
+    def default_level(self) -> int:
+        return self.default_priority_level or self.levels  # unset: the lowest
+
+    def queue_policy(self, level: int) -> QueuePolicySettings:
+        return self.priority_queue_policy.get(level, self.default_queue_policy)
+
+
 class ModelSettings(BaseModel):
     """One model the gateway serves and the pods that serve it."""
 
@@ -52,6 +111,8 @@ class ModelSettings(BaseModel):
     default_timeout_ms: PositiveMs = 30_000
     connect_timeout_ms: PositiveMs = 2_000
     max_batch_size: Annotated[int, Field(ge=0)] | None = None
+    max_inflight_per_pod: Annotated[int, Field(gt=0)] | None = None
+    dynamic_batching: DynamicBatchingSettings | None = None
 
     @field_validator("endpoints")
     @classmethod

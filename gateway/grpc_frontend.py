@@ -67,7 +67,7 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelConfig(self, request: Any, context: Any) -> Any:
         try:
             return pb.ModelConfigResponse(
-                config=self.gateway.spec(request.name, request.version).config()
+                config=self.gateway.model(request.name, request.version).config()
             )
         except InferError as exc:
             await _abort(context, exc)
@@ -80,9 +80,10 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
 
     async def _infer(self, request: Any, timeout_s: float | None) -> Any:
         body = v2_grpc.decode_request(request)
-        return await self.gateway.infer(
+        response = await self.gateway.infer(
             "grpc", request.model_name, request.model_version, body, timeout_s
         )
+        return v2_grpc.encode_response(response)
 
     async def ModelInfer(self, request: Any, context: Any) -> Any:
         try:

@@ -10,11 +10,11 @@ from aiohttp import web
 
 from gateway.errors import Code, InferError
 from gateway.service import Gateway
-from protos import v2_grpc, v2_http
+from protos import v2_http
 from protos.json_format import message_to_dict
 from protos.tensors import CodecError
 
-__all__ = ["build_http_app", "error_response"]
+__all__ = ["TIMEOUT_HEADER", "build_http_app", "error_response"]
 
 _JSON = "application/json"
 _BINARY = "application/octet-stream"
@@ -82,7 +82,7 @@ def build_http_app(gateway: Gateway) -> web.Application:
         return _json(message_to_dict(gateway.spec(*_names(request)).metadata()))
 
     async def model_config(request: web.Request) -> web.Response:
-        return _json(message_to_dict(gateway.spec(*_names(request)).config()))
+        return _json(message_to_dict(gateway.model(*_names(request)).config()))
 
     async def model_stats(request: web.Request) -> web.Response:
         return _json(message_to_dict(gateway.statistics(*_names(request))))
@@ -100,11 +100,7 @@ def build_http_app(gateway: Gateway) -> web.Application:
                 Code.PAYLOAD_TOO_LARGE, f"request body is too large: {exc.text}"
             ) from None
         decoded = v2_http.decode_request(body, _header_length(request))
-        reply = await gateway.infer("http", name, version, decoded, None)
-        try:
-            response = v2_grpc.decode_response(reply)
-        except CodecError as exc:
-            raise InferError(Code.INTERNAL, f"a pod sent a malformed response: {exc}") from None
+        response = await gateway.infer("http", name, version, decoded, _timeout_header(request))
         binary = [v2_http.wants_binary(decoded, t.name) for t in response.outputs]
         out, json_length = v2_http.encode_response(response, binary)
         if json_length is None:
@@ -140,3 +136,22 @@ def _header_length(request: web.Request) -> int | None:
         raise InferError(
             Code.INVALID_ARGUMENT, f"{v2_http.HEADER_LENGTH} must be an integer, got '{value}'"
         ) from None
+
+
+TIMEOUT_HEADER = "Inference-Timeout-Ms"
+
+
+def _timeout_header(request: web.Request) -> float | None:
+    """The caller's timeout from the Inference-Timeout-Ms header, in seconds."""
+    value = request.headers.get(TIMEOUT_HEADER)
+    if value is None:
+        return None
+    try:
+        ms = float(value)
+    except ValueError:
+        ms = -1.0
+    if not ms > 0:
+        raise InferError(
+            Code.INVALID_ARGUMENT, f"{TIMEOUT_HEADER} must be a positive number, got '{value}'"
+        )
+    return ms / 1000

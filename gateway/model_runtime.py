@@ -1,4 +1,4 @@
-"""One served model at run time: its spec, its pods, and the way a request reaches one of them."""
+"""One served model at run time: its spec, its pods, and its scheduler."""
 
 from __future__ import annotations
 
@@ -10,21 +10,32 @@ from typing import Any
 
 from gateway.config import ModelSettings
 from gateway.errors import Code, InferError
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import GatewayMetrics, ModelMetrics
 from gateway.model_spec import ModelSpec
 from gateway.pods import Pod, PodSet
-from gateway.routing import pick_pod
+from gateway.scheduler import Scheduler
 from gateway.stats import ModelStats
-from protos import v2_grpc
 from protos.infer import InferRequestBody, InferResponseBody
 
-__all__ = ["ModelRuntime"]
+__all__ = ["ModelRuntime", "pod_slots"]
 
 log = logging.getLogger(__name__)
+DEFAULT_SLOTS = 2
+
+
+def pod_slots(settings: ModelSettings, pod_config: Any) -> int:
+    """In-flight batches per pod: the config's, else one per device the pod reports, else 2."""
+    if settings.max_inflight_per_pod is not None:
+        return settings.max_inflight_per_pod
+    if pod_config is not None:
+        devices = sum(g.count for g in pod_config.instance_group if g.count > 0)
+        if devices:
+            return int(devices)
+    return DEFAULT_SLOTS
 
 
 class ModelRuntime:
-    """A model the gateway serves: validates requests against its spec and sends them to pods."""
+    """A model the gateway serves: validates requests against its spec and schedules them."""
 
     def __init__(
         self,
@@ -39,8 +50,6 @@ class ModelRuntime:
         self.spec: ModelSpec | None = None
         self.stats = ModelStats()
         self.in_flight = 0  # requests admitted and not yet answered
-        self._metrics = metrics
-        self._rng = rng or random.Random()
         self._fetching = False
         self.pods = PodSet(
             model=settings.target_model,
@@ -48,11 +57,17 @@ class ModelRuntime:
             probe_interval_s=probe_interval_s,
             probe_timeout_s=settings.connect_timeout_ms / 1000,
             on_ready=self._pod_ready,
+            on_change=lambda: self.scheduler.wake(),
         )
-        self._batch_rows = metrics.batch_rows.labels(self.name)
-        self._pod_batches = {
-            p.address: metrics.batches.labels(self.name, p.address) for p in self.pods.pods
-        }
+        self.metrics = ModelMetrics(metrics, self.name)
+        self.scheduler = Scheduler(
+            settings=settings, pods=self.pods, stats=self.stats, metrics=self.metrics, rng=rng
+        )
+
+    @property
+    def version(self) -> str:
+        """The version the pods serve (their metadata's first), "1" until known."""
+        return self.spec.versions[0] if self.spec and self.spec.versions else "1"
 
     @property
     def ready(self) -> bool:
@@ -61,37 +76,44 @@ class ModelRuntime:
 
     def start(self) -> None:
         self.pods.start()
+        self.scheduler.start()
 
     async def stop(self) -> None:
+        await self.scheduler.stop()
         await self.pods.stop()
+
+    def update(self, settings: ModelSettings) -> None:
+        """Apply new settings for this model (live reload); queued requests stay queued."""
+        self.settings = settings
+        self.scheduler.update(settings)
+        if self.spec is not None:
+            self._apply_spec(self.spec)
 
     def deadline(self, timeout_s: float | None, now: float) -> float:
         """The request's deadline: the caller's timeout, capped by the model's default."""
         default = self.settings.default_timeout_ms / 1000
         return now + (default if timeout_s is None else min(timeout_s, default))
 
-    async def infer(self, body: InferRequestBody, deadline: float, version: str = "") -> Any:
-        """Validate and answer one request; every failure is an InferError.
+    def config(self) -> Any:
+        """The model's config in force: the pod's, with the gateway's batching."""
+        if self.spec is None:
+            raise InferError(
+                Code.UNAVAILABLE, f"model '{self.name}' has no ready pod yet; its config is unknown"
+            )
+        return self.spec.config(self.settings.dynamic_batching)
 
-        Returns the pod's ModelInferResponse message (outputs raw), renamed to this model.
-        """
-        spec = self.spec or await self._wait_ready(deadline)
-        rows = spec.validate(body)
-        request = v2_grpc.encode_request(self.settings.target_model, body, version)
-        reply = await self._send(request, rows, deadline)
-        reply.model_name = self.name
-        reply.id = body.id
-        return reply
-
-    async def infer_body(
+    async def infer(
         self, body: InferRequestBody, deadline: float, version: str = ""
     ) -> InferResponseBody:
-        """Like infer, decoded into tensors (for the HTTP front-end)."""
-        return v2_grpc.decode_response(await self.infer(body, deadline, version))
+        """Validate, queue and answer one request; every failure is an InferError."""
+        spec = self.spec or await self._wait_spec(deadline)
+        rows = spec.validate(body)
+        outputs = await self.scheduler.submit(body, rows, deadline, version)
+        return InferResponseBody(self.name, outputs, version, body.id)
 
-    async def _wait_ready(self, deadline: float) -> ModelSpec:
-        """Wait, up to the deadline, for the spec and a ready pod; else UNAVAILABLE."""
-        while not self.ready:
+    async def _wait_spec(self, deadline: float) -> ModelSpec:
+        """Wait, up to the deadline, for a pod to describe the model; else UNAVAILABLE."""
+        while self.spec is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise InferError(Code.UNAVAILABLE, f"no ready pod for model '{self.name}'")
@@ -99,70 +121,45 @@ class ModelRuntime:
                 await asyncio.wait_for(self.pods.changed(), remaining)
             except TimeoutError:
                 continue
-        assert self.spec is not None
         return self.spec
 
-    async def _send(self, request: Any, rows: int, deadline: float) -> Any:
-        """Send to a ready pod; a pod that cannot be reached is marked down and another tried."""
-        tried: set[str] = set()
-        while True:
-            candidates = [p for p in self.pods.ready_pods() if p.address not in tried]
-            pod = pick_pod(candidates, self._rng)
-            if pod is None:
-                if tried:
-                    raise InferError(Code.UNAVAILABLE, f"no ready pod for model '{self.name}'")
-                await self._wait_ready(deadline)
-                continue
-            timeout = deadline - time.monotonic()
-            if timeout <= 0:
-                raise InferError(Code.DEADLINE_EXCEEDED, "deadline exceeded before sending")
-            try:
-                return await self._call(pod, request, rows, timeout)
-            except InferError as exc:
-                if exc.code is not Code.UNAVAILABLE:
-                    raise
-                self.pods.set_ready(pod, False)
-                tried.add(pod.address)
-                log.warning("pod %s unavailable: %s", pod.address, exc.message)
-
-    async def _call(self, pod: Pod, request: Any, rows: int, timeout: float) -> Any:
-        pod.in_flight += 1
-        pod.outstanding_rows += rows
-        start = time.perf_counter_ns()
-        try:
-            reply = await pod.client.infer(request, timeout)
-        finally:
-            pod.in_flight -= 1
-            pod.outstanding_rows -= rows
-        self._pod_batches[pod.address].inc()
-        self._batch_rows.observe(rows)
-        self.stats.record_batch(rows, 1, time.perf_counter_ns() - start)
-        return reply
-
     def _pod_ready(self, pod: Pod) -> None:
-        if self.spec is None and not self._fetching:
+        if self.spec is not None:
+            pod.slots = pod_slots(self.settings, self.spec.pod_config)
+        elif not self._fetching:
             self._fetching = True
             asyncio.get_running_loop().create_task(self._fetch_spec(pod))
+
+    def _apply_spec(self, spec: ModelSpec) -> None:
+        max_batch = spec.max_batch_size
+        self.scheduler.max_batch_size = max_batch
+        slots = pod_slots(self.settings, spec.pod_config)
+        for pod in self.pods.pods:
+            pod.slots = slots
 
     async def _fetch_spec(self, pod: Pod) -> None:
         """Learn the model from a pod: ModelConfig, or ModelMetadata when it has no config."""
         timeout = self.settings.connect_timeout_ms / 1000
         try:
+            metadata = await pod.client.model_metadata(timeout)
             config = await pod.client.model_config(timeout)
             if config is not None:
-                spec = ModelSpec.from_config(self.name, config, self.settings.max_batch_size)
+                spec = ModelSpec.from_config(
+                    self.name, config, self.settings.max_batch_size, tuple(metadata.versions)
+                )
             else:
-                metadata = await pod.client.model_metadata(timeout)
                 spec = ModelSpec.from_metadata(self.name, metadata, self.settings.max_batch_size)
         except Exception as exc:  # any failure: the pod is not usable yet
             log.warning("cannot read model %s from pod %s: %s", self.name, pod.address, exc)
             self.pods.set_ready(pod, False)
         else:
+            self._apply_spec(spec)
             self.spec = spec
             log.info(
-                "model %s: max_batch_size %d, inputs %s, outputs %s (from %s)",
+                "model %s: max_batch_size %d, %d slots per pod, inputs %s, outputs %s (from %s)",
                 self.name,
                 spec.max_batch_size,
+                pod.slots,
                 list(spec.inputs),
                 list(spec.outputs),
                 pod.address,

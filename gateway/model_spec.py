@@ -56,12 +56,23 @@ class ModelSpec:
     pod_config: Any = field(default=None, compare=False)  # the pod's ModelConfig, if it had one
 
     @classmethod
-    def from_config(cls, name: str, config: Any, max_batch_size: int | None = None) -> ModelSpec:
-        """From a pod's ModelConfig (``max_batch_size`` overrides the pod's)."""
+    def from_config(
+        cls,
+        name: str,
+        config: Any,
+        max_batch_size: int | None = None,
+        versions: tuple[str, ...] = (),
+    ) -> ModelSpec:
+        """From a pod's ModelConfig (``max_batch_size`` may lower the pod's) and the versions
+        its metadata lists."""
         return cls(
             name=name,
             platform=config.platform or config.backend,
-            max_batch_size=config.max_batch_size if max_batch_size is None else max_batch_size,
+            max_batch_size=(
+                config.max_batch_size
+                if max_batch_size is None
+                else min(config.max_batch_size, max_batch_size)
+            ),
             inputs={
                 t.name: TensorSpec(t.name, v2_type(t.data_type), tuple(t.dims), t.optional)
                 for t in config.input
@@ -70,6 +81,7 @@ class ModelSpec:
                 t.name: TensorSpec(t.name, v2_type(t.data_type), tuple(t.dims))
                 for t in config.output
             },
+            versions=versions or ("1",),
             pod_config=config,
         )
 
@@ -94,7 +106,7 @@ class ModelSpec:
             max_batch_size=batch,
             inputs={t.name: spec(t) for t in metadata.inputs},
             outputs={t.name: spec(t) for t in metadata.outputs},
-            versions=tuple(metadata.versions),
+            versions=tuple(metadata.versions) or ("1",),
         )
 
     def shape_of(self, tensor: TensorSpec) -> list[int]:
@@ -112,8 +124,9 @@ class ModelSpec:
             msg.outputs.add(name=t.name, datatype=t.datatype, shape=self.shape_of(t))
         return msg
 
-    def config(self) -> Any:
-        """This model as a Triton ModelConfig (the pod's, renamed, or one built from metadata)."""
+    def config(self, batching: Any = None) -> Any:
+        """This model as a Triton ModelConfig (the pod's, renamed, or one built from metadata),
+        with ``batching`` (DynamicBatchingSettings: the gateway's) as its dynamic_batching."""
         out = mc.ModelConfig()
         if self.pod_config is not None:
             out.CopyFrom(self.pod_config)
@@ -125,6 +138,9 @@ class ModelSpec:
                 out.output.add(name=t.name, data_type=config_type(t.datatype), dims=t.dims)
         out.name = self.name
         out.max_batch_size = self.max_batch_size
+        out.ClearField("dynamic_batching")
+        if batching is not None:
+            _fill_batching(out.dynamic_batching, batching)
         return out
 
     def validate(self, request: InferRequestBody) -> int:
@@ -176,3 +192,21 @@ class ModelSpec:
                     f"{sorted(self.outputs)}"
                 )
         return max(rows, 1) if self.max_batch_size > 0 else 1
+
+
+def _fill_queue_policy(target: Any, policy: Any) -> None:
+    target.max_queue_size = policy.max_queue_size
+    target.default_timeout_microseconds = policy.default_timeout_microseconds
+    target.allow_timeout_override = policy.allow_timeout_override
+    target.timeout_action = mc.ModelQueuePolicy.TimeoutAction.Value(policy.timeout_action)
+
+
+def _fill_batching(target: Any, batching: Any) -> None:
+    target.SetInParent()
+    target.preferred_batch_size.extend(batching.preferred_batch_size)
+    target.max_queue_delay_microseconds = batching.max_queue_delay_microseconds
+    target.priority_levels = batching.priority_levels
+    target.default_priority_level = batching.default_priority_level
+    _fill_queue_policy(target.default_queue_policy, batching.default_queue_policy)
+    for level, policy in batching.priority_queue_policy.items():
+        _fill_queue_policy(target.priority_queue_policy[level], policy)

@@ -20,6 +20,7 @@ class Pod:
     def __init__(self, client: PodClient) -> None:
         self.client = client
         self.ready = False
+        self.slots = 2  # in-flight batches allowed; set from the pod's devices once known
         self.in_flight = 0
         self.outstanding_rows = 0
 
@@ -39,11 +40,13 @@ class PodSet:
         probe_interval_s: float,
         probe_timeout_s: float,
         on_ready: Callable[[Pod], None],
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.pods = [Pod(PodClient(address=a, model=model)) for a in addresses]
         self._interval = probe_interval_s
         self._timeout = probe_timeout_s
         self._on_ready = on_ready
+        self._on_change = on_change
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -75,6 +78,7 @@ class PodSet:
 
     def notify(self) -> None:
         """Wake everything waiting in changed()."""
+        self._on_change()
         self._changed.set()
         self._changed = asyncio.Event()
 

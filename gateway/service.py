@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from gateway.config import GatewayConfig
 from gateway.errors import Code, InferError
-from gateway.metrics import GatewayMetrics, StateCollector
+from gateway.metrics import GatewayMetrics, ModelState, PodState, StateCollector
 from gateway.model_runtime import ModelRuntime
 from gateway.model_spec import ModelSpec
 from protos import grpc_service_pb2 as pb
-from protos.infer import InferRequestBody
+from protos.infer import InferRequestBody, InferResponseBody
 
 __all__ = ["EXTENSIONS", "SERVER_NAME", "SERVER_VERSION", "Gateway"]
 
@@ -36,7 +35,7 @@ class Gateway:
         self.live = True
         self.ready = False
         self._observers: dict[tuple[str, str], _Observer] = {}
-        self.metrics.registry.register(StateCollector(self._pod_states, self._model_states))
+        self.metrics.registry.register(StateCollector(self._states))
 
     async def start(self) -> None:
         for runtime in self.models.values():
@@ -72,7 +71,7 @@ class Gateway:
         """ModelStatistics of one model, or of all with an empty name."""
         runtimes = [self.model(name, version)] if name else list(self.models.values())
         return pb.ModelStatisticsResponse(
-            model_stats=[r.stats.to_proto(r.name, version) for r in runtimes]
+            model_stats=[r.stats.to_proto(r.name, version or r.version) for r in runtimes]
         )
 
     def observer(self, model: str, protocol: str) -> _Observer:
@@ -89,8 +88,8 @@ class Gateway:
         version: str,
         body: InferRequestBody,
         timeout_s: float | None,
-    ) -> Any:
-        """Answer one inference request (a ModelInferResponse), accounting for it."""
+    ) -> InferResponseBody:
+        """Answer one inference request, accounting for it."""
         start = time.perf_counter_ns()
         runtime = self.model(name, version)
         timeout_s = _timeout_param(body, timeout_s)
@@ -116,14 +115,25 @@ class Gateway:
             observer.latency.observe(elapsed / 1e9)
             runtime.stats.record_request(ok, elapsed, 0)
 
-    def _pod_states(self) -> Iterator[tuple[str, str, int, int, bool]]:
-        for runtime in self.models.values():
-            for pod in runtime.pods.pods:
-                yield runtime.name, pod.address, pod.in_flight, pod.outstanding_rows, pod.ready
-
-    def _model_states(self) -> Iterator[tuple[str, int]]:
-        for runtime in self.models.values():
-            yield runtime.name, runtime.in_flight
+    def _states(self) -> tuple[list[ModelState], list[PodState]]:
+        models: list[ModelState] = []
+        pods: list[PodState] = []
+        for r in self.models.values():
+            fit = r.scheduler.cost.fit()
+            models.append(
+                ModelState(
+                    r.name,
+                    r.in_flight,
+                    r.scheduler.queue.level_sizes(),
+                    fit.fixed_s if fit else None,
+                    fit.per_row_s if fit else None,
+                )
+            )
+            pods.extend(
+                PodState(r.name, p.address, p.in_flight, p.outstanding_rows, p.ready)
+                for p in r.pods.pods
+            )
+        return models, pods
 
 
 def _timeout_param(body: InferRequestBody, timeout_s: float | None) -> float | None:

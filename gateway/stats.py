@@ -35,14 +35,22 @@ class ModelStats:
     success: _Duration = field(default_factory=_Duration)
     fail: _Duration = field(default_factory=_Duration)
     queue: _Duration = field(default_factory=_Duration)
+    compute_input: _Duration = field(default_factory=_Duration)
     compute_infer: _Duration = field(default_factory=_Duration)
+    compute_output: _Duration = field(default_factory=_Duration)
     batches: dict[int, _Duration] = field(default_factory=dict)
 
-    def record_batch(self, rows: int, requests: int, compute_ns: int) -> None:
-        """A batch the pods answered."""
+    def record_batch(
+        self, rows: int, requests: int, compute_ns: int, input_ns: int = 0, output_ns: int = 0
+    ) -> None:
+        """A batch the pods answered: merging it (input), the pod's call (infer), splitting
+        the answer (output). Counts are per request, as Triton's (perf_analyzer checks they
+        agree)."""
         self.execution_count += 1
         self.inference_count += rows
+        self.compute_input.add(input_ns, requests)
         self.compute_infer.add(compute_ns, requests)
+        self.compute_output.add(output_ns, requests)
         self.batches.setdefault(rows, _Duration()).add(compute_ns)
         self.last_inference_ms = time.time_ns() // 1_000_000
 
@@ -64,8 +72,11 @@ class ModelStats:
         self.success.into(stats.success)
         self.fail.into(stats.fail)
         self.queue.into(stats.queue)
+        self.compute_input.into(stats.compute_input)
         self.compute_infer.into(stats.compute_infer)
+        self.compute_output.into(stats.compute_output)
         for size in sorted(self.batches):
             entry = msg.batch_stats.add(batch_size=size)
             self.batches[size].into(entry.compute_infer)
+            entry.compute_input.count = entry.compute_output.count = entry.compute_infer.count
         return msg

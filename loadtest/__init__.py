@@ -1,1 +1,1 @@
-"""Everything that stands in for the outside world: load generators, the simulated GPU pod, reports."""
+"""What stands in for the outside world: load generators, the simulated GPU pod, reports."""

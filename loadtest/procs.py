@@ -7,6 +7,7 @@ proto module, so the tritonclient compatibility tests can use it too.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -51,7 +52,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_http(url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_http(
+    url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Wait until ``url`` answers 200; fail early if ``proc`` exits."""
     deadline = time.monotonic() + timeout_s
     last: Exception | str = "no answer"
@@ -132,9 +135,31 @@ class GatewayProc(Proc):
     def grpc_address(self) -> str:
         return f"{HOST}:{self.grpc_port}"
 
+    def stop(self, grace_s: float = 8.0) -> int:
+        code = super().stop(grace_s)
+        self.config_path.unlink(missing_ok=True)
+        return code
+
     @property
     def metrics_url(self) -> str:
         return f"http://{HOST}:{self.metrics_port}/metrics"
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup() -> None:
+    """In the child: die with SIGTERM when the parent dies, so nothing outlives a killed test."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _spawn(cmd: list[str], stdout: Any) -> subprocess.Popen[bytes]:
+    """Start a child in its own session: a terminal's Ctrl-C reaches only the parent, which
+    stops its children in order."""
+    return subprocess.Popen(
+        cmd, stdout=stdout, stderr=stdout, start_new_session=True, preexec_fn=_child_setup
+    )
 
 
 def _script(name: str) -> str:
@@ -156,7 +181,7 @@ def start_pod(
     http_port = http_port or free_port()
     cmd = [_script("simpod"), "--host", HOST, "--grpc-port", str(grpc_port)]
     cmd += ["--http-port", str(http_port), *args]
-    popen = subprocess.Popen(cmd, stdout=stdout, stderr=stdout)
+    popen = _spawn(cmd, stdout)
     pod = PodProc("simpod", popen, grpc_port, http_port)
     try:
         wait_http(f"{pod.http_url}/v2/health/live", proc=popen)
@@ -193,7 +218,7 @@ def start_gateway(
     cmd = [_script("gateway"), "--config", name, "--host", HOST]
     cmd += ["--http-port", str(http_port), "--grpc-port", str(grpc_port)]
     cmd += ["--metrics-port", str(metrics_port), *args]
-    popen = subprocess.Popen(cmd, stdout=stdout, stderr=stdout)
+    popen = _spawn(cmd, stdout)
     gw = GatewayProc("gateway", popen, http_port, grpc_port, metrics_port, Path(name))
     try:
         wait_http(f"{gw.http_url}/v2/health/live", proc=popen)

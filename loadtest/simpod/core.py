@@ -13,6 +13,7 @@ sustain exactly ``1000 * n / (F + c*n)`` rows per second per device, with no dri
 from __future__ import annotations
 
 import enum
+import math
 import random
 from dataclasses import dataclass
 
@@ -39,8 +40,10 @@ def batch_cost_s(rows: int, fixed_ms: float, per_row_ms: float) -> float:
 
 
 def capacity_rows_per_s(batch: int, fixed_ms: float, per_row_ms: float, devices: int = 1) -> float:
-    """The pod's physical limit: rows per second with every device running batches of ``batch``."""
-    return devices * batch / batch_cost_s(batch, fixed_ms, per_row_ms)
+    """The pod's physical limit: rows per second with every device running batches of ``batch``
+    (infinite when a batch costs nothing)."""
+    cost = batch_cost_s(batch, fixed_ms, per_row_ms)
+    return devices * batch / cost if cost > 0 else math.inf
 
 
 @dataclass(frozen=True, slots=True)

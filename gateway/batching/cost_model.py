@@ -1,0 +1,63 @@
+"""The fitted batch cost of a model's pods, ``time(n) = F + c·n``, learnt from observed batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["BatchCost", "CostModel"]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCost:
+    """A fit: fixed seconds per batch and seconds per row."""
+
+    fixed_s: float
+    per_row_s: float
+
+    def seconds(self, rows: int) -> float:
+        return self.fixed_s + self.per_row_s * rows
+
+    def throughput(self, rows: int, slots: int) -> float:
+        """Rows per second ``slots`` parallel slots serve with batches of ``rows``."""
+        return slots * rows / self.seconds(rows)
+
+
+class CostModel:
+    """Exponentially weighted least squares over (rows, seconds) of recent batches.
+
+    Older batches weigh less (``decay`` per batch), so the fit follows a pod fleet that changes.
+    With batches of one size only, the split between F and c is unknown: c is taken as 0.
+    """
+
+    def __init__(self, *, decay: float = 0.98, min_batches: int = 5) -> None:
+        self._decay = decay
+        self._min = min_batches
+        self._seen = 0
+        self._w = self._n = self._t = self._nn = self._nt = 0.0
+
+    @property
+    def batches_seen(self) -> int:
+        return self._seen
+
+    def observe(self, rows: int, seconds: float) -> None:
+        d = self._decay
+        self._w = self._w * d + 1.0
+        self._n = self._n * d + rows
+        self._t = self._t * d + seconds
+        self._nn = self._nn * d + rows * rows
+        self._nt = self._nt * d + rows * seconds
+        self._seen += 1
+
+    def fit(self) -> BatchCost | None:
+        """The current fit, or None before ``min_batches`` batches were seen."""
+        if self._seen < self._min:
+            return None
+        mean_n, mean_t = self._n / self._w, self._t / self._w
+        var_n = self._nn / self._w - mean_n * mean_n
+        per_row = 0.0
+        if var_n > 1e-9 * max(1.0, mean_n * mean_n):
+            per_row = max(0.0, (self._nt / self._w - mean_n * mean_t) / var_n)
+        fixed = mean_t - per_row * mean_n
+        if fixed < 0:  # a line through the origin fits better than a negative intercept
+            fixed, per_row = 0.0, self._nt / self._nn if self._nn else 0.0
+        return BatchCost(fixed, per_row)

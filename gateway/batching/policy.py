@@ -1,0 +1,98 @@
+"""When to send the batch in hand: Triton's dynamic-batcher rules plus the batch cost model. Pure.
+
+Asked only when a pod slot is free. Sends at once when the batch is full or reaches a preferred
+size, when waiting longer would break the earliest deadline, or when max_queue_delay has passed
+for its oldest request. Otherwise waits, but only while waiting can pay off: with a fitted cost
+``F + c·n`` and the arrival rate, the batch in hand already keeps up with the load once it has
+``n*`` rows, where ``n* / (F + c·n*)`` per slot, over every slot, serves the arrivals at the
+target utilisation; a batch that size goes now (an idle slot at low load sends single requests
+at once, with no added delay), a smaller one waits for the rows expected to arrive.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gateway.batching.cost_model import BatchCost
+
+__all__ = ["BatchingPolicy", "Decision", "LoadView", "decide", "rows_to_keep_up"]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchingPolicy:
+    """The dynamic batcher's knobs (Triton's names), in rows and seconds."""
+
+    max_batch_size: int
+    preferred_batch_sizes: tuple[int, ...] = ()
+    max_queue_delay_s: float = 0.0
+    target_utilisation: float = 0.85
+    use_cost_model: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LoadView:
+    """What the policy knows of the model's load: arrivals, the fit, and pod slots."""
+
+    arrival_rows_per_s: float
+    cost: BatchCost | None
+    slots: int  # in-flight batches all ready pods may hold
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Send ``rows`` rows now (rows > 0, with the reason), or wait until ``wait_until``."""
+
+    rows: int = 0
+    reason: str = ""
+    wait_until: float = math.inf
+
+
+def rows_to_keep_up(policy: BatchingPolicy, load: LoadView) -> int:
+    """The smallest batch with which the slots serve the arrival rate at the target utilisation."""
+    cost = load.cost
+    if cost is None or load.slots <= 0:
+        return policy.max_batch_size
+    lam = load.arrival_rows_per_s
+    capacity = load.slots * policy.target_utilisation - lam * cost.per_row_s
+    if capacity <= 0:
+        return policy.max_batch_size
+    return max(1, min(policy.max_batch_size, math.ceil(lam * cost.fixed_s / capacity)))
+
+
+def decide(
+    policy: BatchingPolicy,
+    load: LoadView,
+    *,
+    now: float,
+    batch_rows: int,
+    oldest_enqueued: float,
+    earliest_deadline: float,
+    preferred: Sequence[int] | None = None,
+) -> Decision:
+    """Whether to send the batch in hand (``batch_rows`` rows) now, and how many rows of it."""
+    if batch_rows <= 0:
+        return Decision()
+    if batch_rows >= policy.max_batch_size:
+        return Decision(policy.max_batch_size, "full")
+    sizes = policy.preferred_batch_sizes if preferred is None else preferred
+    fitting = [s for s in sizes if s <= batch_rows]
+    if fitting:
+        return Decision(max(fitting), "preferred")
+    service = load.cost.seconds(batch_rows) if load.cost else 0.0
+    latest_send = earliest_deadline - service
+    if now >= latest_send:
+        return Decision(batch_rows, "deadline")
+    delay_end = oldest_enqueued + policy.max_queue_delay_s
+    if now >= delay_end:
+        return Decision(batch_rows, "max_queue_delay")
+    wait_until = min(delay_end, latest_send)
+    if policy.use_cost_model and load.cost is not None:
+        target = rows_to_keep_up(policy, load)
+        if batch_rows >= target:
+            return Decision(batch_rows, "cost_model")
+        lam = load.arrival_rows_per_s
+        if lam > 0:
+            wait_until = min(wait_until, now + (target - batch_rows) / lam)
+    return Decision(wait_until=wait_until)

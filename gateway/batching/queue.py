@@ -1,0 +1,184 @@
+"""A model's request queues: one bounded FIFO per priority level, Triton's queue policy semantics.
+
+Pure: time is passed in. Level 1 is the highest priority. A request whose queue timeout passes
+is rejected (REJECT) or moved behind every other request (DELAY); its hard deadline (the
+caller's) always rejects it.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["BatchQueue", "Pending", "QueueFull", "QueuePolicy", "TimeoutAction"]
+
+
+class TimeoutAction(enum.Enum):
+    REJECT = "REJECT"
+    DELAY = "DELAY"
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePolicy:
+    """Triton's ModelQueuePolicy for one priority level."""
+
+    max_queue_size: int = 0  # 0: unbounded
+    default_timeout_s: float = 0.0  # 0: none
+    allow_timeout_override: bool = False
+    timeout_action: TimeoutAction = TimeoutAction.REJECT
+
+
+class QueueFull(Exception):
+    """The request's priority level is at max_queue_size."""
+
+    def __init__(self, level: int, size: int) -> None:
+        super().__init__(f"priority level {level} queue is full ({size} requests)")
+        self.level = level
+
+
+@dataclass(slots=True, eq=False)
+class Pending:
+    """One queued request as the batching core sees it; ``payload`` is the shell's."""
+
+    rows: int
+    key: Hashable
+    enqueued: float
+    deadline: float = math.inf  # the caller's hard deadline
+    queue_deadline: float = math.inf  # the queue policy's timeout
+    level: int = 1
+    action: TimeoutAction = TimeoutAction.REJECT
+    payload: Any = None
+    cancelled: bool = False
+    delayed: bool = False
+    done: bool = field(default=False)
+
+
+class BatchQueue:
+    """Priority levels of FIFO queues plus the delayed queue (DELAY requests past timeout)."""
+
+    def __init__(self, levels: int) -> None:
+        self._levels: list[deque[Pending]] = [deque() for _ in range(max(1, levels))]
+        self._delayed: deque[Pending] = deque()
+        self.requests = 0
+        self.rows = 0
+
+    @property
+    def levels(self) -> int:
+        return len(self._levels)
+
+    def resize(self, levels: int) -> None:
+        """Change the number of levels, keeping every request (extra levels fold into the last)."""
+        levels = max(1, levels)
+        old = [p for q in self._levels for p in q]
+        self._levels = [deque() for _ in range(levels)]
+        for p in old:
+            p.level = min(p.level, levels)
+            self._levels[p.level - 1].append(p)
+
+    def level_sizes(self) -> list[tuple[int, int, int]]:
+        """(level, requests, rows) per level; the delayed queue is reported as level 0."""
+        sizes = [(i + 1, len(q), sum(p.rows for p in q)) for i, q in enumerate(self._levels)]
+        return [(0, len(self._delayed), sum(p.rows for p in self._delayed)), *sizes]
+
+    def admit(self, pending: Pending, policy: QueuePolicy) -> None:
+        """Queue a request at its level, or raise QueueFull."""
+        queue = self._levels[pending.level - 1]
+        if policy.max_queue_size and len(queue) >= policy.max_queue_size:
+            raise QueueFull(pending.level, len(queue))
+        queue.append(pending)
+        self.requests += 1
+        self.rows += pending.rows
+
+    def __iter__(self) -> Iterator[Pending]:
+        """Every live request in service order: levels high to low, then delayed."""
+        for queue in (*self._levels, self._delayed):
+            for p in queue:
+                if not p.cancelled:
+                    yield p
+
+    def _drop(self, p: Pending) -> None:
+        self.requests -= 1
+        self.rows -= p.rows
+        p.done = True
+
+    def expire(self, now: float) -> list[Pending]:
+        """Remove cancelled requests, and those whose deadline or REJECT timeout has passed.
+
+        Returns the expired ones (to be answered); DELAY requests past their queue timeout move
+        to the delayed queue instead.
+        """
+        expired: list[Pending] = []
+        for queue in (*self._levels, self._delayed):
+            if not any(p.cancelled or now >= min(p.deadline, p.queue_deadline) for p in queue):
+                continue
+            keep: deque[Pending] = deque()
+            for p in queue:
+                if p.cancelled:
+                    self._drop(p)
+                elif now >= p.deadline or (
+                    now >= p.queue_deadline and p.action is TimeoutAction.REJECT
+                ):
+                    self._drop(p)
+                    expired.append(p)
+                elif now >= p.queue_deadline and not p.delayed:
+                    p.delayed = True
+                    self._delayed.append(p)
+                else:
+                    keep.append(p)
+            queue.clear()
+            queue.extend(keep)
+        return expired
+
+    def next_expiry(self) -> float:
+        """The earliest time at which expire() has work to do."""
+        soonest = math.inf
+        for queue in (*self._levels, self._delayed):
+            for p in queue:
+                t = p.deadline if p.delayed else min(p.deadline, p.queue_deadline)
+                soonest = min(soonest, t)
+        return soonest
+
+    def head(self) -> Pending | None:
+        """The request served next."""
+        return next(iter(self), None)
+
+    def peek(self, max_rows: int) -> list[Pending]:
+        """The batch that would be formed now: the head, then requests with its key in
+        service order while they fit in ``max_rows`` (a request is never split)."""
+        head = self.head()
+        if head is None:
+            return []
+        batch: list[Pending] = []
+        rows = 0
+        for p in self:
+            if p is head or (p.key == head.key and rows + p.rows <= max_rows):
+                batch.append(p)
+                rows += p.rows
+                if rows == max_rows:
+                    break
+        return batch
+
+    def requeue(self, batch: list[Pending]) -> None:
+        """Put a batch that could not be sent back at the front of its levels, in order."""
+        for p in reversed(batch):
+            if p.cancelled:
+                continue
+            p.done = False
+            (self._delayed if p.delayed else self._levels[p.level - 1]).appendleft(p)
+            self.requests += 1
+            self.rows += p.rows
+
+    def take(self, batch: list[Pending]) -> None:
+        """Remove a batch returned by peek()."""
+        chosen = {id(p) for p in batch}
+        for queue in (*self._levels, self._delayed):
+            if any(id(p) in chosen for p in queue):
+                keep = [p for p in queue if id(p) not in chosen]
+                queue.clear()
+                queue.extend(keep)
+        for p in batch:
+            self._drop(p)

@@ -1,0 +1,337 @@
+"""A model's scheduler: queues requests, and when a pod slot frees, forms and sends a batch.
+
+The shell around the pure batching core (gateway.batching): it holds no policy of its own. One
+dispatch task per model runs whenever something changes (an arrival, a finished batch, a pod
+coming or going, a timer) and asks the policy whether the batch in hand goes now. Batches are
+formed across all pods of the model (pull-based): whichever pod frees a slot gets the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.batching.cost_model import CostModel
+from gateway.batching.merge import batch_key, merge_requests, split_response
+from gateway.batching.policy import BatchingPolicy, LoadView, decide
+from gateway.batching.queue import BatchQueue, Pending, QueueFull, QueuePolicy, TimeoutAction
+from gateway.batching.rate import RateEstimator
+from gateway.config import DynamicBatchingSettings, ModelSettings
+from gateway.errors import Code, InferError
+from gateway.pods import Pod, PodSet
+from gateway.routing import pick_pod
+from gateway.stats import ModelStats
+from protos import v2_grpc
+from protos.infer import InferRequestBody
+from protos.tensors import CodecError, Tensor
+
+__all__ = ["Scheduler", "SchedulerMetrics"]
+
+log = logging.getLogger(__name__)
+_NO_BATCHING = DynamicBatchingSettings()
+
+
+@dataclass(slots=True)
+class _Ticket:
+    """The shell's half of a queued request."""
+
+    body: InferRequestBody
+    version: str
+    future: asyncio.Future[list[Tensor]]
+
+
+class SchedulerMetrics(Protocol):
+    """Hooks the scheduler reports through (metrics live elsewhere)."""
+
+    def batch_sent(self, pod: str, rows: int, requests: int) -> None: ...
+    def queue_time(self, seconds: float) -> None: ...
+    def rejected(self, reason: str) -> None: ...
+
+
+class _NoMetrics:
+    def batch_sent(self, pod: str, rows: int, requests: int) -> None:
+        pass
+
+    def queue_time(self, seconds: float) -> None:
+        pass
+
+    def rejected(self, reason: str) -> None:
+        pass
+
+
+def _queue_policy(settings: DynamicBatchingSettings, level: int) -> QueuePolicy:
+    p = settings.queue_policy(level)
+    return QueuePolicy(
+        max_queue_size=p.max_queue_size,
+        default_timeout_s=p.default_timeout_microseconds / 1e6,
+        allow_timeout_override=p.allow_timeout_override,
+        timeout_action=TimeoutAction(p.timeout_action),
+    )
+
+
+class Scheduler:
+    """Queue, batch and dispatch for one model."""
+
+    def __init__(
+        self,
+        *,
+        settings: ModelSettings,
+        pods: PodSet,
+        stats: ModelStats,
+        metrics: SchedulerMetrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.pods = pods
+        self.stats = stats
+        self.cost = CostModel()
+        self.arrivals = RateEstimator(horizon_s=1.0)
+        self.max_batch_size = 0  # the model's, once a pod has described it
+        self._metrics: SchedulerMetrics = metrics or _NoMetrics()
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self.settings = settings
+        self.queue = BatchQueue(self.batching.levels)
+
+    @property
+    def batching(self) -> DynamicBatchingSettings:
+        return self.settings.dynamic_batching or _NO_BATCHING
+
+    def update(self, settings: ModelSettings) -> None:
+        """Swap the model's settings; every queued request stays queued."""
+        self.settings = settings
+        if self.queue.levels != self.batching.levels:
+            self.queue.resize(self.batching.levels)
+        self.wake()
+
+    @property
+    def batches(self) -> bool:
+        """Whether requests of this model are merged into batches."""
+        return self.settings.dynamic_batching is not None and self.max_batch_size > 0
+
+    def policy(self) -> BatchingPolicy:
+        b = self.settings.dynamic_batching
+        if b is None or self.max_batch_size <= 0:  # one request per batch, sent at once
+            return BatchingPolicy(max_batch_size=max(1, self.max_batch_size), use_cost_model=False)
+        limit = self.max_batch_size
+        return BatchingPolicy(
+            max_batch_size=limit,
+            preferred_batch_sizes=tuple(sorted(s for s in b.preferred_batch_size if s <= limit)),
+            max_queue_delay_s=b.max_queue_delay_microseconds / 1e6,
+            target_utilisation=b.target_utilisation,
+            use_cost_model=b.cost_model,
+        )
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop dispatching; queued requests are answered UNAVAILABLE, batches in flight end."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for p in list(self.queue):
+            self._fail(p, InferError(Code.UNAVAILABLE, "the gateway is shutting down"))
+        self.queue.take(list(self.queue))
+        if self._inflight:
+            await asyncio.wait(self._inflight, timeout=5.0)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- admission -------------------------------------------------------------------------
+
+    def _level(self, body: InferRequestBody) -> int:
+        b = self.batching
+        value = body.parameters.get("priority", 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InferError(Code.INVALID_ARGUMENT, "parameter 'priority' must be an integer ≥ 0")
+        if value == 0:
+            return b.default_level
+        if value > b.levels:
+            raise InferError(
+                Code.INVALID_ARGUMENT,
+                f"priority {value} is outside 1..{b.levels} (priority_levels of the model)",
+            )
+        return value
+
+    async def submit(
+        self, body: InferRequestBody, rows: int, deadline: float, version: str = ""
+    ) -> list[Tensor]:
+        """Queue a validated request and wait for its outputs (or its error)."""
+        now = self._clock()
+        level = self._level(body)
+        policy = _queue_policy(self.batching, level)
+        queue_timeout = policy.default_timeout_s
+        requested = body.parameters.get("timeout")
+        if policy.allow_timeout_override and isinstance(requested, int) and requested > 0:
+            queue_timeout = requested / 1e6
+        future: asyncio.Future[list[Tensor]] = asyncio.get_running_loop().create_future()
+        pending = Pending(
+            rows=rows,
+            key=(version, batch_key(body, self.batches)),
+            enqueued=now,
+            deadline=deadline,
+            queue_deadline=now + queue_timeout if queue_timeout > 0 else math.inf,
+            level=level,
+            action=policy.timeout_action,
+            payload=_Ticket(body, version, future),
+        )
+        try:
+            self.queue.admit(pending, policy)
+        except QueueFull as exc:
+            self._metrics.rejected("queue_full")
+            raise InferError(
+                Code.RESOURCE_EXHAUSTED,
+                f"model '{self.settings.name}': {exc}",
+                retry_after_s=self._drain_estimate(),
+            ) from None
+        self.arrivals.record(rows, now)
+        self.wake()
+        try:
+            return await future
+        except asyncio.CancelledError:
+            pending.cancelled = True  # the caller left: never sent if still queued
+            self.wake()
+            raise
+
+    def _drain_estimate(self) -> float:
+        fit = self.cost.fit()
+        slots = sum(p.slots for p in self.pods.ready_pods())
+        if fit is None or slots == 0:
+            return 1.0
+        rows = max(1, self.max_batch_size)
+        return self.queue.rows / fit.throughput(rows, slots)
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            wait_until = self._dispatch(self._clock())
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if wait_until < math.inf:
+                loop = asyncio.get_running_loop()
+                delay = max(0.0, wait_until - self._clock())
+                self._timer = loop.call_later(delay, self._wake.set)
+            await self._wake.wait()
+
+    def _dispatch(self, now: float) -> float:
+        """Send every batch the policy allows now; return when to look again."""
+        for p in self.queue.expire(now):
+            self._fail(p, self._expiry_error(p, now))
+        while self.queue.requests:
+            free = [p for p in self.pods.ready_pods() if p.in_flight < p.slots]
+            if not free:
+                break
+            policy = self.policy()
+            batch = self.queue.peek(policy.max_batch_size)
+            if not batch:
+                break
+            decision = decide(
+                policy,
+                LoadView(self.arrivals.rate(now), self.cost.fit(), self._slots()),
+                now=now,
+                batch_rows=sum(p.rows for p in batch),
+                oldest_enqueued=min(p.enqueued for p in batch),
+                earliest_deadline=min(p.deadline for p in batch),
+            )
+            if not decision.rows:
+                return min(decision.wait_until, self.queue.next_expiry())
+            if decision.rows < policy.max_batch_size:
+                batch = self.queue.peek(decision.rows)
+            self.queue.take(batch)
+            self._send(pick_pod(free, self._rng) or free[0], batch, now)
+        return self.queue.next_expiry()
+
+    def _slots(self) -> int:
+        return sum(p.slots for p in self.pods.ready_pods())
+
+    def _expiry_error(self, p: Pending, now: float) -> InferError:
+        waited_ms = (now - p.enqueued) * 1000
+        if not self.pods.ready_pods():
+            return InferError(
+                Code.UNAVAILABLE,
+                f"no ready pod for model '{self.settings.name}' (waited {waited_ms:.0f} ms)",
+            )
+        self._metrics.rejected("timeout")
+        return InferError(
+            Code.DEADLINE_EXCEEDED,
+            f"request timed out after {waited_ms:.0f} ms in the queue of "
+            f"model '{self.settings.name}'",
+        )
+
+    def _send(self, pod: Pod, batch: list[Pending], now: float) -> None:
+        rows = sum(p.rows for p in batch)
+        pod.in_flight += 1
+        pod.outstanding_rows += rows
+        for p in batch:
+            self._metrics.queue_time(now - p.enqueued)
+        self._metrics.batch_sent(pod.address, rows, len(batch))
+        task = asyncio.get_running_loop().create_task(self._call(pod, batch, rows))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _call(self, pod: Pod, batch: list[Pending], rows: int) -> None:
+        tickets: list[_Ticket] = [p.payload for p in batch]
+        counts = [p.rows for p in batch]
+        t0 = self._clock()
+        try:
+            request = merge_requests(
+                self.settings.target_model, tickets[0].version, [t.body for t in tickets], counts
+            )
+            t1 = self._clock()
+            timeout = min(p.deadline for p in batch) - t1
+            reply = await pod.client.infer(request, max(timeout, 0.001))
+            t2 = self._clock()
+            outputs = split_response(v2_grpc.decode_response(reply).outputs, counts)
+            t3 = self._clock()
+        except InferError as exc:
+            if exc.code is Code.UNAVAILABLE:
+                self._retry(pod, batch, exc)
+            else:
+                self._fail_all(batch, exc)
+        except CodecError as exc:
+            self._fail_all(
+                batch, InferError(Code.INTERNAL, f"pod {pod.address} sent a bad response: {exc}")
+            )
+        else:
+            self.cost.observe(rows, t2 - t1)
+            ns = [int((b - a) * 1e9) for a, b in ((t1, t2), (t0, t1), (t2, t3))]
+            self.stats.record_batch(rows, len(batch), *ns)
+            for ticket, outs in zip(tickets, outputs, strict=True):
+                if not ticket.future.done():
+                    ticket.future.set_result(outs)
+        finally:
+            pod.in_flight -= 1
+            pod.outstanding_rows -= rows
+            self.wake()
+
+    def _retry(self, pod: Pod, batch: list[Pending], exc: InferError) -> None:
+        """A pod that could not be reached: mark it down, queue the batch again at the front."""
+        log.warning("pod %s unavailable (%s); requeueing %d requests", pod.address, exc, len(batch))
+        self.pods.set_ready(pod, False)
+        self.queue.requeue(batch)
+
+    def _fail(self, p: Pending, exc: InferError) -> None:
+        future = p.payload.future
+        if not future.done():
+            future.set_exception(exc)
+
+    def _fail_all(self, batch: list[Pending], exc: InferError) -> None:
+        for p in batch:
+            self._fail(p, exc)

@@ -1,0 +1,256 @@
+"""The ``loadtest`` command: ``stack`` (make run), ``bench`` (make bench), ``load`` (one run)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from loadtest.clients import CLIENT_KINDS
+
+__all__ = ["build_parser", "main"]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _protocols(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in kinds if k not in CLIENT_KINDS]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"choose from {','.join(CLIENT_KINDS)}, got {text!r}")
+    return kinds
+
+
+def _add_load_args(p: argparse.ArgumentParser, *, duration: float) -> None:
+    p.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=16,
+        help="concurrent requests per generator process (default 16)",
+    )
+    p.add_argument("--rows", type=_positive_int, default=1, help="rows per request (default 1)")
+    p.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=duration,
+        help=f"measured seconds per run (default {duration:g})",
+    )
+    p.add_argument(
+        "--warmup",
+        type=_non_negative_float,
+        default=1.0,
+        help="warm-up seconds before each measurement (default 1)",
+    )
+    p.add_argument(
+        "--processes",
+        type=_non_negative_int,
+        default=1,
+        help="generator processes; 0 runs the load in this process (default 1)",
+    )
+    p.add_argument(
+        "--verify-every",
+        type=_non_negative_int,
+        default=16,
+        help="check one answer in N (default 16; 0 never)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loadtest", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    stack = sub.add_parser("stack", help="run simulated pods and the gateway in the foreground")
+    stack.add_argument("--pods", type=_positive_int, default=2, help="simulated pods (default 2)")
+    stack.add_argument("--http-port", type=int, default=8000, help="gateway HTTP (default 8000)")
+    stack.add_argument("--grpc-port", type=int, default=8001, help="gateway gRPC (default 8001)")
+    stack.add_argument(
+        "--metrics-port", type=int, default=8002, help="gateway metrics (default 8002)"
+    )
+    stack.add_argument(
+        "--pod-base-port",
+        type=int,
+        default=9000,
+        help="pod i serves HTTP on BASE+10i and gRPC on BASE+10i+1 (default 9000)",
+    )
+    stack.add_argument(
+        "--fixed-ms", type=_non_negative_float, default=8.0, help="device ms per batch (default 8)"
+    )
+    stack.add_argument(
+        "--per-row-ms",
+        type=_non_negative_float,
+        default=0.25,
+        help="device ms per row (default 0.25)",
+    )
+    stack.add_argument(
+        "--max-batch", type=_positive_int, default=32, help="pod max batch size (default 32)"
+    )
+
+    bench = sub.add_parser("bench", help="gateway vs direct data-path benchmark, per protocol")
+    _add_load_args(bench, duration=5.0)
+    bench.add_argument(
+        "--protocols",
+        type=_protocols,
+        default=CLIENT_KINDS,
+        help=f"comma-separated subset of {','.join(CLIENT_KINDS)}",
+    )
+    bench.add_argument(
+        "--rounds",
+        type=_positive_int,
+        default=1,
+        help="direct/gateway alternations per protocol, merged (default 1)",
+    )
+    bench.add_argument(
+        "--max-batch", type=_positive_int, default=32, help="pod max batch size (default 32)"
+    )
+    bench.add_argument(
+        "--pod-fixed-ms",
+        type=_non_negative_float,
+        default=0.0,
+        help="pod device ms per batch (default 0)",
+    )
+    bench.add_argument(
+        "--pod-per-row-ms",
+        type=_non_negative_float,
+        default=0.0,
+        help="pod device ms per row (default 0)",
+    )
+    bench.add_argument(
+        "--json",
+        type=Path,
+        default=Path("reports/bench-datapath.json"),
+        help="JSON report path (default reports/bench-datapath.json)",
+    )
+
+    load = sub.add_parser("load", help="one closed-loop run against a running server")
+    _add_load_args(load, duration=5.0)
+    load.add_argument("--protocol", choices=CLIENT_KINDS, default="http-json")
+    load.add_argument(
+        "--target",
+        default=None,
+        help="http://host:port or host:port for grpc (default: the local gateway)",
+    )
+    load.add_argument("--model", default="sim", help="model name (default sim)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "stack":
+        return _stack(args)
+    if args.command == "bench":
+        return _bench(args)
+    return _load(args)
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from loadtest.stack import StackConfig, run_stack
+
+    return run_stack(
+        StackConfig(
+            pods=args.pods,
+            http_port=args.http_port,
+            grpc_port=args.grpc_port,
+            metrics_port=args.metrics_port,
+            pod_base_port=args.pod_base_port,
+            fixed_ms=args.fixed_ms,
+            per_row_ms=args.per_row_ms,
+            max_batch=args.max_batch,
+        )
+    )
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from loadtest.bench_datapath import BenchConfig, run_bench
+
+    figures = run_bench(
+        BenchConfig(
+            protocols=args.protocols,
+            concurrency=args.concurrency,
+            rows=args.rows,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            processes=args.processes,
+            rounds=args.rounds,
+            max_batch=args.max_batch,
+            pod_fixed_ms=args.pod_fixed_ms,
+            pod_per_row_ms=args.pod_per_row_ms,
+            verify_every=args.verify_every,
+            json_path=args.json,
+        )
+    )
+    failed = any(f.direct.result.error_count or f.gateway.result.error_count for f in figures)
+    return 1 if failed else 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    from loadtest.clients import ClientSpec
+    from loadtest.closed_loop import ClosedLoopConfig, run_closed_loop
+    from loadtest.payload import SimPayload
+    from loadtest.report import fmt_rate, fmt_us, machine_note, print_table
+
+    target = args.target or (
+        "127.0.0.1:8001" if args.protocol == "grpc" else "http://127.0.0.1:8000"
+    )
+    spec = ClientSpec(
+        args.protocol,
+        target,
+        SimPayload(model=args.model, rows=args.rows),
+        verify_every=args.verify_every,
+    )
+    config = ClosedLoopConfig(
+        concurrency=args.concurrency,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        processes=args.processes,
+    )
+    result = run_closed_loop(spec, config)
+    s = result.summary()
+    errors = ", ".join(f"{k}: {v}" for k, v in result.errors.items()) or "none"
+    print_table(
+        f"Closed loop, {args.protocol} -> {target}",
+        ["req/s", "p50", "p99", "max", "ok", "verified", "errors"],
+        [
+            [
+                fmt_rate(result.throughput),
+                fmt_us(s.p50_us),
+                fmt_us(s.p99_us),
+                fmt_us(s.max_us),
+                str(result.ok),
+                str(result.verified),
+                errors,
+            ]
+        ],
+        [result.error_sample, machine_note()] if result.error_sample else [machine_note()],
+    )
+    return 1 if result.error_count or result.ok == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
