@@ -17,6 +17,7 @@ from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.grpc_frontend import build_grpc_server
 from gateway.http_frontend import build_http_app
 from gateway.metrics import GatewayMetrics
+from gateway.reload import ConfigReloader
 from gateway.service import Gateway
 
 __all__ = ["main", "serve"]
@@ -31,18 +32,28 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--http-port", type=int, help="overrides server.http_port (8000)")
     parser.add_argument("--grpc-port", type=int, help="overrides server.grpc_port (8001)")
     parser.add_argument("--metrics-port", type=int, help="overrides server.metrics_port (8002)")
+    parser.add_argument(
+        "--reload-interval-s",
+        type=float,
+        default=1.0,
+        help="how often to check the config file for changes (0: never; SIGHUP still reloads)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
 
-def _with_flags(config: GatewayConfig, args: argparse.Namespace) -> GatewayConfig:
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     flags = {
         "host": args.host,
         "http_port": args.http_port,
         "grpc_port": args.grpc_port,
         "metrics_port": args.metrics_port,
     }
-    update = {k: v for k, v in flags.items() if v is not None}
+    return {k: v for k, v in flags.items() if v is not None}
+
+
+def _with_flags(config: GatewayConfig, args: argparse.Namespace) -> GatewayConfig:
+    update = _overrides(args)
     if not update:
         return config
     server = type(config.server).model_validate({**config.server.model_dump(), **update})
@@ -68,10 +79,22 @@ async def _site(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
     return runner, int(sockets[0][1])
 
 
-async def serve(config: GatewayConfig, stop: asyncio.Event) -> None:
-    """Serve until ``stop`` is set, then drain: not ready, finish calls, close."""
+async def serve(
+    config: GatewayConfig, stop: asyncio.Event, reloader_args: dict[str, Any] | None = None
+) -> None:
+    """Serve until ``stop`` is set, then drain: not ready, finish calls, close.
+
+    With ``reloader_args`` (path, overrides), the config file is watched and SIGHUP reloads it.
+    """
     gateway = Gateway(config)
     await gateway.start()
+    reloader = None
+    if reloader_args is not None:
+        reloader = ConfigReloader(gateway, **reloader_args)
+        reloader.start()
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGHUP, lambda: asyncio.ensure_future(reloader.reload("SIGHUP"))
+        )
     host = config.server.host
     grpc_server, grpc_port, checker = await build_grpc_server(
         gateway, f"{host}:{config.server.grpc_port}"
@@ -92,6 +115,8 @@ async def serve(config: GatewayConfig, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         log.info("stopping: draining in-flight requests")
+        if reloader is not None:
+            await reloader.stop()
         gateway.ready = False
         await checker.enter_graceful_shutdown()
         await grpc_server.stop(grace=5.0)
@@ -100,12 +125,17 @@ async def serve(config: GatewayConfig, stop: asyncio.Event) -> None:
         await gateway.stop()
 
 
-async def _run(config: GatewayConfig) -> None:
+async def _run(config: GatewayConfig, args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await serve(config, stop)
+    reload_args = {
+        "path": args.config,
+        "overrides": _overrides(args),
+        "interval_s": args.reload_interval_s,
+    }
+    await serve(config, stop, reload_args)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -118,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     except (ConfigError, ValueError) as exc:
         print(f"gateway: invalid config: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    uvloop.run(_run(config))
+    uvloop.run(_run(config, args))
 
 
 if __name__ == "__main__":

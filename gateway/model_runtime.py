@@ -85,6 +85,7 @@ class ModelRuntime:
     def update(self, settings: ModelSettings) -> None:
         """Apply new settings for this model (live reload); queued requests stay queued."""
         self.settings = settings
+        self.pods.set_addresses(list(settings.endpoints))
         self.scheduler.update(settings)
         if self.spec is not None:
             self._apply_spec(self.spec)

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, ModelSettings
 from gateway.errors import Code, InferError
 from gateway.metrics import GatewayMetrics, ModelState, PodState, StateCollector
 from gateway.model_runtime import ModelRuntime
@@ -27,15 +27,44 @@ class Gateway:
     def __init__(self, config: GatewayConfig, metrics: GatewayMetrics | None = None) -> None:
         self.config = config
         self.metrics = metrics or GatewayMetrics()
-        probe_s = config.server.probe_interval_ms / 1000
-        self.models = {
-            m.name: ModelRuntime(m, metrics=self.metrics, probe_interval_s=probe_s)
-            for m in config.models
-        }
+        self.models = {m.name: self._runtime(m) for m in config.models}
         self.live = True
         self.ready = False
         self._observers: dict[tuple[str, str], _Observer] = {}
         self.metrics.registry.register(StateCollector(self._states))
+
+    def _runtime(self, settings: ModelSettings) -> ModelRuntime:
+        probe_s = self.config.server.probe_interval_ms / 1000
+        return ModelRuntime(settings, metrics=self.metrics, probe_interval_s=probe_s)
+
+    async def apply(self, new: GatewayConfig) -> list[str]:
+        """Swap in a new config (live reload): models are updated in place, keeping every
+        queued request; new models start; removed ones stop. Returns what changed.
+
+        The server section (ports, limits) is fixed at start: changes to it are reported and
+        not applied.
+        """
+        changes: list[str] = []
+        if new.server != self.config.server:
+            changes.append("server: changes need a restart; keeping the running server settings")
+            new = new.model_copy(update={"server": self.config.server})
+        old = {m.name: m for m in self.config.models}
+        for settings in new.models:
+            before = old.get(settings.name)
+            if before is None:
+                runtime = self.models[settings.name] = self._runtime(settings)
+                runtime.start()
+                changes.append(f"model {settings.name}: added")
+            elif settings != before:
+                diff = _diff(before.model_dump(), settings.model_dump())
+                changes.append(f"model {settings.name}: " + ", ".join(diff))
+                self.models[settings.name].update(settings)
+        for name in old.keys() - {m.name for m in new.models}:
+            runtime = self.models.pop(name)
+            await runtime.stop()
+            changes.append(f"model {name}: removed")
+        self.config = new
+        return changes
 
     async def start(self) -> None:
         for runtime in self.models.values():
@@ -134,6 +163,20 @@ class Gateway:
                 for p in r.pods.pods
             )
         return models, pods
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
+    """Each changed field as 'path: old -> new'."""
+    out: list[str] = []
+    for key in sorted(before.keys() | after.keys()):
+        a, b = before.get(key), after.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(_diff(a, b, f"{prefix}{key}."))
+        else:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
 
 
 def _timeout_param(body: InferRequestBody, timeout_s: float | None) -> float | None:

@@ -1,0 +1,114 @@
+"""The batch-formation policy: Triton's rules and the cost-model rule, with time passed in."""
+
+from __future__ import annotations
+
+import math
+
+from gateway.batching.cost_model import BatchCost, CostModel
+from gateway.batching.policy import BatchingPolicy, LoadView, decide, rows_to_keep_up
+
+SIM = BatchCost(fixed_s=0.008, per_row_s=0.00025)  # the simulated pod: 2000 rows/s at 32
+NO_FIT = LoadView(arrival_rows_per_s=0.0, cost=None, slots=1)
+
+
+def at(
+    policy: BatchingPolicy,
+    load: LoadView,
+    rows: int,
+    *,
+    now: float = 10.0,
+    oldest: float = 10.0,
+    deadline: float = math.inf,
+) -> tuple[int, str, float]:
+    d = decide(
+        policy, load, now=now, batch_rows=rows, oldest_enqueued=oldest, earliest_deadline=deadline
+    )
+    return d.rows, d.reason, d.wait_until
+
+
+def test_a_full_batch_goes_at_once() -> None:
+    policy = BatchingPolicy(max_batch_size=32, max_queue_delay_s=0.1)
+    assert at(policy, NO_FIT, 40)[:2] == (32, "full")
+
+
+def test_preferred_size_goes_at_once_as_the_largest_reached() -> None:
+    policy = BatchingPolicy(32, preferred_batch_sizes=(4, 8), max_queue_delay_s=0.1)
+    assert at(policy, NO_FIT, 9)[:2] == (8, "preferred")
+    assert at(policy, NO_FIT, 5)[:2] == (4, "preferred")
+
+
+def test_below_preferred_waits_until_max_queue_delay_of_the_oldest() -> None:
+    policy = BatchingPolicy(32, preferred_batch_sizes=(8,), max_queue_delay_s=0.005)
+    assert at(policy, NO_FIT, 3, now=10.001, oldest=10.0) == (0, "", 10.005)
+    assert at(policy, NO_FIT, 3, now=10.005, oldest=10.0)[:2] == (3, "max_queue_delay")
+
+
+def test_zero_max_queue_delay_sends_whatever_is_there() -> None:
+    assert at(BatchingPolicy(32), NO_FIT, 1)[:2] == (1, "max_queue_delay")
+
+
+def test_a_deadline_that_waiting_would_break_sends_now() -> None:
+    policy = BatchingPolicy(32, max_queue_delay_s=0.1, use_cost_model=False)
+    load = LoadView(0.0, SIM, 1)
+    # 4 rows take 9 ms; the earliest deadline is 9.5 ms away: it must go within 0.5 ms.
+    rows, _, until = at(policy, load, 4, now=10.0, deadline=10.0095)
+    assert (rows, until) == (0, 10.0095 - SIM.seconds(4))
+    assert at(policy, load, 4, now=10.0092, deadline=10.0095)[:2] == (4, "deadline")
+
+
+def test_cost_model_sends_single_requests_at_once_when_load_is_light() -> None:
+    policy = BatchingPolicy(32, max_queue_delay_s=0.01)
+    light = LoadView(arrival_rows_per_s=20.0, cost=SIM, slots=1)
+    assert rows_to_keep_up(policy, light) == 1
+    assert at(policy, light, 1)[:2] == (1, "cost_model")
+
+
+def test_cost_model_waits_for_the_rows_it_needs_under_heavy_load() -> None:
+    policy = BatchingPolicy(32, max_queue_delay_s=0.01, target_utilisation=0.85)
+    heavy = LoadView(arrival_rows_per_s=1500.0, cost=SIM, slots=1)
+    # n* = rate*F / (slots*utilisation - rate*c) = 12 / (0.85 - 0.375) = 25.3, so 26 rows
+    assert rows_to_keep_up(policy, heavy) == 26
+    rows, _, until = at(policy, heavy, 20, now=10.0, oldest=10.0)
+    assert rows == 0
+    assert math.isclose(until, 10.0 + 6 / 1500.0)
+    assert at(policy, heavy, 26)[:2] == (26, "cost_model")
+
+
+def test_cost_model_counts_every_slot_of_every_pod() -> None:
+    policy = BatchingPolicy(32, max_queue_delay_s=0.01)
+    one = LoadView(1500.0, SIM, 1)
+    four = LoadView(1500.0, SIM, 4)
+    assert rows_to_keep_up(policy, four) < rows_to_keep_up(policy, one)
+
+
+def test_overload_asks_for_the_largest_batch() -> None:
+    policy = BatchingPolicy(32, max_queue_delay_s=0.01)
+    assert rows_to_keep_up(policy, LoadView(5000.0, SIM, 1)) == 32
+
+
+def test_max_queue_delay_bounds_the_cost_model_wait() -> None:
+    policy = BatchingPolicy(32, max_queue_delay_s=0.002)
+    slow_arrivals = LoadView(arrival_rows_per_s=1500.0, cost=SIM, slots=1)
+    _, _, until = at(policy, slow_arrivals, 2, now=10.0, oldest=9.9995)
+    assert math.isclose(until, 10.0015)
+
+
+def test_cost_model_fits_f_and_c_from_observed_batches() -> None:
+    model = CostModel(min_batches=3)
+    assert model.fit() is None
+    for n in (1, 8, 16, 32, 4, 24):
+        model.observe(n, SIM.seconds(n))
+    fit = model.fit()
+    assert fit is not None
+    assert math.isclose(fit.fixed_s, 0.008, rel_tol=1e-6)
+    assert math.isclose(fit.per_row_s, 0.00025, rel_tol=1e-6)
+    assert math.isclose(fit.throughput(32, 1), 2000.0, rel_tol=1e-6)
+
+
+def test_cost_model_with_one_batch_size_puts_it_all_in_f() -> None:
+    model = CostModel(min_batches=2)
+    for _ in range(5):
+        model.observe(8, 0.01)
+    fit = model.fit()
+    assert fit is not None
+    assert math.isclose(fit.fixed_s, 0.01) and fit.per_row_s == 0.0
