@@ -18,6 +18,7 @@ from pydantic import (
 
 __all__ = [
     "ConfigError",
+    "DiscoverySettings",
     "DynamicBatchingSettings",
     "GatewayConfig",
     "ModelSettings",
@@ -100,6 +101,19 @@ class DynamicBatchingSettings(BaseModel):
         return self.priority_queue_policy.get(level, self.default_queue_policy)
 
 
+class DiscoverySettings(BaseModel):
+    """Find a model's pods through the EndpointSlices of its Kubernetes Service."""
+
+    model_config = _FROZEN
+
+    namespace: Annotated[str, Field(min_length=1)] = "default"
+    service: Annotated[str, Field(min_length=1)]
+    port_name: str | None = None  # the EndpointSlice port to use; None: the slice's only port
+    kubeconfig: str | None = None  # None: in-cluster config
+    watch_timeout_s: Annotated[float, Field(gt=0)] = 300.0  # server-side watch timeout
+    silence_timeout_s: Annotated[float, Field(gt=0)] = 360.0  # restart a silent stream
+
+
 class ModelSettings(BaseModel):
     """One model the gateway serves and the pods that serve it."""
 
@@ -113,6 +127,7 @@ class ModelSettings(BaseModel):
     max_batch_size: Annotated[int, Field(ge=0)] | None = None
     max_inflight_per_pod: Annotated[int, Field(gt=0)] | None = None
     dynamic_batching: DynamicBatchingSettings | None = None
+    discovery: DiscoverySettings | None = None  # instead of (or beside) static endpoints
 
     @field_validator("endpoints")
     @classmethod
