@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "AutoscalerSettings",
     "ConfigError",
     "DiscoverySettings",
     "DynamicBatchingSettings",
@@ -144,12 +145,23 @@ class ModelSettings(BaseModel):
         return self.pod_model or self.name
 
 
+class AutoscalerSettings(BaseModel):
+    """Where the gateway streams its load reports (the companion autoscaler)."""
+
+    model_config = _FROZEN
+
+    address: Annotated[str, Field(min_length=1)]  # host:port of the autoscaler's gRPC server
+    report_interval_ms: Annotated[int, Field(gt=0)] = 250
+    replica_id: str | None = None  # None: the host name (the pod name in Kubernetes)
+
+
 class GatewayConfig(BaseModel):
     """The whole configuration; replaced as a whole, never changed in place."""
 
     model_config = _FROZEN
 
     server: ServerSettings = Field(default_factory=ServerSettings)
+    autoscaler: AutoscalerSettings | None = None
     models: Annotated[list[ModelSettings], Field(min_length=1)]
 
     @field_validator("models")
