@@ -191,7 +191,12 @@ def run_bench(config: BenchConfig) -> list[ProtocolFigures]:
     started = time.time()
     pod = start_pod(pod_args)
     with running(pod):
-        gateway = start_gateway([{"name": "sim", "endpoints": [pod.grpc_address]}])
+        model = {
+            "name": "sim",
+            "endpoints": [pod.grpc_address],
+            "dynamic_batching": {"max_queue_delay_microseconds": 5000},
+        }
+        gateway = start_gateway([model])
         with running(gateway):
             _measure(config, figures, pod, gateway)
     _report(config, figures, started)

@@ -186,7 +186,11 @@ def _start(config: StackConfig, procs: list[Proc], out: TextIO) -> None:
         procs.append(pod)
         pods.append(pod)
     print(f"starting the gateway (HTTP :{config.http_port}) ...", file=out, flush=True)
-    model = {"name": config.model, "endpoints": [p.grpc_address for p in pods]}
+    model = {
+        "name": config.model,
+        "endpoints": [p.grpc_address for p in pods],
+        "dynamic_batching": {"max_queue_delay_microseconds": 5000},
+    }
     gateway = start_gateway(
         [model],
         http_port=config.http_port,
