@@ -203,7 +203,7 @@ class Scheduler:
         try:
             return await future
         except asyncio.CancelledError:
-            pending.cancelled = True  # the caller left: never sent if still queued
+            self.queue.cancel(pending)  # the caller left: never sent if still queued
             self.wake()
             raise
 

@@ -57,6 +57,10 @@ class Pending:
     done: bool = field(default=False)
 
 
+def _expiry(p: Pending) -> float:
+    return p.deadline if p.delayed else min(p.deadline, p.queue_deadline)
+
+
 class BatchQueue:
     """Priority levels of FIFO queues plus the delayed queue (DELAY requests past timeout)."""
 
@@ -65,6 +69,9 @@ class BatchQueue:
         self._delayed: deque[Pending] = deque()
         self.requests = 0
         self.rows = 0
+        # The earliest expiry of a queued request; may be early (after a take), never late.
+        self._soonest = math.inf
+        self._cancelled = False  # a request was cancelled since the last expire()
 
     @property
     def levels(self) -> int:
@@ -92,6 +99,12 @@ class BatchQueue:
         queue.append(pending)
         self.requests += 1
         self.rows += pending.rows
+        self._soonest = min(self._soonest, _expiry(pending))
+
+    def cancel(self, pending: Pending) -> None:
+        """The caller went away: the request is skipped, and removed at the next expire()."""
+        pending.cancelled = True
+        self._cancelled = True
 
     def __iter__(self) -> Iterator[Pending]:
         """Every live request in service order: levels high to low, then delayed."""
@@ -112,9 +125,10 @@ class BatchQueue:
         to the delayed queue instead.
         """
         expired: list[Pending] = []
+        if now < self._soonest and not self._cancelled:
+            return expired
+        self._cancelled = False
         for queue in (*self._levels, self._delayed):
-            if not any(p.cancelled or now >= min(p.deadline, p.queue_deadline) for p in queue):
-                continue
             keep: deque[Pending] = deque()
             for p in queue:
                 if p.cancelled:
@@ -131,16 +145,14 @@ class BatchQueue:
                     keep.append(p)
             queue.clear()
             queue.extend(keep)
+        self._soonest = min(
+            (_expiry(p) for q in (*self._levels, self._delayed) for p in q), default=math.inf
+        )
         return expired
 
     def next_expiry(self) -> float:
-        """The earliest time at which expire() has work to do."""
-        soonest = math.inf
-        for queue in (*self._levels, self._delayed):
-            for p in queue:
-                t = p.deadline if p.delayed else min(p.deadline, p.queue_deadline)
-                soonest = min(soonest, t)
-        return soonest
+        """The earliest time at which expire() may have work to do (never later than that)."""
+        return self._soonest
 
     def head(self) -> Pending | None:
         """The request served next."""
@@ -171,6 +183,7 @@ class BatchQueue:
             (self._delayed if p.delayed else self._levels[p.level - 1]).appendleft(p)
             self.requests += 1
             self.rows += p.rows
+            self._soonest = min(self._soonest, _expiry(p))
 
     def take(self, batch: list[Pending]) -> None:
         """Remove a batch returned by peek()."""

@@ -98,7 +98,7 @@ def test_cancelled_requests_leave_without_being_batched() -> None:
     gone, stays = req("gone"), req("stays")
     q.admit(gone, OPEN)
     q.admit(stays, OPEN)
-    gone.cancelled = True
+    q.cancel(gone)
     assert names(q.peek(32)) == ["stays"]
     assert q.expire(now=0.0) == []
     assert q.requests == 1
