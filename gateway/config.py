@@ -127,6 +127,9 @@ class ModelSettings(BaseModel):
     connect_timeout_ms: PositiveMs = 2_000
     max_batch_size: Annotated[int, Field(ge=0)] | None = None
     max_inflight_per_pod: Annotated[int, Field(gt=0)] | None = None
+    # Reject at once (429) a request whose estimated queue wait exceeds this; 0 = only when the
+    # wait would pass the request's own deadline.
+    max_queue_wait_ms: Annotated[int, Field(ge=0)] = 1000
     dynamic_batching: DynamicBatchingSettings | None = None
     discovery: DiscoverySettings | None = None  # instead of (or beside) static endpoints
 

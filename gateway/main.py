@@ -18,6 +18,7 @@ from gateway.grpc_frontend import build_grpc_server
 from gateway.http_frontend import build_http_app
 from gateway.metrics import GatewayMetrics
 from gateway.reload import ConfigReloader
+from gateway.reporter import LoadCollector, LoadReporter, gateway_snapshots
 from gateway.service import Gateway
 
 __all__ = ["main", "serve"]
@@ -88,6 +89,12 @@ async def serve(
     """
     gateway = Gateway(config)
     await gateway.start()
+    snapshots = gateway_snapshots(gateway)
+    reporter = None
+    if config.autoscaler is not None:
+        reporter = LoadReporter(settings=config.autoscaler, snapshots=snapshots)
+        reporter.start()
+    gateway.metrics.registry.register(LoadCollector(snapshots, reporter))
     reloader = None
     if reloader_args is not None:
         reloader = ConfigReloader(gateway, **reloader_args)
@@ -118,6 +125,8 @@ async def serve(
         if reloader is not None:
             await reloader.stop()
         gateway.ready = False
+        if reporter is not None:
+            await reporter.stop()
         await checker.enter_graceful_shutdown()
         await grpc_server.stop(grace=5.0)
         await http.cleanup()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.batching.admission import estimated_wait_s, rejection_reason
 from gateway.batching.cost_model import CostModel
 from gateway.batching.merge import batch_key, merge_requests, split_response
 from gateway.batching.policy import BatchingPolicy, LoadView, decide
@@ -189,16 +190,8 @@ class Scheduler:
             action=policy.timeout_action,
             payload=_Ticket(body, version, future),
         )
-        try:
-            self.queue.admit(pending, policy)
-        except QueueFull as exc:
-            self._metrics.rejected("queue_full")
-            raise InferError(
-                Code.RESOURCE_EXHAUSTED,
-                f"model '{self.settings.name}': {exc}",
-                retry_after_s=self._drain_estimate(),
-            ) from None
-        self.arrivals.record(rows, now)
+        self.arrivals.record(rows, now)  # shed load is demand too
+        self._admit(pending, policy, now)
         self.wake()
         try:
             return await future
@@ -207,13 +200,35 @@ class Scheduler:
             self.wake()
             raise
 
-    def _drain_estimate(self) -> float:
-        fit = self.cost.fit()
-        slots = sum(p.slots for p in self.pods.ready_pods())
-        if fit is None or slots == 0:
-            return 1.0
-        rows = max(1, self.max_batch_size)
-        return self.queue.rows / fit.throughput(rows, slots)
+    def _admit(self, pending: Pending, policy: QueuePolicy, now: float) -> None:
+        """Queue the request, or reject it at once: queue full, or a wait it cannot afford."""
+        wait = estimated_wait_s(
+            self.queue.rows, self.cost.fit(), self._slots(), self.max_batch_size
+        )
+        max_wait_ms = self.settings.max_queue_wait_ms
+        reason = rejection_reason(
+            now=now,
+            deadline=pending.deadline,
+            wait_s=wait,
+            max_wait_s=max_wait_ms / 1000 if max_wait_ms else None,
+        )
+        retry_after = max(1.0, wait or 0.0)
+        if reason is not None:
+            self._metrics.rejected("overloaded")
+            raise InferError(
+                Code.RESOURCE_EXHAUSTED,
+                f"model '{self.settings.name}' is overloaded: {reason}",
+                retry_after_s=retry_after,
+            )
+        try:
+            self.queue.admit(pending, policy)
+        except QueueFull as exc:
+            self._metrics.rejected("queue_full")
+            raise InferError(
+                Code.RESOURCE_EXHAUSTED,
+                f"model '{self.settings.name}': {exc}",
+                retry_after_s=retry_after,
+            ) from None
 
     # -- dispatch --------------------------------------------------------------------------
 

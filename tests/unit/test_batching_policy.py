@@ -112,3 +112,16 @@ def test_cost_model_with_one_batch_size_puts_it_all_in_f() -> None:
     fit = model.fit()
     assert fit is not None
     assert math.isclose(fit.fixed_s, 0.01) and fit.per_row_s == 0.0
+
+
+def test_admission_rejects_a_wait_beyond_the_limit_or_the_deadline() -> None:
+    from gateway.batching.admission import estimated_wait_s, rejection_reason
+
+    assert estimated_wait_s(100, None, 1, 32) is None  # unknown cost: admit
+    wait = estimated_wait_s(4000, SIM, 1, 32)  # 4000 rows at 2000 rows/s
+    assert wait is not None and math.isclose(wait, 2.0)
+    assert rejection_reason(now=0.0, deadline=10.0, wait_s=wait, max_wait_s=None) is None
+    reason = rejection_reason(now=0.0, deadline=10.0, wait_s=wait, max_wait_s=1.0)
+    assert reason == "estimated queue wait 2000 ms exceeds 1000 ms"
+    reason = rejection_reason(now=0.0, deadline=1.5, wait_s=wait, max_wait_s=None)
+    assert reason is not None and "remaining 1500 ms" in reason
