@@ -46,7 +46,7 @@ bench: $(STAMP)
 
 protos: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. \
-	  protos/model_config.proto protos/grpc_service.proto
+	  protos/model_config.proto protos/grpc_service.proto protos/autoscaler.proto
 
 clean:
 	rm -rf $(VENV) build *.egg-info

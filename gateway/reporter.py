@@ -293,7 +293,7 @@ class LoadCollector(Collector):
             "queued_requests": "Requests queued in this gateway",
             "queued_rows": "Rows queued in this gateway",
             "inflight_rows": "Rows sent to pods, not yet answered",
-            "arrival_rows_per_s": "Admitted rows per second (about the last second)",
+            "arrival_rows_per_s": "Arriving rows per second, shed ones included (about 1 s)",
             "slots_per_pod": "In-flight batches a ready pod takes",
             "ready_endpoints": "Pods this gateway routes to",
             "starting_endpoints": "Pods this gateway knows that are not ready yet",

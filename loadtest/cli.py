@@ -148,6 +148,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON report path (default reports/bench-datapath.json)",
     )
 
+    autoscale = sub.add_parser(
+        "autoscale-bench", help="simulated autoscaling: this decider vs HPA- and KPA-style"
+    )
+    autoscale.add_argument(
+        "--duration", type=_positive_float, default=600.0, help="trace seconds (default 600)"
+    )
+    autoscale.add_argument(
+        "--startup-s",
+        type=_non_negative_float,
+        default=15.0,
+        help="pod start-up delay in seconds (default 15)",
+    )
+    autoscale.add_argument(
+        "--latency-ms",
+        type=_positive_float,
+        default=100.0,
+        help="latency target in ms (default 100)",
+    )
+    autoscale.add_argument(
+        "--base-rate",
+        type=_positive_float,
+        default=1500.0,
+        help="base arrival rate, rows/s (default 1500)",
+    )
+
     load = sub.add_parser("load", help="one closed-loop run against a running server")
     _add_load_args(load, duration=5.0)
     load.add_argument("--protocol", choices=CLIENT_KINDS, default="http-json")
@@ -166,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _stack(args)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "autoscale-bench":
+        return _autoscale_bench(args)
     return _load(args)
 
 
@@ -207,6 +234,20 @@ def _bench(args: argparse.Namespace) -> int:
     )
     failed = any(f.direct.result.error_count or f.gateway.result.error_count for f in figures)
     return 1 if failed else 0
+
+
+def _autoscale_bench(args: argparse.Namespace) -> int:
+    from loadtest.bench_autoscale import BenchConfig, run_bench
+
+    run_bench(
+        BenchConfig(
+            duration_s=args.duration,
+            startup_s=args.startup_s,
+            latency_target_ms=args.latency_ms,
+            base_rows_per_s=args.base_rate,
+        )
+    )
+    return 0
 
 
 def _load(args: argparse.Namespace) -> int:

@@ -7,8 +7,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ["protos/model_config.proto", "protos/grpc_service.proto"]
+SOURCES = ["protos/model_config.proto", "protos/grpc_service.proto", "protos/autoscaler.proto"]
 GENERATED = [
+    "autoscaler_pb2.py",
+    "autoscaler_pb2.pyi",
+    "autoscaler_pb2_grpc.py",
     "grpc_service_pb2.py",
     "grpc_service_pb2.pyi",
     "grpc_service_pb2_grpc.py",

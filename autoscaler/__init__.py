@@ -1,0 +1,1 @@
+"""The autoscaler: aggregates the gateways' load reports and sizes each model's Deployment."""

@@ -1,0 +1,115 @@
+"""The reports of every gateway replica, summed per model; time is passed in, never read.
+
+Each gateway replica's newest report per model counts while it is younger than the TTL. A report
+that expires without the gateway saying goodbye (``final``) leaves the replica *missing* for
+``missing_hold_s``: its demand is unknown, not zero, and the decider holds scale-down while any
+replica is missing. A ``final`` report removes the replica at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autoscaler.load import Cost, ModelLoad
+
+__all__ = ["GatewayReport", "ReportStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayReport:
+    """One LoadReport, decoded (see protos/autoscaler.proto for the fields)."""
+
+    replica_id: str
+    model: str
+    seq: int = 0
+    interval_s: float = 0.0
+    queued_requests: int = 0
+    queued_rows: int = 0
+    inflight_rows: int = 0
+    arrived_requests: int = 0
+    arrival_rows_per_s: float = 0.0
+    completed_rows: int = 0
+    rejected_requests: int = 0
+    cost: Cost | None = None
+    slots_per_pod: int = 0
+    max_batch_size: int = 0
+    ready_endpoints: int = 0
+    starting_endpoints: int = 0
+    final: bool = False
+
+    def per_s(self, count: int) -> float:
+        return count / self.interval_s if self.interval_s > 0 else 0.0
+
+
+class ReportStore:
+    """Newest report per (model, gateway replica), with its arrival time."""
+
+    def __init__(self, *, ttl_s: float, missing_hold_s: float) -> None:
+        self._ttl = ttl_s
+        self._hold = missing_hold_s
+        self._reports: dict[str, dict[str, tuple[float, GatewayReport]]] = {}
+
+    def record(self, report: GatewayReport, now: float) -> None:
+        replicas = self._reports.setdefault(report.model, {})
+        if report.final:
+            replicas.pop(report.replica_id, None)
+        else:
+            replicas[report.replica_id] = (now, report)
+
+    def models(self) -> list[str]:
+        return sorted(self._reports)
+
+    def _split(self, model: str, now: float) -> tuple[list[tuple[float, GatewayReport]], int]:
+        replicas = self._reports.get(model, {})
+        live: list[tuple[float, GatewayReport]] = []
+        missing = 0
+        for replica, (at, report) in list(replicas.items()):
+            age = now - at
+            if age <= self._ttl:
+                live.append((at, report))
+            elif age <= self._ttl + self._hold:
+                missing += 1
+            else:
+                del replicas[replica]
+        return live, missing
+
+    def staleness(self, model: str, now: float) -> float | None:
+        """Seconds since the newest report of ``model``, live or not; None if none is kept."""
+        times = [at for at, _ in self._reports.get(model, {}).values()]
+        return now - max(times) if times else None
+
+    def load(self, model: str, now: float) -> ModelLoad | None:
+        """The model's load over the live replicas; None when no replica's report is live."""
+        live, missing = self._split(model, now)
+        if not live:
+            return None
+        reports = [r for _, r in live]
+        return ModelLoad(
+            at=max(at for at, _ in live),
+            reporters=len(reports),
+            missing=missing,
+            queued_requests=sum(r.queued_requests for r in reports),
+            queued_rows=sum(r.queued_rows for r in reports),
+            inflight_rows=sum(r.inflight_rows for r in reports),
+            arrival_rows_per_s=sum(r.arrival_rows_per_s for r in reports),
+            arrived_requests_per_s=sum(r.per_s(r.arrived_requests) for r in reports),
+            completed_rows_per_s=sum(r.per_s(r.completed_rows) for r in reports),
+            rejected_requests_per_s=sum(r.per_s(r.rejected_requests) for r in reports),
+            cost=_mean_cost(reports),
+            slots_per_pod=max(r.slots_per_pod for r in reports),
+            max_batch_size=max(r.max_batch_size for r in reports),
+            ready_endpoints=max(r.ready_endpoints for r in reports),
+            starting_endpoints=max(r.starting_endpoints for r in reports),
+        )
+
+
+def _mean_cost(reports: list[GatewayReport]) -> Cost | None:
+    """The gateways' fits, weighted by the rows each saw complete (each at least 1)."""
+    fits = [(r.cost, 1 + r.completed_rows) for r in reports if r.cost is not None]
+    if not fits:
+        return None
+    total = sum(w for _, w in fits)
+    return Cost(
+        sum(c.fixed_s * w for c, w in fits) / total,
+        sum(c.per_row_s * w for c, w in fits) / total,
+    )

@@ -1,0 +1,141 @@
+"""The autoscaler's configuration: a YAML file validated at load into a frozen object."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from autoscaler.spec import ScalingSpec
+
+__all__ = [
+    "AutoscalerConfig",
+    "ConfigError",
+    "KubernetesSettings",
+    "LeaderElectionSettings",
+    "ModelScaling",
+    "ServerSettings",
+    "load_config",
+    "parse_config",
+]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+Port = Annotated[int, Field(ge=0, le=65535)]
+_SPEC_FIELDS = {f.name for f in dataclasses.fields(ScalingSpec)}
+_SPEC = TypeAdapter(ScalingSpec)
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the field and the reason."""
+
+
+class ServerSettings(BaseModel):
+    model_config = _FROZEN
+
+    host: str = "0.0.0.0"
+    grpc_port: Port = 8090  # LoadReports from the gateways
+    metrics_port: Port = 8091
+
+
+class KubernetesSettings(BaseModel):
+    model_config = _FROZEN
+
+    namespace: Annotated[str, Field(min_length=1)] = "default"
+    kubeconfig: str | None = None  # None: in-cluster config
+    request_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+
+
+class LeaderElectionSettings(BaseModel):
+    """A coordination.k8s.io/v1 Lease, so two autoscaler replicas never act at once."""
+
+    model_config = _FROZEN
+
+    enabled: bool = True
+    lease_name: Annotated[str, Field(min_length=1)] = "inference-autoscaler"
+    identity: str | None = None  # None: host name and pid
+    lease_duration_s: Annotated[float, Field(gt=0)] = 15.0
+    renew_deadline_s: Annotated[float, Field(gt=0)] = 10.0
+    retry_period_s: Annotated[float, Field(gt=0)] = 2.0
+
+
+class ModelScaling(BaseModel):
+    """One model: the Deployment that serves it and the decider's spec."""
+
+    model_config = _FROZEN
+
+    name: Annotated[str, Field(min_length=1)]
+    deployment: str | None = None  # None: the model's name
+    namespace: str | None = None  # None: kubernetes.namespace
+    scaling: ScalingSpec = Field(default_factory=ScalingSpec)
+
+    @field_validator("scaling", mode="before")
+    @classmethod
+    def _spec(cls, value: Any) -> ScalingSpec:
+        if isinstance(value, ScalingSpec):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError("must be a mapping of scaling parameters")
+        unknown = sorted(set(value) - _SPEC_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown parameters {unknown}")
+        return _SPEC.validate_python(value)
+
+    @property
+    def deployment_name(self) -> str:
+        return self.deployment or self.name
+
+
+class AutoscalerConfig(BaseModel):
+    """The whole configuration; never changed in place."""
+
+    model_config = _FROZEN
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    leader_election: LeaderElectionSettings = Field(default_factory=LeaderElectionSettings)
+    tick_ms: Annotated[int, Field(gt=0)] = 500
+    report_ttl_ms: Annotated[int, Field(gt=0)] = 1000  # a report counts this long
+    missing_hold_s: Annotated[float, Field(ge=0)] = 60.0  # an expired gateway holds scale-down
+    dry_run: bool = False
+    models: Annotated[list[ModelScaling], Field(min_length=1)]
+
+    @field_validator("models")
+    @classmethod
+    def _unique(cls, value: list[ModelScaling]) -> list[ModelScaling]:
+        names = [m.name for m in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"model name '{name}' appears more than once")
+        return value
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_config(doc: Any, source: str = "config") -> AutoscalerConfig:
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping with a 'models' list")
+    try:
+        return AutoscalerConfig.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+
+
+def load_config(path: str | Path) -> AutoscalerConfig:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(doc, str(path))

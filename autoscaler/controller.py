@@ -1,0 +1,142 @@
+"""The control loop: every tick, per model, observe → decide → (if leading) actuate.
+
+A shell: the policy is ``decide``; the Kubernetes calls are the ``Scaler``'s. Without a scaler
+(``--dry-run`` with no cluster) the current count is the last decision. A replica that is not
+the leader still decides (its windows stay warm for a takeover) but never writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from autoscaler.aggregate import ReportStore
+from autoscaler.decider import Decision, ScalerState, decide
+from autoscaler.load import Observations
+from autoscaler.metrics import AutoscalerMetrics
+from autoscaler.spec import ScalingSpec
+
+__all__ = ["Controller", "Scaler", "Target"]
+
+log = logging.getLogger(__name__)
+
+
+class Scaler(Protocol):
+    """What the loop needs from the actuator."""
+
+    async def current(self, target: Target) -> int: ...
+    async def apply(self, target: Target, decision: Decision) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A model and the Deployment that serves it."""
+
+    model: str
+    namespace: str
+    deployment: str
+    spec: ScalingSpec
+
+
+@dataclass
+class _ModelLoop:
+    target: Target
+    state: ScalerState = field(default_factory=ScalerState)
+    current: int | None = None
+    last: Decision | None = None
+
+
+class Controller:
+    """Runs the decider for every target each tick."""
+
+    def __init__(
+        self,
+        *,
+        targets: list[Target],
+        store: ReportStore,
+        metrics: AutoscalerMetrics,
+        scaler: Scaler | None,
+        dry_run: bool = False,
+        is_leader: Callable[[], bool] = lambda: True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._loops = [_ModelLoop(t) for t in targets]
+        self._store = store
+        self._metrics = metrics
+        self._scaler = scaler
+        self._dry_run = dry_run
+        self._is_leader = is_leader
+        self._clock = clock
+
+    def decisions(self) -> dict[str, Decision]:
+        return {m.target.model: m.last for m in self._loops if m.last is not None}
+
+    async def tick(self) -> dict[str, Decision]:
+        """One round over every model; a failing model does not stop the others."""
+        for loop in self._loops:
+            try:
+                await self._one(loop)
+            except Exception:
+                log.exception("model %s: tick failed", loop.target.model)
+        return self.decisions()
+
+    async def _one(self, loop: _ModelLoop) -> None:
+        target = loop.target
+        leading = self._is_leader()
+        if self._scaler is not None and (leading or loop.current is None):
+            loop.current = await self._scaler.current(target)
+        if loop.current is None:  # dry run without a cluster: start at the minimum
+            loop.current = target.spec.min_replicas
+        now = self._clock()
+        load = self._store.load(target.model, now)
+        ready = load.ready_endpoints if load is not None else None
+        decision, loop.state = decide(
+            target.spec, Observations(load, loop.current, ready), loop.state, now
+        )
+        if loop.last is None or (decision.desired, decision.reason) != (
+            loop.last.desired,
+            loop.last.reason,
+        ):
+            log.info(
+                "model %s: %d -> %d (%s; demand %.2f stable, %.2f panic pods)",
+                target.model,
+                decision.current,
+                decision.desired,
+                decision.reason.value,
+                decision.stable_pods or 0.0,
+                decision.panic_pods or 0.0,
+            )
+        loop.last = decision
+        self._metrics.observe(
+            target.model,
+            decision,
+            staleness_s=self._store.staleness(target.model, now),
+            reporters=load.reporters if load else 0,
+            missing=load.missing if load else 0,
+            ready=ready,
+        )
+        if not decision.changes or not leading:
+            return
+        if self._dry_run or self._scaler is None:
+            self._metrics.scale_changes.labels(target.model, "dry_run").inc()
+            if self._scaler is None:
+                loop.current = decision.desired
+            return
+        try:
+            await self._scaler.apply(target, decision)
+        except Exception:
+            self._metrics.scale_changes.labels(target.model, "failed").inc()
+            raise
+        self._metrics.scale_changes.labels(target.model, "patched").inc()
+        loop.current = decision.desired
+
+    async def run(self, stop: asyncio.Event, tick_s: float) -> None:
+        while not stop.is_set():
+            await self.tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), tick_s)

@@ -1,0 +1,80 @@
+"""What the decider observes: a model's load summed over the gateways, and its replica counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Cost", "ModelLoad", "Observations"]
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """The gateways' fit of one batch's time on one pod slot: ``fixed_s + per_row_s · rows``."""
+
+    fixed_s: float
+    per_row_s: float
+
+    def seconds(self, rows: float) -> float:
+        return self.fixed_s + self.per_row_s * rows
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLoad:
+    """One model's load, summed over the gateway replicas whose reports are live.
+
+    ``missing`` counts gateways whose reports expired without a goodbye: their demand is unknown,
+    not zero, so the decider never scales down while any is missing. Endpoint counts are the
+    largest any gateway sees (they all see the same pods).
+    """
+
+    at: float  # when the newest counted report arrived (the receiver's clock)
+    reporters: int
+    missing: int = 0
+    queued_requests: int = 0
+    queued_rows: int = 0
+    inflight_rows: int = 0
+    arrival_rows_per_s: float = 0.0  # shed rows included (the scheduler counts them)
+    arrived_requests_per_s: float = 0.0
+    completed_rows_per_s: float = 0.0
+    rejected_requests_per_s: float = 0.0
+    cost: Cost | None = None
+    slots_per_pod: int = 0
+    max_batch_size: int = 0
+    ready_endpoints: int = 0
+    starting_endpoints: int = 0
+
+    @property
+    def in_system_rows(self) -> int:
+        return self.inflight_rows + self.queued_rows
+
+    @property
+    def rows_per_request(self) -> float:
+        """Rows in an average request: queued ones, else arrivals, else 1."""
+        if self.queued_requests:
+            return self.queued_rows / self.queued_requests
+        if self.arrived_requests_per_s > 0 and self.arrival_rows_per_s > 0:
+            return max(1.0, self.arrival_rows_per_s / self.arrived_requests_per_s)
+        return 1.0
+
+    @property
+    def shed_rows_per_s(self) -> float:
+        """Rows per second the gateways turned away: demand, too."""
+        return self.rejected_requests_per_s * self.rows_per_request
+
+    @property
+    def has_demand(self) -> bool:
+        return bool(
+            self.queued_requests
+            or self.inflight_rows
+            or self.arrival_rows_per_s > 1e-6
+            or self.rejected_requests_per_s > 0
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Observations:
+    """What the decider sees at one tick: the load (None: no live report) and the replicas."""
+
+    load: ModelLoad | None
+    current_replicas: int  # the Deployment's spec.replicas (what was last asked for)
+    ready_replicas: int | None = None  # the Deployment's ready count, when known

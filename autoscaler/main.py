@@ -1,0 +1,188 @@
+"""The ``autoscaler`` command: receive load reports, decide, and scale Deployments until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from aiohttp import web
+from kubernetes_asyncio import client
+from kubernetes_asyncio import config as kube_config
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from autoscaler.actuator import DeploymentScaler, ScaleActuator
+from autoscaler.aggregate import ReportStore
+from autoscaler.config import AutoscalerConfig, ConfigError, load_config
+from autoscaler.controller import Controller, Target
+from autoscaler.leader import LeaderElector
+from autoscaler.metrics import AutoscalerMetrics
+from autoscaler.receiver import LoadReceiver, start_receiver
+
+__all__ = ["main", "serve"]
+
+log = logging.getLogger("autoscaler")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="autoscaler", description=__doc__)
+    parser.add_argument("--config", required=True, help="YAML config file")
+    parser.add_argument("--host", help="listen address (overrides server.host)")
+    parser.add_argument("--grpc-port", type=int, help="overrides server.grpc_port (8090)")
+    parser.add_argument("--metrics-port", type=int, help="overrides server.metrics_port (8091)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="log and export decisions; never patch"
+    )
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def _with_flags(config: AutoscalerConfig, args: argparse.Namespace) -> AutoscalerConfig:
+    flags = {"host": args.host, "grpc_port": args.grpc_port, "metrics_port": args.metrics_port}
+    server = config.server.model_copy(update={k: v for k, v in flags.items() if v is not None})
+    update: dict[str, Any] = {"server": server}
+    if args.dry_run:
+        update["dry_run"] = True
+    return config.model_copy(update=update)
+
+
+async def _api_client(config: AutoscalerConfig) -> client.ApiClient | None:
+    """A client from the kubeconfig, else in-cluster; None in a dry run with neither."""
+    configuration = client.Configuration()
+    try:
+        if config.kubernetes.kubeconfig:
+            await kube_config.load_kube_config(
+                config_file=config.kubernetes.kubeconfig, client_configuration=configuration
+            )
+        else:
+            kube_config.load_incluster_config(client_configuration=configuration)
+    except kube_config.ConfigException:
+        if config.dry_run:
+            log.info("dry run without a cluster: current counts are the last decisions")
+            return None
+        raise
+    return client.ApiClient(configuration)
+
+
+def _targets(config: AutoscalerConfig) -> list[Target]:
+    return [
+        Target(m.name, m.namespace or config.kubernetes.namespace, m.deployment_name, m.scaling)
+        for m in config.models
+    ]
+
+
+async def _metrics_site(metrics: AutoscalerMetrics, host: str, port: int) -> web.AppRunner:
+    async def scrape(_: web.Request) -> web.Response:
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app.router.add_get("/metrics", scrape)
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, reuse_address=True).start()
+    return runner
+
+
+async def serve(config: AutoscalerConfig, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set; then release the Lease and close."""
+    metrics = AutoscalerMetrics()
+    store = ReportStore(ttl_s=config.report_ttl_ms / 1000, missing_hold_s=config.missing_hold_s)
+    receiver = LoadReceiver(
+        store,
+        clock=time.monotonic,
+        on_report=lambda r: metrics.reports.labels(r.model).inc(),
+    )
+    host = config.server.host
+    grpc_server, grpc_port = await start_receiver(receiver, f"{host}:{config.server.grpc_port}")
+    site = await _metrics_site(metrics, host, config.server.metrics_port)
+    api = await _api_client(config)
+    identity = config.leader_election.identity or f"{socket.gethostname()}-{os.getpid()}"
+    elector: LeaderElector | None = None
+    tasks: list[asyncio.Task[None]] = []
+    if api is not None and config.leader_election.enabled and not config.dry_run:
+        le = config.leader_election
+        elector = LeaderElector(
+            api,
+            namespace=config.kubernetes.namespace,
+            name=le.lease_name,
+            identity=identity,
+            lease_duration_s=le.lease_duration_s,
+            renew_deadline_s=le.renew_deadline_s,
+            retry_period_s=le.retry_period_s,
+            on_change=lambda leading: metrics.leader.set(1.0 if leading else 0.0),
+        )
+        tasks.append(asyncio.create_task(elector.run(stop)))
+    else:
+        metrics.leader.set(1.0)
+    scaler = None
+    if api is not None:
+        actuator = ScaleActuator(
+            api, instance=identity, request_timeout_s=config.kubernetes.request_timeout_s
+        )
+        scaler = DeploymentScaler(actuator)
+    controller = Controller(
+        targets=_targets(config),
+        store=store,
+        metrics=metrics,
+        scaler=scaler,
+        dry_run=config.dry_run,
+        is_leader=(lambda: elector.is_leader) if elector is not None else (lambda: True),
+    )
+    tasks.append(asyncio.create_task(controller.run(stop, config.tick_ms / 1000)))
+    log.info(
+        "autoscaler %s: reports on %s:%d, metrics on %d, models %s%s",
+        identity,
+        host,
+        grpc_port,
+        config.server.metrics_port,
+        ", ".join(m.name for m in config.models),
+        " (dry run)" if config.dry_run else "",
+    )
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 5.0)
+        await grpc_server.stop(grace=1.0)
+        await site.cleanup()
+        if api is not None:
+            await api.close()
+
+
+async def _run(config: AutoscalerConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(config, stop)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = _with_flags(load_config(args.config), args)
+    except (ConfigError, ValueError) as exc:
+        print(f"autoscaler: invalid config: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    asyncio.run(_run(config))
+
+
+if __name__ == "__main__":
+    main()

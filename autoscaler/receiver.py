@@ -1,0 +1,84 @@
+"""The gRPC end of the load reports: decode each LoadReport and hand it to the store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+
+from autoscaler.aggregate import GatewayReport, ReportStore
+from autoscaler.load import Cost
+from protos import autoscaler_pb2 as pb
+from protos import autoscaler_pb2_grpc as pb_grpc
+
+__all__ = ["LoadReceiver", "decode_report", "start_receiver"]
+
+log = logging.getLogger(__name__)
+
+
+def decode_report(msg: Any) -> GatewayReport:
+    """A LoadReport message as the store's value type."""
+    cost = None
+    if msg.HasField("batch_cost"):
+        cost = Cost(msg.batch_cost.fixed_s, msg.batch_cost.per_row_s)
+    return GatewayReport(
+        replica_id=msg.replica_id,
+        model=msg.model,
+        seq=msg.seq,
+        interval_s=msg.interval_s,
+        queued_requests=msg.queued_requests,
+        queued_rows=msg.queued_rows,
+        inflight_rows=msg.inflight_rows,
+        arrived_requests=msg.arrived_requests,
+        arrival_rows_per_s=msg.arrival_rows_per_s,
+        completed_rows=msg.completed_rows,
+        rejected_requests=msg.rejected_requests,
+        cost=cost,
+        slots_per_pod=msg.slots_per_pod,
+        max_batch_size=msg.max_batch_size,
+        ready_endpoints=msg.ready_endpoints,
+        starting_endpoints=msg.starting_endpoints,
+        final=msg.final,
+    )
+
+
+class LoadReceiver(pb_grpc.LoadReportServiceServicer):  # type: ignore[misc]
+    """Records every report of every stream into the store, stamped with the local clock."""
+
+    def __init__(
+        self,
+        store: ReportStore,
+        *,
+        clock: Callable[[], float],
+        on_report: Callable[[GatewayReport], None] = lambda r: None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._on_report = on_report
+
+    async def StreamLoad(
+        self, request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Any:
+        count = 0
+        replica = "?"
+        async for msg in request_iterator:
+            report = decode_report(msg)
+            replica = report.replica_id
+            self._store.record(report, self._clock())
+            self._on_report(report)
+            count += 1
+        log.info("gateway %s closed its report stream after %d reports", replica, count)
+        return pb.StreamLoadSummary(reports=count)
+
+
+async def start_receiver(receiver: LoadReceiver, address: str) -> tuple[grpc.aio.Server, int]:
+    """Serve the receiver on ``address`` (host:port; port 0 picks one); returns the port."""
+    server = grpc.aio.server()
+    pb_grpc.add_LoadReportServiceServicer_to_server(receiver, server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    await server.start()
+    return server, port

@@ -1,0 +1,58 @@
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class BatchCost(_message.Message):
+    __slots__ = ("fixed_s", "per_row_s")
+    FIXED_S_FIELD_NUMBER: _ClassVar[int]
+    PER_ROW_S_FIELD_NUMBER: _ClassVar[int]
+    fixed_s: float
+    per_row_s: float
+    def __init__(self, fixed_s: _Optional[float] = ..., per_row_s: _Optional[float] = ...) -> None: ...
+
+class LoadReport(_message.Message):
+    __slots__ = ("replica_id", "model", "seq", "interval_s", "queued_requests", "queued_rows", "inflight_rows", "arrived_requests", "arrival_rows_per_s", "completed_rows", "rejected_requests", "batch_cost", "slots_per_pod", "max_batch_size", "ready_endpoints", "starting_endpoints", "final")
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    INFLIGHT_ROWS_FIELD_NUMBER: _ClassVar[int]
+    ARRIVED_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    ARRIVAL_ROWS_PER_S_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_COST_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_PER_POD_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    READY_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    STARTING_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    FINAL_FIELD_NUMBER: _ClassVar[int]
+    replica_id: str
+    model: str
+    seq: int
+    interval_s: float
+    queued_requests: int
+    queued_rows: int
+    inflight_rows: int
+    arrived_requests: int
+    arrival_rows_per_s: float
+    completed_rows: int
+    rejected_requests: int
+    batch_cost: BatchCost
+    slots_per_pod: int
+    max_batch_size: int
+    ready_endpoints: int
+    starting_endpoints: int
+    final: bool
+    def __init__(self, replica_id: _Optional[str] = ..., model: _Optional[str] = ..., seq: _Optional[int] = ..., interval_s: _Optional[float] = ..., queued_requests: _Optional[int] = ..., queued_rows: _Optional[int] = ..., inflight_rows: _Optional[int] = ..., arrived_requests: _Optional[int] = ..., arrival_rows_per_s: _Optional[float] = ..., completed_rows: _Optional[int] = ..., rejected_requests: _Optional[int] = ..., batch_cost: _Optional[_Union[BatchCost, _Mapping]] = ..., slots_per_pod: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., ready_endpoints: _Optional[int] = ..., starting_endpoints: _Optional[int] = ..., final: _Optional[bool] = ...) -> None: ...
+
+class StreamLoadSummary(_message.Message):
+    __slots__ = ("reports",)
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    reports: int
+    def __init__(self, reports: _Optional[int] = ...) -> None: ...
