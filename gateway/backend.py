@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -42,12 +43,41 @@ class PodClient:
         self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
         self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
 
-    async def infer(self, request: Any, timeout_s: float) -> Any:
-        """Send one ModelInferRequest; a pod failure raises InferError with the pod's status."""
+    async def infer(
+        self, request: Any, timeout_s: float, connect_timeout_s: float | None = None
+    ) -> Any:
+        """Send one ModelInferRequest; a pod failure raises InferError with the pod's status.
+
+        ``timeout_s`` bounds the call. A channel not yet connected gets ``connect_timeout_s``
+        (within ``timeout_s``) to connect, else UNAVAILABLE: the batch was never sent, so it
+        may go to another pod. A channel in TRANSIENT_FAILURE fails at once (UNAVAILABLE).
+        """
+        if connect_timeout_s is not None:
+            await self._connected(min(connect_timeout_s, timeout_s))
         try:
             return await self._stub.ModelInfer(request, timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
             raise pod_error(exc, self.address) from None
+
+    async def _connected(self, timeout_s: float) -> None:
+        """Wait, up to ``timeout_s``, for the channel to be READY; UNAVAILABLE as soon as a
+        connection attempt fails (or when the time is up)."""
+        ready, failed = grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        state = self._channel.get_state(try_to_connect=True)
+        while state is not ready:
+            if state in (failed, grpc.ChannelConnectivity.SHUTDOWN):
+                raise InferError(Code.UNAVAILABLE, f"pod {self.address}: cannot connect")
+            try:
+                await asyncio.wait_for(
+                    self._channel.wait_for_state_change(state), max(0.0, end - loop.time())
+                )
+            except TimeoutError:
+                raise InferError(
+                    Code.UNAVAILABLE, f"pod {self.address}: not connected within {timeout_s:.3f} s"
+                ) from None
+            state = self._channel.get_state()
 
     async def model_ready(self, timeout_s: float) -> bool:
         """ModelReady for this pod's model; False when the pod cannot be reached."""

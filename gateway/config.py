@@ -23,7 +23,9 @@ __all__ = [
     "DynamicBatchingSettings",
     "GatewayConfig",
     "ModelSettings",
+    "OutlierDetectionSettings",
     "QueuePolicySettings",
+    "RetryBudgetSettings",
     "ServerSettings",
     "load_config",
     "parse_config",
@@ -113,6 +115,28 @@ class DiscoverySettings(BaseModel):
     kubeconfig: str | None = None  # None: in-cluster config
     watch_timeout_s: Annotated[float, Field(gt=0)] = 300.0  # server-side watch timeout
     silence_timeout_s: Annotated[float, Field(gt=0)] = 360.0  # restart a silent stream
+    connect_timeout_s: Annotated[float, Field(gt=0)] = 5.0  # to the API server
+
+
+class OutlierDetectionSettings(BaseModel):
+    """Envoy's consecutive-failure outlier detection (its defaults)."""
+
+    model_config = _FROZEN
+
+    consecutive_failures: Annotated[int, Field(gt=0)] = 5
+    base_ejection_s: Annotated[float, Field(gt=0)] = 30.0  # times the pod's ejection count
+    max_ejection_s: Annotated[float, Field(gt=0)] = 300.0
+    max_ejected_percent: Annotated[float, Field(ge=0, le=100)] = 10.0  # at least one may be
+    interval_s: Annotated[float, Field(gt=0)] = 10.0
+
+
+class RetryBudgetSettings(BaseModel):
+    """Retries in flight at once: a percentage of active batches, with a floor (Envoy's)."""
+
+    model_config = _FROZEN
+
+    percent: Annotated[float, Field(ge=0, le=100)] = 20.0
+    min_retries: Annotated[int, Field(ge=0)] = 3
 
 
 class ModelSettings(BaseModel):
@@ -132,6 +156,8 @@ class ModelSettings(BaseModel):
     max_queue_wait_ms: Annotated[int, Field(ge=0)] = 1000
     dynamic_batching: DynamicBatchingSettings | None = None
     discovery: DiscoverySettings | None = None  # instead of (or beside) static endpoints
+    outlier_detection: OutlierDetectionSettings = Field(default_factory=OutlierDetectionSettings)
+    retry_budget: RetryBudgetSettings = Field(default_factory=RetryBudgetSettings)
 
     @field_validator("endpoints")
     @classmethod

@@ -9,10 +9,14 @@ import time
 from typing import Any
 
 from gateway.config import ModelSettings
+from gateway.discovery.service import ModelDiscovery
+from gateway.discovery.store import EndpointSnapshot
 from gateway.errors import Code, InferError
 from gateway.metrics import GatewayMetrics, ModelMetrics
 from gateway.model_spec import ModelSpec
+from gateway.outlier import OutlierDetector, OutlierPolicy
 from gateway.pods import Pod, PodSet
+from gateway.retry_budget import RetryBudget
 from gateway.scheduler import Scheduler
 from gateway.stats import ModelStats
 from protos.infer import InferRequestBody, InferResponseBody
@@ -32,6 +36,17 @@ def pod_slots(settings: ModelSettings, pod_config: Any) -> int:
         if devices:
             return int(devices)
     return DEFAULT_SLOTS
+
+
+def _outlier_policy(settings: ModelSettings) -> OutlierPolicy:
+    o = settings.outlier_detection
+    return OutlierPolicy(
+        consecutive_failures=o.consecutive_failures,
+        base_ejection_s=o.base_ejection_s,
+        max_ejection_s=o.max_ejection_s,
+        max_ejected_percent=o.max_ejected_percent,
+        interval_s=o.interval_s,
+    )
 
 
 class ModelRuntime:
@@ -58,11 +73,17 @@ class ModelRuntime:
             probe_timeout_s=settings.connect_timeout_ms / 1000,
             on_ready=self._pod_ready,
             on_change=lambda: self.scheduler.wake(),
+            outliers=OutlierDetector(_outlier_policy(settings)),
+            retry_budget=RetryBudget(
+                percent=settings.retry_budget.percent, floor=settings.retry_budget.min_retries
+            ),
         )
         self.metrics = ModelMetrics(metrics, self.name)
         self.scheduler = Scheduler(
             settings=settings, pods=self.pods, stats=self.stats, metrics=self.metrics, rng=rng
         )
+        self.discovery: ModelDiscovery | None = None
+        self._stopping: set[asyncio.Task[None]] = set()
 
     @property
     def version(self) -> str:
@@ -77,15 +98,44 @@ class ModelRuntime:
     def start(self) -> None:
         self.pods.start()
         self.scheduler.start()
+        self._start_discovery()
 
     async def stop(self) -> None:
+        if self.discovery is not None:
+            await self.discovery.stop()
         await self.scheduler.stop()
         await self.pods.stop()
 
+    def _start_discovery(self) -> None:
+        """Watch the model's Service, if it has one; each endpoint view goes to the PodSet
+        (the first one compared in full, so a restarted watch drops what it no longer lists)."""
+        self.discovery = None
+        if self.settings.discovery is None:
+            return
+        first = [True]
+
+        def publish(snapshot: EndpointSnapshot, changed: frozenset[str]) -> None:
+            if self.discovery is not discovery:
+                return  # a watch being stopped after a reload
+            self.pods.set_endpoints(snapshot.endpoints, None if first[0] else changed)
+            first[0] = False
+
+        discovery = self.discovery = ModelDiscovery(self.settings.discovery, publish)
+        discovery.start()
+
     def update(self, settings: ModelSettings) -> None:
         """Apply new settings for this model (live reload); queued requests stay queued."""
+        rewatch = settings.discovery != self.settings.discovery
         self.settings = settings
         self.pods.set_addresses(list(settings.endpoints))
+        if rewatch:
+            if self.discovery is not None:
+                stopping = asyncio.get_running_loop().create_task(self.discovery.stop())
+                self._stopping.add(stopping)
+                stopping.add_done_callback(self._stopping.discard)
+            if settings.discovery is None:
+                self.pods.set_endpoints({})
+            self._start_discovery()
         self.scheduler.update(settings)
         if self.spec is not None:
             self._apply_spec(self.spec)

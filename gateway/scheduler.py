@@ -24,6 +24,7 @@ from gateway.batching.merge import batch_key, merge_requests, split_response
 from gateway.batching.policy import BatchingPolicy, LoadView, decide
 from gateway.batching.queue import BatchQueue, Pending, QueueFull, QueuePolicy, TimeoutAction
 from gateway.batching.rate import RateEstimator
+from gateway.call_policy import call_timeout, judge
 from gateway.config import DynamicBatchingSettings, ModelSettings
 from gateway.errors import Code, InferError
 from gateway.pods import Pod, PodSet
@@ -250,7 +251,7 @@ class Scheduler:
         for p in self.queue.expire(now):
             self._fail(p, self._expiry_error(p, now))
         while self.queue.requests:
-            free = [p for p in self.pods.ready_pods() if p.in_flight < p.slots]
+            free = self.pods.free_pods()  # the routing view's pods with a free slot
             if not free:
                 break
             policy = self.policy()
@@ -305,26 +306,33 @@ class Scheduler:
         tickets: list[_Ticket] = [p.payload for p in batch]
         counts = [p.rows for p in batch]
         t0 = self._clock()
+        timeout = 0.0  # stays 0 while the batch has not been sent
         try:
             request = merge_requests(
                 self.settings.target_model, tickets[0].version, [t.body for t in tickets], counts
             )
             t1 = self._clock()
-            timeout = min(p.deadline for p in batch) - t1
-            reply = await pod.client.infer(request, max(timeout, 0.001))
+            timeout = call_timeout(min(p.deadline for p in batch), t1)
+            connect_s = self.settings.connect_timeout_ms / 1000
+            reply = await pod.client.infer(request, timeout, connect_s)
             t2 = self._clock()
             outputs = split_response(v2_grpc.decode_response(reply).outputs, counts)
             t3 = self._clock()
         except InferError as exc:
-            if exc.code is Code.UNAVAILABLE:
+            verdict = judge(exc.code, timeout_s=timeout)
+            if timeout and verdict.pod_fault:  # never the gateway's own failure
+                self.pods.record_failure(pod)
+            if timeout and verdict.retry:
                 self._retry(pod, batch, exc)
             else:
                 self._fail_all(batch, exc)
         except CodecError as exc:
+            self.pods.record_failure(pod)
             self._fail_all(
                 batch, InferError(Code.INTERNAL, f"pod {pod.address} sent a bad response: {exc}")
             )
         else:
+            self.pods.record_success(pod)
             self.cost.observe(rows, t2 - t1)
             ns = [int((b - a) * 1e9) for a, b in ((t1, t2), (t0, t1), (t2, t3))]
             self.stats.record_batch(rows, len(batch), *ns)
@@ -337,9 +345,26 @@ class Scheduler:
             self.wake()
 
     def _retry(self, pod: Pod, batch: list[Pending], exc: InferError) -> None:
-        """A pod that could not be reached: mark it down, queue the batch again at the front."""
-        log.warning("pod %s unavailable (%s); requeueing %d requests", pod.address, exc, len(batch))
-        self.pods.set_ready(pod, False)
+        """A pod that did not take the batch: queue it again at the front, for another pod,
+        within the retry budget; an unreachable pod is out until its probe passes again."""
+        if exc.code is Code.UNAVAILABLE:
+            self.pods.set_ready(pod, False)
+        batch = [p for p in batch if not p.payload.future.done()]
+        futures = [p.payload.future for p in batch]
+        if not batch:
+            return
+        if not self.pods.retry_budget.try_start(
+            self.pods.active_batches(), lambda: all(f.done() for f in futures)
+        ):
+            log.warning("pod %s failed (%s); retry budget spent", pod.address, exc)
+            self._fail_all(
+                batch,
+                InferError(
+                    Code.UNAVAILABLE, f"{exc.message} (not retried: the retry budget is spent)"
+                ),
+            )
+            return
+        log.warning("pod %s failed (%s); requeueing %d requests", pod.address, exc, len(batch))
         self.queue.requeue(batch)
 
     def _fail(self, p: Pending, exc: InferError) -> None:

@@ -10,22 +10,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, TypeVar
 
-__all__ = ["Endpoint", "best_of", "routable", "slice_endpoints"]
+__all__ = [
+    "Endpoint",
+    "best_of",
+    "parse_endpoint",
+    "routable",
+    "slice_endpoints",
+    "slice_port",
+]
+
+T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One pod address as the EndpointSlices describe it."""
+class Endpoint(NamedTuple):
+    """One pod address as the EndpointSlices describe it (a tuple: cheap to make and compare,
+    and never changed)."""
 
     address: str  # host:port, IPv6 in brackets
     ready: bool = True
     serving: bool = True
     terminating: bool = False
     pod: str | None = None  # the targetRef's name, when it is a Pod
+
+    @property
+    def fallback(self) -> bool:
+        """Terminating but still serving: used only when no endpoint is ready (KEP-1669)."""
+        return self.serving and self.terminating and not self.ready
 
     @property
     def rank(self) -> int:
@@ -51,34 +64,40 @@ def _address(host: str, port: int, address_type: str) -> str:
     return f"[{host}]:{port}" if address_type == "IPv6" or ":" in host else f"{host}:{port}"
 
 
+def slice_port(obj: Mapping[str, Any], port_name: str | None) -> int | None:
+    """The slice's port named ``port_name`` (None: its only port); None when it has none."""
+    return _port(obj.get("ports"), port_name)
+
+
+def parse_endpoint(ep: Mapping[str, Any], port: int, address_type: str) -> Endpoint | None:
+    """One endpoint of a slice (its JSON form) on ``port``; None when it has no address."""
+    addresses = ep.get("addresses") or ()
+    if not addresses:
+        return None
+    cond = ep.get("conditions") or {}
+    terminating = cond.get("terminating") is True
+    ready_flag = cond.get("ready")
+    ready = (ready_flag is None or ready_flag is True) and not terminating
+    serving_flag = cond.get("serving")
+    serving = ready if serving_flag is None else serving_flag is True
+    ref = ep.get("targetRef") or {}
+    return Endpoint(
+        _address(str(addresses[0]), port, address_type),
+        ready,
+        serving or ready,
+        terminating,
+        ref.get("name") if ref.get("kind", "Pod") == "Pod" else None,
+    )
+
+
 def slice_endpoints(obj: Mapping[str, Any], port_name: str | None) -> tuple[Endpoint, ...]:
     """The endpoints of one EndpointSlice (its JSON form) on the configured port."""
-    port = _port(obj.get("ports"), port_name)
+    port = slice_port(obj, port_name)
     if port is None:
         return ()
     address_type = str(obj.get("addressType") or "IPv4")
-    out: list[Endpoint] = []
-    for ep in obj.get("endpoints") or ():  # None, not [], when the slice is empty
-        addresses = ep.get("addresses") or ()
-        if not addresses:
-            continue
-        cond = ep.get("conditions") or {}
-        terminating = cond.get("terminating") is True
-        ready_flag = cond.get("ready")
-        ready = (ready_flag is None or ready_flag is True) and not terminating
-        serving_flag = cond.get("serving")
-        serving = ready if serving_flag is None else serving_flag is True
-        ref = ep.get("targetRef") or {}
-        out.append(
-            Endpoint(
-                address=_address(str(addresses[0]), port, address_type),
-                ready=ready,
-                serving=serving or ready,
-                terminating=terminating,
-                pod=ref.get("name") if ref.get("kind", "Pod") == "Pod" else None,
-            )
-        )
-    return tuple(out)
+    parsed = (parse_endpoint(ep, port, address_type) for ep in obj.get("endpoints") or ())
+    return tuple(e for e in parsed if e is not None)  # endpoints: None when the slice is empty
 
 
 def best_of(candidates: Iterable[Endpoint]) -> Endpoint:
@@ -86,11 +105,11 @@ def best_of(candidates: Iterable[Endpoint]) -> Endpoint:
     return max(candidates, key=lambda e: e.rank)
 
 
-def routable(endpoints: Iterable[Endpoint]) -> list[Endpoint]:
-    """Where new batches may go: the ready endpoints, or, only when none is ready, the ones
-    that are terminating but still serving (KEP-1669)."""
-    listed = list(endpoints)
-    ready = [e for e in listed if e.ready]
+def routable(items: Iterable[T], endpoint: Callable[[T], Endpoint]) -> list[T]:
+    """Where new batches may go: the items whose endpoint is ready, or, only when none is,
+    those whose endpoint is terminating but still serving (KEP-1669)."""
+    listed = list(items)
+    ready = [i for i in listed if endpoint(i).ready]
     if ready:
         return ready
-    return [e for e in listed if e.serving and e.terminating]
+    return [i for i in listed if endpoint(i).fallback]

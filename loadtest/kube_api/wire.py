@@ -1,0 +1,90 @@
+"""The API server's wire forms: Status objects, list envelopes, watch event lines, paths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+__all__ = ["Target", "event_line", "list_body", "parse_path", "parse_selector", "status"]
+
+
+def status(code: int, reason: str, message: str) -> dict[str, Any]:
+    """A ``v1 Status`` failure, as the server sends with an error code or in an ERROR event."""
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+
+
+def list_body(kind: str, api_version: str, items: list[dict[str, Any]], rv: int) -> bytes:
+    return orjson.dumps(
+        {
+            "kind": f"{kind}List",
+            "apiVersion": api_version,
+            "metadata": {"resourceVersion": str(rv)},
+            "items": items,
+        }
+    )
+
+
+def event_line(kind: str, obj: dict[str, Any]) -> bytes:
+    return orjson.dumps({"type": kind, "object": obj}) + b"\n"
+
+
+def parse_selector(text: str | None) -> dict[str, str | None]:
+    """``a=b,c==d,e`` (equality and existence terms) as {key: value or None}."""
+    out: dict[str, str | None] = {}
+    for term in (text or "").split(","):
+        term = term.strip()
+        if not term:
+            continue
+        if "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            out[key.strip()] = value.strip()
+        else:
+            out[term] = None
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a request path names."""
+
+    group: str
+    version: str
+    plural: str
+    namespace: str | None
+    name: str | None = None
+    subresource: str | None = None
+
+    @property
+    def resource(self) -> str:
+        return f"{self.group}/{self.version}/{self.plural}"
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+def parse_path(path: str) -> Target | None:
+    """``/api/v1/namespaces/ns/pods/x`` or ``/apis/g/v/namespaces/ns/plural/name/sub``."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and parts[0] == "api":
+        group, version, rest = "", parts[1], parts[2:]
+    elif len(parts) >= 3 and parts[0] == "apis":
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        ns, rest = rest[1], rest[2:]
+        return Target(group, version, rest[0], ns, *rest[1:3]) if len(rest) <= 3 else None
+    if len(rest) == 1:
+        return Target(group, version, rest[0], None)
+    return None

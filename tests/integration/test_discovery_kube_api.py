@@ -1,0 +1,183 @@
+"""The API server double as kubernetes-asyncio sees it: its own Watch helper, the Deployment
+scale subresource with 409 conflicts, Leases and Events. Real client, HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from kubernetes_asyncio import watch
+from kubernetes_asyncio.client import (
+    ApiClient,
+    AppsV1Api,
+    CoordinationV1Api,
+    CoreV1Api,
+    DiscoveryV1Api,
+)
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from gateway.discovery.client import api_client
+from loadtest.kube_api.objects import (
+    ENDPOINTSLICES,
+    SliceEndpoint,
+    deployment,
+    endpoint_slice,
+    write_kubeconfig,
+)
+from loadtest.kube_api.server import KubeApiServer
+from loadtest.kube_api.store import ObjectStore
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[KubeApiServer]:
+    server = KubeApiServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def client(api: KubeApiServer, tmp_path: Path) -> AsyncIterator[ApiClient]:
+    c = await api_client(str(write_kubeconfig(tmp_path / "kubeconfig", api.url)))
+    yield c
+    await c.close()
+
+
+def add_slice(store: ObjectStore, name: str) -> None:
+    store.create(
+        ENDPOINTSLICES,
+        "default",
+        endpoint_slice(name, "sim", [SliceEndpoint("127.0.0.1")], port=9001),
+    )
+
+
+async def test_list_and_watch_speak_the_wire_protocol(
+    api: KubeApiServer, client: ApiClient
+) -> None:
+    add_slice(api.store, "a")
+    v1 = DiscoveryV1Api(client)
+    listed = await v1.list_namespaced_endpoint_slice(
+        "default", label_selector="kubernetes.io/service-name=sim"
+    )
+    assert [s.metadata.name for s in listed.items] == ["a"]
+    assert listed.items[0].endpoints[0].conditions.ready is True
+    version = listed.metadata.resource_version
+
+    async def later() -> None:
+        await asyncio.sleep(0.05)
+        add_slice(api.store, "b")
+        api.store.delete(ENDPOINTSLICES, "default", "a")
+
+    task = asyncio.create_task(later())
+    seen = []
+    async with watch.Watch() as w:
+        async for event in w.stream(
+            v1.list_namespaced_endpoint_slice,
+            "default",
+            resource_version=version,
+            timeout_seconds=1,
+        ):
+            seen.append((event["type"], event["object"].metadata.name))
+            if len(seen) == 2:
+                break
+    await task
+    assert seen == [("ADDED", "b"), ("DELETED", "a")]
+
+
+async def test_410_as_an_error_event_is_raised_by_the_watch_helper(
+    api: KubeApiServer, client: ApiClient
+) -> None:
+    add_slice(api.store, "a")
+    add_slice(api.store, "b")
+    api.store.compact()  # version 1 is older than the history kept
+    v1 = DiscoveryV1Api(client)
+    with pytest.raises(ApiException) as info:
+        async with watch.Watch() as w:
+            async for _ in w.stream(
+                v1.list_namespaced_endpoint_slice,
+                "default",
+                resource_version="1",
+                timeout_seconds=1,
+            ):
+                pass
+    assert info.value.status == 410 and "Expired" in str(info.value.reason)
+
+
+async def test_a_cut_stream_raises_a_payload_error(api: KubeApiServer, client: ApiClient) -> None:
+    api.faults.cut_watches = 1
+    v1 = DiscoveryV1Api(client)
+    with pytest.raises(aiohttp.ClientPayloadError):
+        async with watch.Watch() as w:
+            async for _ in w.stream(
+                v1.list_namespaced_endpoint_slice,
+                "default",
+                resource_version="0",
+                timeout_seconds=5,
+            ):
+                pass
+
+
+async def test_scale_subresource_patches_and_conflicts(
+    api: KubeApiServer, client: ApiClient
+) -> None:
+    api.store.create("apps/v1/deployments", "default", deployment("sim", 2, {"app": "sim"}))
+    apps = AppsV1Api(client)
+    scale = await apps.read_namespaced_deployment_scale("sim", "default")
+    assert scale.spec.replicas == 2 and scale.status.selector == "app=sim"
+    patched = await apps.patch_namespaced_deployment_scale(
+        "sim", "default", {"spec": {"replicas": 5}}, _content_type="application/merge-patch+json"
+    )
+    assert patched.spec.replicas == 5
+    stale = {
+        "metadata": {"name": "sim", "resourceVersion": scale.metadata.resource_version},
+        "spec": {"replicas": 3},
+    }
+    with pytest.raises(ApiException) as info:
+        await apps.replace_namespaced_deployment_scale("sim", "default", stale)
+    assert info.value.status == 409
+    zero = await apps.patch_namespaced_deployment_scale(
+        "sim", "default", {"spec": {"replicas": 0}}, _content_type="application/merge-patch+json"
+    )
+    assert zero.spec.replicas is None  # omitted at zero, as the real server does
+    assert (await apps.read_namespaced_deployment("sim", "default")).spec.replicas == 0
+
+
+async def test_leases_conflict_on_a_stale_version_and_events_are_created(
+    api: KubeApiServer, client: ApiClient
+) -> None:
+    coordination = CoordinationV1Api(client)
+    lease = await coordination.create_namespaced_lease(
+        "default",
+        {"metadata": {"name": "autoscaler"}, "spec": {"holderIdentity": "a"}},
+    )
+    lease.spec.holder_identity = "b"
+    renewed = await coordination.replace_namespaced_lease("autoscaler", "default", lease)
+    assert renewed.spec.holder_identity == "b"
+    lease.spec.holder_identity = "c"  # still the old resourceVersion
+    with pytest.raises(ApiException) as info:
+        await coordination.replace_namespaced_lease("autoscaler", "default", lease)
+    assert info.value.status == 409
+    core = CoreV1Api(client)
+    await core.create_namespaced_event(
+        "default",
+        {
+            "metadata": {"generateName": "sim."},
+            "involvedObject": {"kind": "Deployment", "name": "sim"},
+            "reason": "ScaledUp",
+            "message": "2 -> 5",
+        },
+    )
+    events = await core.list_namespaced_event("default")
+    assert [e.reason for e in events.items] == ["ScaledUp"]
+
+
+async def test_an_injected_503_surfaces_as_an_api_exception(
+    api: KubeApiServer, client: ApiClient
+) -> None:
+    api.faults.fail_requests = 1
+    with pytest.raises(ApiException) as info:
+        await DiscoveryV1Api(client).list_namespaced_endpoint_slice("default")
+    assert info.value.status == 503
