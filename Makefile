@@ -43,6 +43,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/loadtest bench
+	$(VENV)/bin/loadtest goodput
+	$(VENV)/bin/loadtest discovery
+	$(VENV)/bin/loadtest autoscale-bench
 
 protos: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. \

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from loadtest.cli_goodput import add_goodput_parser, run_goodput_command
 from loadtest.clients import CLIENT_KINDS
 
 __all__ = ["build_parser", "main"]
@@ -173,6 +174,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="base arrival rate, rows/s (default 1500)",
     )
 
+    discovery = sub.add_parser(
+        "discovery", help="discovery's CPU and event-to-routing delay under endpoint churn"
+    )
+    discovery.add_argument(
+        "--endpoints", type=_positive_int, default=2000, help="endpoints (default 2000)"
+    )
+    discovery.add_argument(
+        "--slice-size", type=_positive_int, default=100, help="endpoints per slice (default 100)"
+    )
+    discovery.add_argument(
+        "--churn", type=_positive_float, default=100.0, help="endpoint changes/s (default 100)"
+    )
+    discovery.add_argument(
+        "--duration", type=_positive_float, default=10.0, help="seconds of churn (default 10)"
+    )
+
+    add_goodput_parser(sub)
+
     load = sub.add_parser("load", help="one closed-loop run against a running server")
     _add_load_args(load, duration=5.0)
     load.add_argument("--protocol", choices=CLIENT_KINDS, default="http-json")
@@ -187,12 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "goodput":
+        return run_goodput_command(args)
     if args.command == "stack":
         return _stack(args)
     if args.command == "bench":
         return _bench(args)
     if args.command == "autoscale-bench":
         return _autoscale_bench(args)
+    if args.command == "discovery":
+        return _discovery_bench(args)
     return _load(args)
 
 
@@ -245,6 +268,20 @@ def _autoscale_bench(args: argparse.Namespace) -> int:
             startup_s=args.startup_s,
             latency_target_ms=args.latency_ms,
             base_rows_per_s=args.base_rate,
+        )
+    )
+    return 0
+
+
+def _discovery_bench(args: argparse.Namespace) -> int:
+    from loadtest.bench_discovery import DiscoveryBenchConfig, run_discovery_bench
+
+    run_discovery_bench(
+        DiscoveryBenchConfig(
+            endpoints=args.endpoints,
+            slice_size=args.slice_size,
+            churn_per_s=args.churn,
+            duration_s=args.duration,
         )
     )
     return 0

@@ -250,3 +250,41 @@ async def test_reload_under_load_loses_nothing_and_shows_the_new_config(
         assert gw.popen.poll() is None
     finally:
         gw.stop()
+
+
+async def test_an_http_client_that_disconnects_leaves_the_queue_unsent(
+    pod: PodProc, stub_for
+) -> None:
+    import aiohttp
+
+    from protos import v2_http
+
+    gw = start_gateway(
+        [
+            {
+                "name": "sim",
+                "endpoints": [pod.grpc_address],
+                "max_inflight_per_pod": 1,
+                "dynamic_batching": BATCHING,
+            }
+        ]
+    )
+    try:
+        stub = stub_for(gw)
+        busy = [asyncio.ensure_future(infer(stub, "sim", 32, i)) for i in range(3)]
+        await asyncio.sleep(0.01)
+        request, _ = body(7, 99)
+        payload, _ = v2_http.encode_request(request, binary=False)
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(asyncio.TimeoutError):
+                await session.post(
+                    f"{gw.http_url}/v2/models/sim/infer",
+                    data=payload,
+                    timeout=aiohttp.ClientTimeout(total=0.01),
+                )
+        await asyncio.gather(*busy)
+        await asyncio.sleep(0.1)
+        sent_rows = metric(gw, "gateway_batch_rows_sum")
+    finally:
+        gw.stop()
+    assert sent_rows == 96, "the disconnected HTTP caller's 7 rows were sent"

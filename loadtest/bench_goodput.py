@@ -1,0 +1,247 @@
+"""``loadtest goodput``: rows/s served within a p99 SLO, with and without batching, vs the limit.
+
+Simulated pods (``F + c·n`` device time, one batch at a time) sit behind a gateway, started
+for each pod count and each gateway config: WITH batching (``dynamic_batching`` with a
+``max_queue_delay``, plus the gateway's cost model) and WITHOUT (no ``dynamic_batching``: one
+request per batch). For each, open-loop Poisson load climbs a grid of offered loads (fractions
+of the pods' physical limit) and then bisects (``goodput_sweep``). Every step reads the gateway's
+and pods' CPU and the gateway's batch sizes over its window (``goodput_probe``). The goodput is
+the most rows/s a passing step served. It prints every step, then one table side by side, and
+writes JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadtest.clients import ClientSpec
+from loadtest.goodput_probe import StackProbe, wait_idle
+from loadtest.goodput_report import print_steps, print_summary, step_line
+from loadtest.goodput_sweep import (
+    DEFAULT_GRID,
+    Step,
+    judge,
+    next_fraction,
+    physical_limit,
+    select_goodput,
+)
+from loadtest.open_loop import OpenLoopConfig, run_open_loop
+from loadtest.open_loop_result import DEFAULT_LAG_LIMIT_US, OpenLoopResult
+from loadtest.payload import SimPayload
+from loadtest.procs import GatewayProc, PodProc, Proc, running, start_gateway, start_pod
+from loadtest.report import machine_note, write_json
+
+__all__ = ["MODES", "GoodputConfig", "Sweep", "gateway_model", "run_goodput"]
+
+DEFAULT_JSON = Path("reports/bench-goodput.json")
+MODES = ("batching", "none")
+_SETTLE_S = 0.5  # between steps
+_IDLE_WAIT_S = 60.0  # at most, for the gateway to answer what an overloaded step left queued
+
+
+@dataclass(frozen=True, slots=True)
+class GoodputConfig:
+    pods: tuple[int, ...] = (1, 2)
+    modes: tuple[str, ...] = MODES
+    rows: int = 1
+    duration_s: float = 4.0
+    warmup_s: float = 1.0
+    slo_ms: float = 50.0
+    processes: int = 2
+    protocol: str = "http-binary"
+    grid: tuple[float, ...] = DEFAULT_GRID
+    stop_after: int = 2
+    refine: int = 2
+    error_tolerance: float = 0.001
+    fixed_ms: float = 8.0
+    per_row_ms: float = 0.25
+    max_batch: int = 32
+    max_queue_delay_us: int = 5000
+    inflight_per_pod: int | None = None
+    timeout_s: float = 2.0
+    verify_every: int = 64
+    lag_limit_us: int = DEFAULT_LAG_LIMIT_US
+    seed: int = 1
+    json_path: Path = DEFAULT_JSON
+
+    def limit(self, pods: int) -> float:
+        return physical_limit(pods, self.fixed_ms, self.per_row_ms, self.max_batch)
+
+    def pod_args(self) -> list[str]:
+        return [
+            "--fixed-ms",
+            f"{self.fixed_ms:g}",
+            "--per-row-ms",
+            f"{self.per_row_ms:g}",
+            "--max-batch",
+            str(self.max_batch),
+            "--log-level",
+            "WARNING",
+        ]
+
+
+@dataclass(slots=True)
+class Sweep:
+    """One pod count and gateway config: every step, in the order run, and the goodput."""
+
+    pods: int
+    mode: str
+    limit_rows_s: float
+    steps: list[Step] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)
+    goodput: Step | None = None
+
+
+def gateway_model(config: GoodputConfig, mode: str, endpoints: list[str]) -> dict[str, Any]:
+    """The gateway's model config for ``mode``: batching, or one request per batch."""
+    model: dict[str, Any] = {"name": "sim", "endpoints": endpoints}
+    if mode == "batching":
+        model["dynamic_batching"] = {"max_queue_delay_microseconds": config.max_queue_delay_us}
+    if config.inflight_per_pod is not None:
+        model["max_inflight_per_pod"] = config.inflight_per_pod
+    return model
+
+
+def _step(
+    config: GoodputConfig, sweep: Sweep, gateway: GatewayProc, pods: list[PodProc], fraction: float
+) -> None:
+    offered = fraction * sweep.limit_rows_s
+    target = gateway.grpc_address if config.protocol == "grpc" else gateway.http_url
+    spec = ClientSpec(
+        config.protocol,
+        target,
+        SimPayload(rows=config.rows),
+        verify_every=config.verify_every,
+        timeout_s=config.timeout_s,
+    )
+    load = OpenLoopConfig(
+        rate=offered / config.rows,
+        duration_s=config.duration_s,
+        warmup_s=config.warmup_s,
+        processes=config.processes,
+        seed=config.seed + len(sweep.steps),
+        lag_limit_us=config.lag_limit_us,
+        drain_s=config.timeout_s + 1.0,
+    )
+    procs: dict[str, Proc] = {"gateway": gateway}
+    procs.update({f"pod{i}": p for i, p in enumerate(pods)})
+    probe = StackProbe(procs, gateway.metrics_url)
+    result = run_open_loop(spec, load, probe)
+    if gateway.popen.poll() is not None:
+        raise RuntimeError(f"the gateway exited with {gateway.popen.returncode} during a step")
+    step = _to_step(config, fraction, offered, result, probe)
+    verdict = judge(step, config.slo_ms, config.error_tolerance)
+    sweep.steps.append(step)
+    sweep.details.append(
+        {
+            **step.as_dict(),
+            "passed": verdict.passed,
+            "verdict": verdict.reason,
+            "cpu_s": {k: round(v, 4) for k, v in probe.cpu_s.items()},
+            "load": result.as_dict(),
+        }
+    )
+    print(step_line(sweep.pods, sweep.mode, step, verdict), flush=True)
+
+
+def _to_step(
+    config: GoodputConfig,
+    fraction: float,
+    offered: float,
+    result: OpenLoopResult,
+    probe: StackProbe,
+) -> Step:
+    s, lag = result.summary(), result.lag()
+    gw_cpu = probe.cpu_s.get("gateway")
+    return Step(
+        fraction=fraction,
+        offered_rows_s=offered,
+        served_rows_s=result.throughput * config.rows,
+        due=result.due,
+        ok=result.ok,
+        errors=result.error_count,
+        p50_us=s.p50_us,
+        p99_us=s.p99_us,
+        valid=result.valid,
+        mean_batch_rows=probe.batches.mean if probe.batches else None,
+        gateway_cpu_us_per_req=(
+            gw_cpu * 1e6 / result.ok if gw_cpu is not None and result.ok else None
+        ),
+        generator_lag_p99_us=lag.p99_us,
+        generator_cpu_us_per_req=result.cpu_us_per_request,
+        error_kinds=tuple(sorted(result.errors.items())),
+        invalid_reason=result.invalid,
+    )
+
+
+def _sweep(config: GoodputConfig, sweep: Sweep, gateway: GatewayProc, pods: list[PodProc]) -> None:
+    tried: list[tuple[float, bool]] = []
+    while True:
+        fraction = next_fraction(
+            tried, config.grid, stop_after=config.stop_after, refine=config.refine
+        )
+        if fraction is None:
+            break
+        _step(config, sweep, gateway, pods, fraction)
+        verdict = judge(sweep.steps[-1], config.slo_ms, config.error_tolerance)
+        tried.append((fraction, verdict.passed))
+        waited = wait_idle(gateway.metrics_url, "sim", _IDLE_WAIT_S)
+        if waited > 1.0:
+            print(f"  (waited {waited:.1f} s for the gateway's backlog to clear)", flush=True)
+        time.sleep(_SETTLE_S)
+    sweep.goodput = select_goodput(sweep.steps, config.slo_ms, config.error_tolerance)
+
+
+def run_goodput(config: GoodputConfig) -> list[Sweep]:
+    """Run every sweep, print the steps and the side-by-side table, write the JSON report."""
+    started = time.time()
+    sweeps: list[Sweep] = []
+    for n in config.pods:
+        pods: list[PodProc] = []
+        try:
+            for _ in range(n):
+                pods.append(start_pod(config.pod_args()))
+            endpoints = [p.grpc_address for p in pods]
+            for mode in config.modes:
+                sweep = Sweep(n, mode, config.limit(n))
+                sweeps.append(sweep)
+                gateway = start_gateway([gateway_model(config, mode, endpoints)])
+                with running(gateway):
+                    _sweep(config, sweep, gateway, pods)
+        finally:
+            for pod in reversed(pods):
+                pod.stop()
+    _report(config, sweeps, started)
+    return sweeps
+
+
+def _report(config: GoodputConfig, sweeps: list[Sweep], started: float) -> None:
+    print_steps(sweeps, config)
+    print_summary(sweeps, config)
+
+    def goodput(s: Sweep, scale: float, digits: int) -> float | None:
+        return None if s.goodput is None else round(s.goodput.served_rows_s / scale, digits)
+
+    doc = {
+        "benchmark": "goodput",
+        "started_unix": round(started, 3),
+        "config": {**asdict(config), "json_path": str(config.json_path)},
+        "note": machine_note(),
+        "sweeps": [
+            {
+                "pods": s.pods,
+                "mode": s.mode,
+                "physical_limit_rows_s": round(s.limit_rows_s, 1),
+                "goodput_rows_s": goodput(s, 1.0, 1),
+                "goodput_fraction": goodput(s, s.limit_rows_s, 4),
+                "goodput_step": None if s.goodput is None else s.goodput.as_dict(),
+                "steps": s.details,
+            }
+            for s in sweeps
+        ],
+    }
+    write_json(config.json_path, doc)
+    print(f"wrote {config.json_path}")

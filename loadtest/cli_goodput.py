@@ -1,0 +1,127 @@
+"""The ``loadtest goodput`` sub-command: its arguments and its run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from loadtest.clients import CLIENT_KINDS
+
+__all__ = ["add_goodput_parser", "run_goodput_command"]
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers a,b,..., got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected integers >= 1, got {text!r}")
+    return values
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(sorted(float(v) for v in text.split(",") if v.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers a,b,..., got {text!r}") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"expected fractions > 0, got {text!r}")
+    return values
+
+
+def _modes(text: str) -> tuple[str, ...]:
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not modes or any(m not in ("batching", "none") for m in modes):
+        raise argparse.ArgumentTypeError(f"choose from batching,none; got {text!r}")
+    return modes
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return parse
+
+
+def add_goodput_parser(sub: Any) -> None:
+    """Add ``goodput`` to the ``loadtest`` sub-commands."""
+    p = sub.add_parser(
+        "goodput", help="goodput at a p99 SLO with and without batching, vs the pods' limit"
+    )
+    p.add_argument("--pods", type=_ints, default=(1, 2), help="pod counts (default 1,2)")
+    p.add_argument("--modes", type=_modes, default=("batching", "none"), help="batching,none")
+    p.add_argument("--rows", type=_positive(int), default=1, help="rows per request (default 1)")
+    p.add_argument("--duration", type=_positive(float), default=4.0, help="s per step (default 4)")
+    p.add_argument("--warmup", type=float, default=1.0, help="s before each step (default 1)")
+    p.add_argument("--slo-ms", type=_positive(float), default=50.0, help="p99 SLO (default 50)")
+    p.add_argument(
+        "--processes", type=_positive(int), default=2, help="generator processes (default 2)"
+    )
+    p.add_argument(
+        "--protocol",
+        choices=CLIENT_KINDS,
+        default="http-binary",
+        help="default http-binary (the generator's cheapest; see README)",
+    )
+    p.add_argument(
+        "--fractions", type=_fractions, default=None, help="offered loads, fractions of the limit"
+    )
+    p.add_argument("--refine", type=int, default=2, help="bisection steps after the grid")
+    p.add_argument(
+        "--error-tolerance",
+        type=float,
+        default=0.001,
+        help="errors allowed, fraction of requests (default 0.001)",
+    )
+    p.add_argument("--max-queue-delay-us", type=int, default=5000, help="WITH batching (5000)")
+    p.add_argument(
+        "--inflight-per-pod",
+        type=_positive(int),
+        default=None,
+        help="gateway max_inflight_per_pod (default: the gateway's)",
+    )
+    p.add_argument("--fixed-ms", type=float, default=8.0, help="pod F, ms per batch (default 8)")
+    p.add_argument("--per-row-ms", type=float, default=0.25, help="pod c, ms/row (default 0.25)")
+    p.add_argument("--max-batch", type=_positive(int), default=32, help="pod max batch (32)")
+    p.add_argument(
+        "--timeout", type=_positive(float), default=2.0, help="per-request timeout s (default 2)"
+    )
+    p.add_argument(
+        "--json",
+        type=Path,
+        default=Path("reports/bench-goodput.json"),
+        help="JSON report path (default reports/bench-goodput.json)",
+    )
+
+
+def run_goodput_command(args: argparse.Namespace) -> int:
+    from loadtest.bench_goodput import GoodputConfig, run_goodput
+    from loadtest.goodput_sweep import DEFAULT_GRID
+
+    config = GoodputConfig(
+        pods=args.pods,
+        modes=args.modes,
+        rows=args.rows,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        slo_ms=args.slo_ms,
+        processes=args.processes,
+        protocol=args.protocol,
+        grid=args.fractions or DEFAULT_GRID,
+        refine=args.refine,
+        error_tolerance=args.error_tolerance,
+        fixed_ms=args.fixed_ms,
+        per_row_ms=args.per_row_ms,
+        max_batch=args.max_batch,
+        max_queue_delay_us=args.max_queue_delay_us,
+        inflight_per_pod=args.inflight_per_pod,
+        timeout_s=args.timeout,
+        json_path=args.json,
+    )
+    sweeps = run_goodput(config)
+    return 0 if all(s.goodput is not None for s in sweeps) else 1

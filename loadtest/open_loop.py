@@ -1,0 +1,184 @@
+"""The open-loop generator: requests go out on a fixed schedule, whatever the answers do.
+
+Each process sends its share of the arrivals (``loadtest.arrivals``) at their scheduled times
+and never waits for an answer before the next send, so a slow server meets the load a real
+population of clients would bring instead of slowing the generator down. Every latency is
+measured from the request's *scheduled* send time, so time a request spent waiting for the
+generator counts too (no coordinated omission); the generator's lag (actual - scheduled send
+time) is recorded separately and judged (``open_loop_result.invalid_reason``).
+
+Requests due in the measurement window are the ones counted, whenever their answer comes;
+after the last send the generator waits (bounded) for the answers still due. A process holds at
+most ``max_outstanding`` requests in flight: a request due beyond that is not sent and counts as
+an ``overflow`` error, one never answered by the end of the drain as ``unfinished``. Each
+request's timeout is the client's (``ClientSpec.timeout_s``).
+
+The hot path is kept small: one task per request, whose latency and lag go into plain lists;
+the HDR histograms are built once the run is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from loadtest.arrivals import ArrivalKind, ArrivalSpec, offsets, process_spec
+from loadtest.client_raw_http import RawHttpClient
+from loadtest.clients import ClientSpec, InferClient, open_client
+from loadtest.open_loop_core import Sender
+from loadtest.open_loop_result import (
+    DEFAULT_LAG_LIMIT_US,
+    UNFINISHED,
+    OpenLoopResult,
+    histogram_of_ns,
+)
+from loadtest.workers import Ready, WindowProbe, run_in_processes, run_job
+
+__all__ = [
+    "OpenLoopConfig",
+    "generator_client",
+    "open_loop_job",
+    "run_open_loop",
+    "run_schedule",
+]
+
+_PREWARM = 4  # requests sent concurrently before the start, to open connections
+_GC_THRESHOLD = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLoopConfig:
+    """``rate`` is the total over all processes (requests/s); ``processes`` 0 runs in-process."""
+
+    rate: float
+    duration_s: float = 5.0
+    warmup_s: float = 1.0
+    processes: int = 1
+    arrivals: ArrivalKind = "poisson"
+    seed: int = 0
+    max_outstanding: int = 4096
+    lag_limit_us: int = DEFAULT_LAG_LIMIT_US
+    drain_s: float = 10.0
+    raw_http: bool = True  # the lean HTTP client (client_raw_http) rather than aiohttp
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0 or not self.duration_s > 0:
+            raise ValueError("rate and duration must be > 0")
+        if self.warmup_s < 0 or self.drain_s < 0 or self.processes < 0:
+            raise ValueError("warm-up, drain and processes must be >= 0")
+        if self.max_outstanding < 1:
+            raise ValueError("max_outstanding must be >= 1")
+
+    @property
+    def window(self) -> tuple[float, float]:
+        """The measurement window, in seconds after the start."""
+        return (self.warmup_s, self.warmup_s + self.duration_s)
+
+    def schedule(self, index: int) -> list[int]:
+        """Process ``index``'s due times, in ns after the start."""
+        k = max(1, self.processes)
+        total = ArrivalSpec(self.rate, self.warmup_s + self.duration_s, self.arrivals, self.seed)
+        mine = process_spec(total, index, k)
+        return (offsets(mine, phase_s=index / self.rate) * 1e9).astype("int64").tolist()
+
+
+async def run_schedule(
+    client: InferClient, config: OpenLoopConfig, due_ns: list[int], start_at: float, share: float
+) -> OpenLoopResult:
+    """Send on ``client`` at ``start_at`` (``time.monotonic()`` s) + each of ``due_ns``.
+
+    ``share`` is the rate this process offers (for the report).
+    """
+    start_ns = int(start_at * 1e9)
+    opens = start_ns + int(config.window[0] * 1e9)
+    closes = start_ns + int(config.window[1] * 1e9)
+    sender = Sender(client, [start_ns + d for d in due_ns], opens, closes, config.max_outstanding)
+    await sender.run()
+    delay = (closes - time.monotonic_ns()) / 1e9
+    if delay > 0:
+        await asyncio.sleep(delay)
+    cpu_s = 0.0 if sender.cpu_at_open is None else time.process_time() - sender.cpu_at_open
+    unfinished = await sender.drain(config.drain_s)
+    errors = Counter(sender.errors)
+    if unfinished:
+        errors[UNFINISHED] += unfinished
+    lags = sender.lags
+    return OpenLoopResult(
+        histogram=histogram_of_ns(sender.latencies),
+        ok=len(sender.latencies),
+        errors=dict(errors),
+        window_s=config.duration_s,
+        sent=sender.sent,
+        verified=client.verified,
+        client_cpu_s=cpu_s,
+        error_sample=sender.sample,
+        due=sender.due,
+        lag_histogram=histogram_of_ns(lags),
+        end_lag_us=(lags[-1] if lags else 0) // 1000,  # sent in due order
+        lag_limit_us=config.lag_limit_us,
+        offered_rps=share,
+    )
+
+
+async def _prewarm(client: InferClient) -> None:
+    """Open connections before the clock starts; failures show up in the run itself."""
+    await asyncio.gather(*(client.infer() for _ in range(_PREWARM)), return_exceptions=True)
+
+
+def generator_client(spec: ClientSpec, *, raw_http: bool = True) -> InferClient:
+    """The client the generator uses: the lean one for HTTP unless told otherwise."""
+    if raw_http and spec.kind in ("http-json", "http-binary"):
+        return RawHttpClient(spec, binary=spec.kind == "http-binary")
+    return open_client(spec)
+
+
+def _quiet_gc() -> None:
+    """Keep the collector off the hot path: what exists now is never scanned again, and young
+    collections run less often (the run's garbage is mostly acyclic)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_GC_THRESHOLD, 50, 1000)
+
+
+async def open_loop_job(
+    arg: tuple[ClientSpec, OpenLoopConfig], index: int, ready: Ready
+) -> OpenLoopResult:
+    """The open-loop load as a ``workers`` job: client and schedule first, then the start."""
+    spec, config = arg
+    client = generator_client(spec, raw_http=config.raw_http)
+    try:
+        due_ns = config.schedule(index)
+        await _prewarm(client)
+        _quiet_gc()
+        start_at = await ready()
+        share = config.rate / max(1, config.processes)
+        return await run_schedule(client, config, due_ns, start_at, share)
+    finally:
+        await client.aclose()
+
+
+def run_open_loop(
+    spec: ClientSpec, config: OpenLoopConfig, probe: WindowProbe | None = None
+) -> OpenLoopResult:
+    """Run the open-loop load (blocking) and return the merged result.
+
+    ``probe`` is told when the measurement window opens and closes.
+    """
+    arg = (spec, config)
+    if config.processes == 0:
+        result = run_job(open_loop_job, arg, config.window, probe)
+        assert isinstance(result, OpenLoopResult)
+        return result
+    results = run_in_processes(
+        open_loop_job,
+        arg,
+        config.processes,
+        config.window,
+        probe,
+        result_timeout_s=config.drain_s + 30.0,
+    )
+    merged = [r for r in results if isinstance(r, OpenLoopResult)]
+    return OpenLoopResult.merge_parallel(merged)
