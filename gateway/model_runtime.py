@@ -28,13 +28,15 @@ DEFAULT_SLOTS = 2
 
 
 def pod_slots(settings: ModelSettings, pod_config: Any) -> int:
-    """In-flight batches per pod: the config's, else one per device the pod reports, else 2."""
+    """In-flight batches per pod: the config's, else one per device the pod reports plus one
+    waiting in the pod's own queue (so a device never idles while its next batch crosses the
+    network), else 2."""
     if settings.max_inflight_per_pod is not None:
         return settings.max_inflight_per_pod
     if pod_config is not None:
         devices = sum(g.count for g in pod_config.instance_group if g.count > 0)
         if devices:
-            return int(devices)
+            return int(devices) + 1
     return DEFAULT_SLOTS
 
 

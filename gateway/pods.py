@@ -47,7 +47,7 @@ class Pod:
         self.client = client
         self.endpoint = endpoint or Endpoint(client.address)
         self.probed = False  # the last v2 ModelReady said yes
-        self.slots = 2  # in-flight batches allowed; set from the pod's devices once known
+        self.slots = 2  # in-flight batches allowed; set from the pod's devices (+1) once known
         self.in_flight = 0
         self.outstanding_rows = 0
 
