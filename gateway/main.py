@@ -102,9 +102,14 @@ async def serve(
     if reloader_args is not None:
         reloader = ConfigReloader(gateway, **reloader_args)
         reloader.start()
-        asyncio.get_running_loop().add_signal_handler(
-            signal.SIGHUP, lambda: asyncio.ensure_future(reloader.reload("SIGHUP"))
-        )
+        reloads: set[asyncio.Future[bool]] = set()
+
+        def on_sighup() -> None:
+            reload = asyncio.ensure_future(reloader.reload("SIGHUP"))
+            reloads.add(reload)  # keep a reference until it is done
+            reload.add_done_callback(reloads.discard)
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_sighup)
     host = config.server.host
     grpc_server, grpc_port, checker = await build_grpc_server(
         gateway, f"{host}:{config.server.grpc_port}"

@@ -85,7 +85,7 @@ class ModelRuntime:
             settings=settings, pods=self.pods, stats=self.stats, metrics=self.metrics, rng=rng
         )
         self.discovery: ModelDiscovery | None = None
-        self._stopping: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def version(self) -> str:
@@ -133,8 +133,8 @@ class ModelRuntime:
         if rewatch:
             if self.discovery is not None:
                 stopping = asyncio.get_running_loop().create_task(self.discovery.stop())
-                self._stopping.add(stopping)
-                stopping.add_done_callback(self._stopping.discard)
+                self._background.add(stopping)
+                stopping.add_done_callback(self._background.discard)
             if settings.discovery is None:
                 self.pods.set_endpoints({})
             self._start_discovery()
@@ -181,7 +181,9 @@ class ModelRuntime:
             pod.slots = pod_slots(self.settings, self.spec.pod_config)
         elif not self._fetching:
             self._fetching = True
-            asyncio.get_running_loop().create_task(self._fetch_spec(pod))
+            fetch = asyncio.get_running_loop().create_task(self._fetch_spec(pod))
+            self._background.add(fetch)  # keep a reference: the loop holds tasks weakly
+            fetch.add_done_callback(self._background.discard)
 
     def _apply_spec(self, spec: ModelSpec) -> None:
         max_batch = spec.max_batch_size

@@ -105,6 +105,8 @@ class Scheduler:
         self._inflight: set[asyncio.Task[None]] = set()
         self.settings = settings
         self.queue = BatchQueue(self.batching.levels)
+        self._policy_key: tuple[int, int] | None = None
+        self._policy = BatchingPolicy(max_batch_size=1)
 
     @property
     def batching(self) -> DynamicBatchingSettings:
@@ -123,6 +125,13 @@ class Scheduler:
         return self.settings.dynamic_batching is not None and self.max_batch_size > 0
 
     def policy(self) -> BatchingPolicy:
+        """The batching policy in force, built once per settings and model max batch size."""
+        key = (id(self.settings), self.max_batch_size)
+        if key != self._policy_key:
+            self._policy_key, self._policy = key, self._build_policy()
+        return self._policy
+
+    def _build_policy(self) -> BatchingPolicy:
         b = self.settings.dynamic_batching
         if b is None or self.max_batch_size <= 0:  # one request per batch, sent at once
             return BatchingPolicy(max_batch_size=max(1, self.max_batch_size), use_cost_model=False)

@@ -36,6 +36,20 @@ def metric(gw: GatewayProc, name: str) -> float:
     return total
 
 
+def one_slot_gateway(pod: PodProc, batching: dict[str, object]) -> GatewayProc:
+    """A gateway for ``sim`` that sends one batch at a time: requests queue behind it."""
+    return start_gateway(
+        [
+            {
+                "name": "sim",
+                "endpoints": [pod.grpc_address],
+                "max_inflight_per_pod": 1,
+                "dynamic_batching": batching,
+            }
+        ]
+    )
+
+
 @pytest.fixture(scope="module")
 def pod() -> Iterator[PodProc]:
     p = start_pod(SLOW)
@@ -109,16 +123,7 @@ async def test_interleaved_models_never_share_a_batch(pod: PodProc, stub_for) ->
 
 async def test_a_full_queue_rejects_at_once_with_retry_after(pod: PodProc, stub_for) -> None:
     batching = {**BATCHING, "default_queue_policy": {"max_queue_size": 4}}
-    gw = start_gateway(
-        [
-            {
-                "name": "sim",
-                "endpoints": [pod.grpc_address],
-                "max_inflight_per_pod": 1,
-                "dynamic_batching": batching,
-            }
-        ]
-    )
+    gw = one_slot_gateway(pod, batching)
     try:
         stub = stub_for(gw)
         results = await asyncio.gather(
@@ -138,16 +143,7 @@ async def test_queue_timeout_rejects_expired_requests_without_sending_them(
     pod: PodProc, stub_for
 ) -> None:
     batching = {**BATCHING, "default_queue_policy": {"default_timeout_microseconds": 30_000}}
-    gw = start_gateway(
-        [
-            {
-                "name": "sim",
-                "endpoints": [pod.grpc_address],
-                "max_inflight_per_pod": 1,
-                "dynamic_batching": batching,
-            }
-        ]
-    )
+    gw = one_slot_gateway(pod, batching)
     try:
         stub = stub_for(gw)
         results = await asyncio.gather(
@@ -162,16 +158,7 @@ async def test_queue_timeout_rejects_expired_requests_without_sending_them(
 
 
 async def test_a_cancelled_request_leaves_the_queue_unsent(pod: PodProc, stub_for) -> None:
-    gw = start_gateway(
-        [
-            {
-                "name": "sim",
-                "endpoints": [pod.grpc_address],
-                "max_inflight_per_pod": 1,
-                "dynamic_batching": BATCHING,
-            }
-        ]
-    )
+    gw = one_slot_gateway(pod, BATCHING)
     try:
         stub = stub_for(gw)
         busy = [asyncio.ensure_future(infer(stub, "sim", 32, i)) for i in range(3)]
@@ -190,16 +177,7 @@ async def test_a_cancelled_request_leaves_the_queue_unsent(pod: PodProc, stub_fo
 
 async def test_priority_levels_serve_the_higher_level_first(pod: PodProc, stub_for) -> None:
     batching = {**BATCHING, "priority_levels": 2, "default_priority_level": 2}
-    gw = start_gateway(
-        [
-            {
-                "name": "sim",
-                "endpoints": [pod.grpc_address],
-                "max_inflight_per_pod": 1,
-                "dynamic_batching": batching,
-            }
-        ]
-    )
+    gw = one_slot_gateway(pod, batching)
     finished: list[str] = []
 
     async def timed(name: str, seed: int, **params: object) -> None:
@@ -259,16 +237,7 @@ async def test_an_http_client_that_disconnects_leaves_the_queue_unsent(
 
     from protos import v2_http
 
-    gw = start_gateway(
-        [
-            {
-                "name": "sim",
-                "endpoints": [pod.grpc_address],
-                "max_inflight_per_pod": 1,
-                "dynamic_batching": BATCHING,
-            }
-        ]
-    )
+    gw = one_slot_gateway(pod, BATCHING)
     try:
         stub = stub_for(gw)
         busy = [asyncio.ensure_future(infer(stub, "sim", 32, i)) for i in range(3)]
