@@ -21,10 +21,16 @@ from gateway.scheduler import Scheduler
 from gateway.stats import ModelStats
 from protos.infer import InferRequestBody, InferResponseBody
 
-__all__ = ["ModelRuntime", "pod_slots"]
+__all__ = ["ModelRuntime", "pod_devices", "pod_slots"]
 
 log = logging.getLogger(__name__)
 DEFAULT_SLOTS = 2
+
+
+def _reported_devices(pod_config: Any) -> int:
+    if pod_config is None:
+        return 0
+    return int(sum(g.count for g in pod_config.instance_group if g.count > 0))
 
 
 def pod_slots(settings: ModelSettings, pod_config: Any) -> int:
@@ -33,11 +39,19 @@ def pod_slots(settings: ModelSettings, pod_config: Any) -> int:
     network), else 2."""
     if settings.max_inflight_per_pod is not None:
         return settings.max_inflight_per_pod
-    if pod_config is not None:
-        devices = sum(g.count for g in pod_config.instance_group if g.count > 0)
-        if devices:
-            return int(devices) + 1
-    return DEFAULT_SLOTS
+    devices = _reported_devices(pod_config)
+    return devices + 1 if devices else DEFAULT_SLOTS
+
+
+def pod_devices(settings: ModelSettings, pod_config: Any) -> int:
+    """Batches a pod runs at once: the devices it reports (its instance groups), else 1, never
+    more than its slots."""
+    return max(1, min(pod_slots(settings, pod_config), _reported_devices(pod_config) or 1))
+
+
+def _size_pod(pod: Pod, settings: ModelSettings, pod_config: Any) -> None:
+    pod.slots = pod_slots(settings, pod_config)
+    pod.timeline.devices = pod_devices(settings, pod_config)
 
 
 def _outlier_policy(settings: ModelSettings) -> OutlierPolicy:
@@ -178,7 +192,7 @@ class ModelRuntime:
 
     def _pod_ready(self, pod: Pod) -> None:
         if self.spec is not None:
-            pod.slots = pod_slots(self.settings, self.spec.pod_config)
+            _size_pod(pod, self.settings, self.spec.pod_config)
         elif not self._fetching:
             self._fetching = True
             fetch = asyncio.get_running_loop().create_task(self._fetch_spec(pod))
@@ -188,9 +202,8 @@ class ModelRuntime:
     def _apply_spec(self, spec: ModelSpec) -> None:
         max_batch = spec.max_batch_size
         self.scheduler.max_batch_size = max_batch
-        slots = pod_slots(self.settings, spec.pod_config)
         for pod in self.pods.pods:
-            pod.slots = slots
+            _size_pod(pod, self.settings, spec.pod_config)
 
     async def _fetch_spec(self, pod: Pod) -> None:
         """Learn the model from a pod: ModelConfig, or ModelMetadata when it has no config."""

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 
 from gateway.backend import PodClient
+from gateway.batching.timeline import DeviceTimeline
 from gateway.discovery.endpoints import Endpoint
 from gateway.outlier import OutlierDetector
 from gateway.retry_budget import RetryBudget
@@ -48,6 +49,7 @@ class Pod:
         self.endpoint = endpoint or Endpoint(client.address)
         self.probed = False  # the last v2 ModelReady said yes
         self.slots = 2  # in-flight batches allowed; set from the pod's devices (+1) once known
+        self.timeline = DeviceTimeline()  # its devices: which batches run, when one frees
         self.in_flight = 0
         self.outstanding_rows = 0
 
@@ -310,7 +312,11 @@ class PodSet:
         await self._changed.wait()
 
     async def probe(self, pod: Pod) -> None:
-        self.set_ready(pod, await pod.client.model_ready(self._timeout))
+        sent = self._clock()
+        ready = await pod.client.model_ready(self._timeout)
+        if ready:  # a quick answer: the round trip the scheduler times its sends by
+            pod.timeline.rtt.observe(self._clock() - sent)
+        self.set_ready(pod, ready)
 
     def _start_probe(self, pod: Pod) -> None:
         if self._probing:

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.batching.admission import estimated_wait_s, rejection_reason
-from gateway.batching.cost_model import CostModel
+from gateway.batching.cost_model import BatchCost, CostModel
 from gateway.batching.merge import batch_key, merge_requests, split_response
 from gateway.batching.policy import BatchingPolicy, LoadView, decide
 from gateway.batching.queue import BatchQueue, Pending, QueueFull, QueuePolicy, TimeoutAction
 from gateway.batching.rate import RateEstimator
+from gateway.batching.timeline import InFlight
 from gateway.call_policy import call_timeout, judge
 from gateway.config import DynamicBatchingSettings, ModelSettings
 from gateway.errors import Code, InferError
@@ -38,6 +39,7 @@ __all__ = ["Scheduler", "SchedulerMetrics"]
 
 log = logging.getLogger(__name__)
 _NO_BATCHING = DynamicBatchingSettings()
+_SAME_TIME_S = 0.0005  # pods whose devices free this close together count as free at once
 
 
 @dataclass(slots=True)
@@ -213,7 +215,7 @@ class Scheduler:
     def _admit(self, pending: Pending, policy: QueuePolicy, now: float) -> None:
         """Queue the request, or reject it at once: queue full, or a wait it cannot afford."""
         wait = estimated_wait_s(
-            self.queue.rows, self.cost.fit(), self._slots(), self.max_batch_size
+            self.queue.rows, self.cost.fit(), self._devices(), self.max_batch_size
         )
         max_wait_ms = self.settings.max_queue_wait_ms
         reason = rejection_reason(
@@ -267,24 +269,35 @@ class Scheduler:
             batch = self.queue.peek(policy.max_batch_size)
             if not batch:
                 break
+            fit = self.cost.fit()
+            pod, send_at = self._next_pod(free, fit, now)
             decision = decide(
                 policy,
-                LoadView(self.arrivals.rate(now), self.cost.fit(), self._slots()),
+                LoadView(self.arrivals.rate(now), fit, self._devices()),
                 now=now,
                 batch_rows=sum(p.rows for p in batch),
                 oldest_enqueued=min(p.enqueued for p in batch),
                 earliest_deadline=min(p.deadline for p in batch),
+                send_at=send_at,
             )
             if not decision.rows:
                 return min(decision.wait_until, self.queue.next_expiry())
             if decision.rows < policy.max_batch_size:
                 batch = self.queue.peek(decision.rows)
             self.queue.take(batch)
-            self._send(pick_pod(free, self._rng) or free[0], batch, now)
+            self._send(pod, batch, now)
         return self.queue.next_expiry()
 
-    def _slots(self) -> int:
-        return sum(p.slots for p in self.pods.ready_pods())
+    def _next_pod(self, free: list[Pod], fit: BatchCost | None, now: float) -> tuple[Pod, float]:
+        """The free pod whose device frees first, and when a batch should leave for it (power of
+        two choices among the pods free at once)."""
+        times = [pod.timeline.send_at(fit, now) for pod in free]
+        first = min(times)
+        soonest = [pod for pod, t in zip(free, times, strict=True) if t <= first + _SAME_TIME_S]
+        return pick_pod(soonest, self._rng) or soonest[0], first
+
+    def _devices(self) -> int:
+        return sum(p.timeline.devices for p in self.pods.ready_pods())
 
     def _expiry_error(self, p: Pending, now: float) -> InferError:
         waited_ms = (now - p.enqueued) * 1000
@@ -307,13 +320,15 @@ class Scheduler:
         for p in batch:
             self._metrics.queue_time(now - p.enqueued)
         self._metrics.batch_sent(pod.address, rows, len(batch))
-        task = asyncio.get_running_loop().create_task(self._call(pod, batch, rows))
+        on_pod = pod.timeline.sent(rows, now)
+        task = asyncio.get_running_loop().create_task(self._call(pod, batch, on_pod))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
-    async def _call(self, pod: Pod, batch: list[Pending], rows: int) -> None:
+    async def _call(self, pod: Pod, batch: list[Pending], on_pod: InFlight) -> None:
         tickets: list[_Ticket] = [p.payload for p in batch]
         counts = [p.rows for p in batch]
+        rows = on_pod.rows
         t0 = self._clock()
         timeout = 0.0  # stays 0 while the batch has not been sent
         try:
@@ -321,10 +336,12 @@ class Scheduler:
                 self.settings.target_model, tickets[0].version, [t.body for t in tickets], counts
             )
             t1 = self._clock()
+            pod.timeline.on_wire(on_pod, t1)
             timeout = call_timeout(min(p.deadline for p in batch), t1)
             connect_s = self.settings.connect_timeout_ms / 1000
             reply = await pod.client.infer(request, timeout, connect_s)
             t2 = self._clock()
+            service = pod.timeline.finished(on_pod, t2)
             outputs = split_response(v2_grpc.decode_response(reply).outputs, counts)
             t3 = self._clock()
         except InferError as exc:
@@ -342,13 +359,14 @@ class Scheduler:
             )
         else:
             self.pods.record_success(pod)
-            self.cost.observe(rows, t2 - t1)
+            self.cost.observe(rows, service)
             ns = [int((b - a) * 1e9) for a, b in ((t1, t2), (t0, t1), (t2, t3))]
             self.stats.record_batch(rows, len(batch), *ns)
             for ticket, outs in zip(tickets, outputs, strict=True):
                 if not ticket.future.done():
                     ticket.future.set_result(outs)
         finally:
+            pod.timeline.finished(on_pod, self._clock())  # no-op once answered
             pod.in_flight -= 1
             pod.outstanding_rows -= rows
             self.wake()

@@ -13,9 +13,15 @@ class BatchCost:
 
     fixed_s: float
     per_row_s: float
+    low_s: float = 0.0  # the fit's low quantile residual (<= 0 when batches vary)
 
     def seconds(self, rows: int) -> float:
         return self.fixed_s + self.per_row_s * rows
+
+    def quick_seconds(self, rows: int) -> float:
+        """A batch's time at the quick end of what was seen (its 10th percentile): what to
+        plan a send by, since sending late idles a device and sending early costs little."""
+        return max(0.0, self.seconds(rows) + self.low_s)
 
     def throughput(self, rows: int, slots: int) -> float:
         """Rows per second ``slots`` parallel slots serve with batches of ``rows``."""
@@ -27,19 +33,33 @@ class CostModel:
 
     Older batches weigh less (``decay`` per batch), so the fit follows a pod fleet that changes.
     With batches of one size only, the split between F and c is unknown: c is taken as 0.
+    Beside the mean, the 10th percentile of the residuals is tracked (stochastic quantile
+    steps of ``quantile_step`` times the batch's fitted time): a batch's time only grows by
+    noise (a stalled answer, a late arrival at the pod), so its low end is the device's.
     """
 
-    def __init__(self, *, decay: float = 0.98, min_batches: int = 5) -> None:
+    LOW_QUANTILE = 0.1
+
+    def __init__(
+        self, *, decay: float = 0.98, min_batches: int = 5, quantile_step: float = 0.02
+    ) -> None:
         self._decay = decay
         self._min = min_batches
+        self._step = quantile_step
         self._seen = 0
         self._w = self._n = self._t = self._nn = self._nt = 0.0
+        self._low = 0.0
 
     @property
     def batches_seen(self) -> int:
         return self._seen
 
     def observe(self, rows: int, seconds: float) -> None:
+        before = self._line()
+        if before is not None:
+            fitted = before.seconds(rows)
+            below = seconds - fitted < self._low
+            self._low += self._step * fitted * (self.LOW_QUANTILE - below)
         d = self._decay
         self._w = self._w * d + 1.0
         self._n = self._n * d + rows
@@ -50,6 +70,10 @@ class CostModel:
 
     def fit(self) -> BatchCost | None:
         """The current fit, or None before ``min_batches`` batches were seen."""
+        line = self._line()
+        return None if line is None else BatchCost(line.fixed_s, line.per_row_s, self._low)
+
+    def _line(self) -> BatchCost | None:
         if self._seen < self._min:
             return None
         mean_n, mean_t = self._n / self._w, self._t / self._w

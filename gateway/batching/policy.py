@@ -1,12 +1,17 @@
 """When to send the batch in hand: Triton's dynamic-batcher rules plus the batch cost model. Pure.
 
-Asked only when a pod slot is free. Sends at once when the batch is full or reaches a preferred
-size, when waiting longer would break the earliest deadline, or when max_queue_delay has passed
-for its oldest request. Otherwise waits, but only while waiting can pay off: with a fitted cost
-``F + c·n`` and the arrival rate, the batch in hand already keeps up with the load once it has
-``n*`` rows, where ``n* / (F + c·n*)`` per slot, over every slot, serves the arrivals at the
-target utilisation; a batch that size goes now (an idle slot at low load sends single requests
-at once, with no added delay), a smaller one waits for the rows expected to arrive.
+Asked only when a pod slot is free. Sends at once when the batch is full, or when waiting longer
+would break the earliest deadline. A slot whose pod's devices are all busy (the slot of the
+batch that waits on the pod) is filled just in time: the batch keeps gathering rows until
+``send_lead_s`` before it should leave to reach a device as it frees (``timeline``), since it
+could not start sooner anyway.
+Once a device is free (or about to be), Triton's rules apply: a preferred size goes, and so
+does a batch whose oldest request waited max_queue_delay. Otherwise it waits, but only while
+waiting can pay off: with a fitted cost ``F + c·n`` and the arrival rate, the batch in hand
+already keeps up with the load once it has ``n*`` rows, where ``n* / (F + c·n*)`` per device,
+over every device, serves the arrivals at the target utilisation; a batch that size goes now
+(an idle device at low load gets single requests at once, with no added delay), a smaller one
+waits for the rows expected to arrive.
 """
 
 from __future__ import annotations
@@ -29,15 +34,16 @@ class BatchingPolicy:
     max_queue_delay_s: float = 0.0
     target_utilisation: float = 0.85
     use_cost_model: bool = True
+    send_lead_s: float = 0.0005  # a batch for a busy pod goes this much before it must
 
 
 @dataclass(frozen=True, slots=True)
 class LoadView:
-    """What the policy knows of the model's load: arrivals, the fit, and pod slots."""
+    """What the policy knows of the model's load: arrivals, the fit, and the pods' devices."""
 
     arrival_rows_per_s: float
     cost: BatchCost | None
-    slots: int  # in-flight batches all ready pods may hold
+    devices: int  # batches all ready pods run at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +56,12 @@ class Decision:
 
 
 def rows_to_keep_up(policy: BatchingPolicy, load: LoadView) -> int:
-    """The smallest batch with which the slots serve the arrival rate at the target utilisation."""
+    """The smallest batch with which the devices serve the arrivals at the target utilisation."""
     cost = load.cost
-    if cost is None or load.slots <= 0:
+    if cost is None or load.devices <= 0:
         return policy.max_batch_size
     lam = load.arrival_rows_per_s
-    capacity = load.slots * policy.target_utilisation - lam * cost.per_row_s
+    capacity = load.devices * policy.target_utilisation - lam * cost.per_row_s
     if capacity <= 0:
         return policy.max_batch_size
     return max(1, min(policy.max_batch_size, math.ceil(lam * cost.fixed_s / capacity)))
@@ -70,20 +76,27 @@ def decide(
     oldest_enqueued: float,
     earliest_deadline: float,
     preferred: Sequence[int] | None = None,
+    send_at: float | None = None,
 ) -> Decision:
-    """Whether to send the batch in hand (``batch_rows`` rows) now, and how many rows of it."""
+    """Whether to send the batch in hand (``batch_rows`` rows) now, and how many rows of it.
+
+    ``send_at``: when the batch should leave to start on its pod's next free device (None:
+    now, a device is idle).
+    """
     if batch_rows <= 0:
         return Decision()
     if batch_rows >= policy.max_batch_size:
         return Decision(policy.max_batch_size, "full")
-    sizes = policy.preferred_batch_sizes if preferred is None else preferred
-    fitting = [s for s in sizes if s <= batch_rows]
-    if fitting:
-        return Decision(max(fitting), "preferred")
     service = load.cost.seconds(batch_rows) if load.cost else 0.0
     latest_send = earliest_deadline - service
     if now >= latest_send:
         return Decision(batch_rows, "deadline")
+    if send_at is not None and now < send_at - policy.send_lead_s:
+        return Decision(wait_until=min(send_at - policy.send_lead_s, latest_send))
+    sizes = policy.preferred_batch_sizes if preferred is None else preferred
+    fitting = [s for s in sizes if s <= batch_rows]
+    if fitting:
+        return Decision(max(fitting), "preferred")
     delay_end = oldest_enqueued + policy.max_queue_delay_s
     if now >= delay_end:
         return Decision(batch_rows, "max_queue_delay")

@@ -8,7 +8,7 @@ from gateway.batching.cost_model import BatchCost, CostModel
 from gateway.batching.policy import BatchingPolicy, LoadView, decide, rows_to_keep_up
 
 SIM = BatchCost(fixed_s=0.008, per_row_s=0.00025)  # the simulated pod: 2000 rows/s at 32
-NO_FIT = LoadView(arrival_rows_per_s=0.0, cost=None, slots=1)
+NO_FIT = LoadView(arrival_rows_per_s=0.0, cost=None, devices=1)
 
 
 def at(
@@ -58,14 +58,14 @@ def test_a_deadline_that_waiting_would_break_sends_now() -> None:
 
 def test_cost_model_sends_single_requests_at_once_when_load_is_light() -> None:
     policy = BatchingPolicy(32, max_queue_delay_s=0.01)
-    light = LoadView(arrival_rows_per_s=20.0, cost=SIM, slots=1)
+    light = LoadView(arrival_rows_per_s=20.0, cost=SIM, devices=1)
     assert rows_to_keep_up(policy, light) == 1
     assert at(policy, light, 1)[:2] == (1, "cost_model")
 
 
 def test_cost_model_waits_for_the_rows_it_needs_under_heavy_load() -> None:
     policy = BatchingPolicy(32, max_queue_delay_s=0.01, target_utilisation=0.85)
-    heavy = LoadView(arrival_rows_per_s=1500.0, cost=SIM, slots=1)
+    heavy = LoadView(arrival_rows_per_s=1500.0, cost=SIM, devices=1)
     # n* = rate*F / (slots*utilisation - rate*c) = 12 / (0.85 - 0.375) = 25.3, so 26 rows
     assert rows_to_keep_up(policy, heavy) == 26
     rows, _, until = at(policy, heavy, 20, now=10.0, oldest=10.0)
@@ -74,7 +74,7 @@ def test_cost_model_waits_for_the_rows_it_needs_under_heavy_load() -> None:
     assert at(policy, heavy, 26)[:2] == (26, "cost_model")
 
 
-def test_cost_model_counts_every_slot_of_every_pod() -> None:
+def test_cost_model_counts_every_device_of_every_pod() -> None:
     policy = BatchingPolicy(32, max_queue_delay_s=0.01)
     one = LoadView(1500.0, SIM, 1)
     four = LoadView(1500.0, SIM, 4)
@@ -88,7 +88,7 @@ def test_overload_asks_for_the_largest_batch() -> None:
 
 def test_max_queue_delay_bounds_the_cost_model_wait() -> None:
     policy = BatchingPolicy(32, max_queue_delay_s=0.002)
-    slow_arrivals = LoadView(arrival_rows_per_s=1500.0, cost=SIM, slots=1)
+    slow_arrivals = LoadView(arrival_rows_per_s=1500.0, cost=SIM, devices=1)
     _, _, until = at(policy, slow_arrivals, 2, now=10.0, oldest=9.9995)
     assert math.isclose(until, 10.0015)
 
@@ -125,3 +125,85 @@ def test_admission_rejects_a_wait_beyond_the_limit_or_the_deadline() -> None:
     assert reason == "estimated queue wait 2000 ms exceeds 1000 ms"
     reason = rejection_reason(now=0.0, deadline=1.5, wait_s=wait, max_wait_s=None)
     assert reason is not None and "remaining 1500 ms" in reason
+
+
+def test_a_batch_for_a_busy_pod_gathers_rows_until_just_before_it_must_leave() -> None:
+    policy = BatchingPolicy(32, preferred_batch_sizes=(8,), max_queue_delay_s=0.001)
+    load = LoadView(1500.0, SIM, 1)
+    # The oldest request waited past max_queue_delay and a preferred size is reached, yet the
+    # pod cannot start the batch for 10 ms: it waits, and more rows can join.
+    held = decide(
+        policy,
+        load,
+        now=10.0,
+        batch_rows=9,
+        oldest_enqueued=9.9,
+        earliest_deadline=math.inf,
+        send_at=10.010,
+    )
+    assert held.rows == 0
+    assert held.wait_until == 10.010 - policy.send_lead_s
+    # Once it is time to leave, Triton's rules apply again.
+    due = decide(
+        policy,
+        load,
+        now=10.0096,
+        batch_rows=9,
+        oldest_enqueued=9.9,
+        earliest_deadline=math.inf,
+        send_at=10.010,
+    )
+    assert (due.rows, due.reason) == (8, "preferred")
+
+
+def test_a_busy_pod_still_gets_a_full_batch_or_one_a_deadline_needs_at_once() -> None:
+    policy = BatchingPolicy(32, max_queue_delay_s=0.005)
+    load = LoadView(1500.0, SIM, 1)
+    full = decide(
+        policy,
+        load,
+        now=10.0,
+        batch_rows=32,
+        oldest_enqueued=10.0,
+        earliest_deadline=math.inf,
+        send_at=10.010,
+    )
+    assert (full.rows, full.reason) == (32, "full")
+    urgent = decide(
+        policy,
+        load,
+        now=10.0,
+        batch_rows=4,
+        oldest_enqueued=10.0,
+        earliest_deadline=10.0 + SIM.seconds(4),
+        send_at=10.010,
+    )
+    assert (urgent.rows, urgent.reason) == (4, "deadline")
+    # A deadline between now and the planned send bounds the wait.
+    waits = decide(
+        policy,
+        load,
+        now=10.0,
+        batch_rows=4,
+        oldest_enqueued=10.0,
+        earliest_deadline=10.0 + SIM.seconds(4) + 0.003,
+        send_at=10.010,
+    )
+    assert waits.rows == 0 and math.isclose(waits.wait_until, 10.003)
+
+
+def test_cost_model_tracks_the_quick_end_of_noisy_batches() -> None:
+    # Device time is exact; a tenth of the batches lose 0-6 ms more to noise (a late arrival
+    # at the pod, a stalled answer). The mean fit absorbs the noise; quick_seconds does not.
+    import random
+
+    rng = random.Random(7)
+    model = CostModel()
+    for _ in range(3000):
+        rows = rng.randint(1, 32)
+        noise = rng.uniform(0.0, 0.006) if rng.random() < 0.5 else 0.0
+        model.observe(rows, SIM.seconds(rows) + noise)
+    fit = model.fit()
+    assert fit is not None
+    assert fit.seconds(20) > SIM.seconds(20) + 0.001  # the mean is pulled up by the noise
+    assert abs(fit.quick_seconds(20) - SIM.seconds(20)) < 0.0008
