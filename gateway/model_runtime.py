@@ -144,6 +144,9 @@ class ModelRuntime:
         rewatch = settings.discovery != self.settings.discovery
         self.settings = settings
         self.pods.set_addresses(list(settings.endpoints))
+        self.pods.outliers.policy = _outlier_policy(settings)  # ejections in force stay
+        self.pods.retry_budget.percent = settings.retry_budget.percent
+        self.pods.retry_budget.floor = settings.retry_budget.min_retries
         if rewatch:
             if self.discovery is not None:
                 stopping = asyncio.get_running_loop().create_task(self.discovery.stop())
