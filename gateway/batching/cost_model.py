@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["BatchCost", "CostModel"]
@@ -24,8 +25,10 @@ class BatchCost:
         return max(0.0, self.seconds(rows) + self.low_s)
 
     def throughput(self, rows: int, slots: int) -> float:
-        """Rows per second ``slots`` parallel slots serve with batches of ``rows``."""
-        return slots * rows / self.seconds(rows)
+        """Rows per second ``slots`` parallel slots serve with batches of ``rows`` (infinite for
+        a pod too fast to time)."""
+        seconds = self.seconds(rows)
+        return slots * rows / seconds if seconds > 0 else math.inf
 
 
 class CostModel:

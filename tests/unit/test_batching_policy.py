@@ -207,3 +207,17 @@ def test_cost_model_tracks_the_quick_end_of_noisy_batches() -> None:
     assert fit is not None
     assert fit.seconds(20) > SIM.seconds(20) + 0.001  # the mean is pulled up by the noise
     assert abs(fit.quick_seconds(20) - SIM.seconds(20)) < 0.0008
+
+
+def test_a_pod_too_fast_to_time_never_divides_by_zero() -> None:
+    from gateway.batching.admission import estimated_wait_s
+
+    free = BatchCost(0.0, 0.0)  # answers as fast as the round trip: no device time seen
+    assert free.throughput(32, 1) == math.inf
+    assert estimated_wait_s(100, free, 1, 32) == 0.0
+    assert rows_to_keep_up(BatchingPolicy(32), LoadView(5000.0, free, 1)) == 1
+    model = CostModel(min_batches=1)
+    model.observe(4, 0.0)
+    model.observe(8, 0.0)
+    fit = model.fit()
+    assert fit is not None and fit.quick_seconds(8) == 0.0
