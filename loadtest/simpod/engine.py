@@ -69,7 +69,7 @@ class Engine:
         self.metrics = PodMetrics(
             list(self.models), devices, max(m.max_batch for m in models.values())
         )
-        self.stats = {name: ModelStats(name, VERSION) for name in self.models}
+        self.stats = {name: ModelStats(name=name, version=VERSION) for name in self.models}
         self._rng = random.Random(seed)
         self._started = False
         self._draining = False

@@ -73,7 +73,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         except SimError as exc:
             await _abort(context, exc)
         return pb.ModelStatisticsResponse(
-            model_stats=[self.engine.stats[name].to_proto() for name in names]
+            model_stats=[self.engine.stats[name].message() for name in names]
         )
 
     async def _infer(self, request: Any) -> pb.ModelInferResponse:

@@ -94,7 +94,7 @@ async def model_stats(request: web.Request) -> web.Response:
         names = [engine.model(*_model_args(request)).name]
     else:
         names = sorted(engine.models)
-    msg = pb.ModelStatisticsResponse(model_stats=[engine.stats[n].to_proto() for n in names])
+    msg = pb.ModelStatisticsResponse(model_stats=[engine.stats[n].message() for n in names])
     return _json(to_json(msg))
 
 

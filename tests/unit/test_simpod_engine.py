@@ -50,7 +50,7 @@ async def test_infer_computes_and_counts() -> None:
         assert response.model_version == "1"
         (out,) = response.outputs
         assert np.array_equal(to_numpy(out), to_numpy(_request(rows).inputs[0]) * 2)
-    stats = engine.stats["sim"].to_proto()
+    stats = engine.stats["sim"].message()
     assert stats.inference_count == 9
     assert stats.execution_count == 3
     assert stats.inference_stats.success.count == 3
@@ -80,7 +80,7 @@ async def test_invalid_request_is_rejected_and_counted() -> None:
         await engine.infer("sim", "", _request(9))
     assert info.value.code is Code.INVALID_ARGUMENT
     assert engine.metrics.counter("nv_inference_request_failure", "sim", "REJECTED") == 1
-    assert engine.stats["sim"].to_proto().inference_stats.fail.count == 1
+    assert engine.stats["sim"].message().inference_stats.fail.count == 1
 
 
 async def test_error_rate_one_fails_every_batch_with_internal() -> None:
@@ -90,7 +90,7 @@ async def test_error_rate_one_fails_every_batch_with_internal() -> None:
             await engine.infer("sim", "", _request(2))
         assert info.value.code is Code.INTERNAL
     assert engine.metrics.counter("nv_inference_request_failure", "sim", "BACKEND") == 3
-    assert engine.stats["sim"].to_proto().execution_count == 0
+    assert engine.stats["sim"].message().execution_count == 0
 
 
 async def test_stalled_request_waits_until_cancelled() -> None:
@@ -152,7 +152,7 @@ def test_metrics_use_tritons_names() -> None:
 
 
 def test_stats_json_prints_defaults_and_numbers() -> None:
-    doc = to_dict(_engine().stats["sim"].to_proto())
+    doc = to_dict(_engine().stats["sim"].message())
     assert doc["inference_count"] == 0
     assert doc["inference_stats"]["success"] == {"count": 0, "ns": 0}
     assert doc["batch_stats"] == []
