@@ -41,11 +41,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# The standard set (data path, goodput, discovery, autoscaling, generator ceiling), one report:
+# reports/bench.json and reports/bench.md.
 bench: $(STAMP)
-	$(VENV)/bin/loadtest bench
-	$(VENV)/bin/loadtest goodput
-	$(VENV)/bin/loadtest discovery
-	$(VENV)/bin/loadtest autoscale-bench
+	$(VENV)/bin/loadtest bench-all
 
 protos: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. \

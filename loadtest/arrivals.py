@@ -4,29 +4,55 @@ A schedule is an array of offsets in seconds from the run's start, ascending. Po
 have exponential inter-arrival times drawn from a seeded generator, so a run can be replayed;
 constant arrivals are evenly spaced. K generator processes each take ``rate / K`` with their own
 seed: the union of K independent Poisson processes of rate λ/K is a Poisson process of rate λ.
+
+A rate that changes over time (a trace: step, ramp, spike, ...) is a ``shape``: the relative
+rate ``shape(t)`` in [0, 1] at each time. Poisson arrivals at the peak ``rate`` are then thinned
+(Lewis and Shedler): each is kept with probability ``shape(t)``, which gives a non-homogeneous
+Poisson process of rate ``rate · shape(t)``. Every process thins its share with the same shape,
+so the split above still holds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-__all__ = ["ARRIVAL_KINDS", "ArrivalSpec", "offsets", "process_spec"]
+__all__ = ["ARRIVAL_KINDS", "ArrivalSpec", "Delayed", "RateShape", "offsets", "process_spec"]
 
 ArrivalKind = Literal["poisson", "constant"]
 ARRIVAL_KINDS: tuple[ArrivalKind, ...] = ("poisson", "constant")
 
+RateShape = Callable[[np.ndarray], np.ndarray]
+"""The relative rate, in [0, 1], at each of an array of times (seconds); picklable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delayed:
+    """``shape`` started ``by_s`` seconds later; before that it holds its value at 0."""
+
+    shape: RateShape
+    by_s: float
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        return self.shape(np.maximum(np.asarray(t, dtype=np.float64) - self.by_s, 0.0))
+
 
 @dataclass(frozen=True, slots=True)
 class ArrivalSpec:
-    """``rate`` arrivals per second over ``duration_s`` seconds, Poisson or evenly spaced."""
+    """``rate`` arrivals per second over ``duration_s`` seconds, Poisson or evenly spaced.
+
+    With a ``shape`` (Poisson only), ``rate`` is the peak and the rate at t is
+    ``rate · shape(t)``.
+    """
 
     rate: float
     duration_s: float
     kind: ArrivalKind = "poisson"
     seed: int = 0
+    shape: RateShape | None = None
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
@@ -35,6 +61,8 @@ class ArrivalSpec:
             raise ValueError(f"duration must be > 0, got {self.duration_s}")
         if self.kind not in ARRIVAL_KINDS:
             raise ValueError(f"unknown arrival kind {self.kind!r}; expected one of {ARRIVAL_KINDS}")
+        if self.shape is not None and self.kind != "poisson":
+            raise ValueError("a rate shape needs Poisson arrivals")
 
 
 def process_spec(spec: ArrivalSpec, index: int, processes: int) -> ArrivalSpec:
@@ -50,6 +78,7 @@ def process_spec(spec: ArrivalSpec, index: int, processes: int) -> ArrivalSpec:
         duration_s=spec.duration_s,
         kind=spec.kind,
         seed=spec.seed * 1_000_003 + index,
+        shape=spec.shape,
     )
 
 
@@ -72,4 +101,7 @@ def offsets(spec: ArrivalSpec, *, phase_s: float = 0.0) -> np.ndarray:
         parts.append(times)
         last = float(times[-1])
     times = np.concatenate(parts)
-    return times[times < spec.duration_s]
+    times = times[times < spec.duration_s]
+    if spec.shape is not None:  # thinning: keep each arrival with probability shape(t)
+        times = times[rng.random(len(times)) < spec.shape(times)]
+    return times

@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 from autoscaler.decider import ScalerState, decide
 from autoscaler.demand import batch_rows_for_latency
 from autoscaler.load import Cost, ModelLoad, Observations
 from autoscaler.spec import Mode, ScalingSpec
 
-__all__ = ["BenchConfig", "Outcome", "run_bench", "simulate", "traces"]
+__all__ = ["BenchConfig", "Outcome", "autoscale_doc", "run_bench", "simulate", "traces"]
 
 Trace = Callable[[float], float]
 
@@ -288,3 +288,25 @@ def run_bench(c: BenchConfig, *, show: bool = True) -> list[Outcome]:
             ],
         )
     return outcomes
+
+
+def autoscale_doc(c: BenchConfig, outcomes: list[Outcome]) -> dict[str, Any]:
+    """The JSON report of a run (a simulation, not a measurement)."""
+    return {
+        "benchmark": "autoscale",
+        "config": asdict(c),
+        "batch_rows_at_target": c.batch_rows,
+        "pod_rows_per_s": round(c.pod_rows_per_s, 1),
+        "note": "a simulation (fluid queue), not a measurement",
+        "outcomes": [
+            {
+                "trace": o.trace,
+                "policy": o.policy,
+                "above_target_s": round(o.above_target_s, 2),
+                "replica_s": round(o.replica_s, 1),
+                "direction_changes": o.direction_changes,
+                "peak_replicas": o.peak_replicas,
+            }
+            for o in outcomes
+        ],
+    }

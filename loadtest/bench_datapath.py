@@ -2,26 +2,27 @@
 
 One zero-cost simulated pod (``--fixed-ms 0 --per-row-ms 0``) and a gateway in front of it. For
 each protocol (HTTP JSON, HTTP binary, gRPC) the same closed-loop load runs first straight to
-the pod, then through the gateway, alternating, in one run; the CPU time of the gateway and of
-the pod is read over each measurement window. The figures that matter are the side-by-side
-ratios and the CPU-µs per request, not the absolute rates: everything shares one machine.
+the pod, then through the gateway, alternating, in one run (an A/B, ``loadtest.ab``); the CPU
+time of the gateway and of the pod is read over each measurement window. The figures that
+matter are the side-by-side ratios and the CPU-µs per request, not the absolute rates:
+everything shares one machine.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.clients import CLIENT_KINDS, ClientSpec
-from loadtest.closed_loop import ClosedLoopConfig, run_closed_loop
-from loadtest.load_result import LoadResult
+from loadtest.ab import AbResult, Leg, fmt_cpu_us, ratio, run_ab
+from loadtest.ab_setups import PodParams, Setup, launched
+from loadtest.clients import CLIENT_KINDS
+from loadtest.closed_loop import ClosedLoopConfig
 from loadtest.payload import SimPayload
-from loadtest.procs import GatewayProc, PodProc, Proc, running, start_gateway, start_pod
 from loadtest.report import fmt_rate, fmt_ratio, fmt_us, machine_note, print_table, write_json
 
-__all__ = ["BenchConfig", "CpuProbe", "ProtocolFigures", "run_bench"]
+__all__ = ["BenchConfig", "ProtocolFigures", "datapath_doc", "run_bench"]
 
 DEFAULT_JSON = Path("reports/bench-datapath.json")
 
@@ -50,63 +51,31 @@ class BenchConfig:
         )
 
 
-class CpuProbe:
-    """CPU seconds each process used over the measurement window."""
-
-    def __init__(self, procs: dict[str, Proc]) -> None:
-        self._procs = procs
-        self._before: dict[str, float] = {}
-        self.seconds: dict[str, float] = {}
-
-    def start(self) -> None:
-        self._before = {name: p.cpu_seconds() for name, p in self._procs.items()}
-
-    def stop(self) -> None:
-        self.seconds = {
-            name: p.cpu_seconds() - self._before[name] for name, p in self._procs.items()
-        }
-
-
-@dataclass(slots=True)
-class Leg:
-    """One path's runs (all rounds merged) and the CPU seconds each process used in them."""
-
-    result: LoadResult = field(default_factory=LoadResult)
-    cpu_s: dict[str, float] = field(default_factory=dict)
-
-    def add(self, result: LoadResult, cpu_s: dict[str, float]) -> None:
-        runs = [self.result, result] if self.result.window_s else [result]
-        self.result = LoadResult.combine(runs, sequential=True)
-        for name, seconds in cpu_s.items():
-            self.cpu_s[name] = self.cpu_s.get(name, 0.0) + seconds
-
-    def cpu_us_per_request(self, name: str) -> float | None:
-        if name not in self.cpu_s or self.result.ok == 0:
-            return None
-        return self.cpu_s[name] * 1e6 / self.result.ok
-
-    def as_dict(self) -> dict[str, Any]:
-        cpu = {f"{k}_cpu_us_per_req": _round(self.cpu_us_per_request(k)) for k in self.cpu_s}
-        return {**self.result.as_dict(), "cpu_s": self.cpu_s, **cpu}
-
-
 @dataclass(slots=True)
 class ProtocolFigures:
+    """One protocol's A/B: A is straight to the pod, B through the gateway."""
+
     protocol: str
-    direct: Leg = field(default_factory=Leg)
-    gateway: Leg = field(default_factory=Leg)
+    ab: AbResult
+
+    @property
+    def direct(self) -> Leg:
+        return self.ab.legs[0]
+
+    @property
+    def gateway(self) -> Leg:
+        return self.ab.legs[1]
 
     @property
     def ratio(self) -> float | None:
         """Gateway throughput as a fraction of direct throughput."""
-        direct = self.direct.result.throughput
-        return self.gateway.result.throughput / direct if direct else None
+        return ratio(self.direct.result.throughput, self.gateway.result.throughput)
 
     def row(self) -> list[str]:
         d, g = self.direct.result.summary(), self.gateway.result.summary()
         pod = (
-            f"{fmt_ratio_us(self.direct.cpu_us_per_request('pod'))} / "
-            f"{fmt_ratio_us(self.gateway.cpu_us_per_request('pod'))}"
+            f"{fmt_cpu_us(self.direct.cpu_us_per_request('pod'))} / "
+            f"{fmt_cpu_us(self.gateway.cpu_us_per_request('pod'))}"
         )
         return [
             self.protocol,
@@ -117,7 +86,7 @@ class ProtocolFigures:
             fmt_us(g.p50_us),
             fmt_us(g.p99_us),
             fmt_ratio(self.ratio),
-            fmt_ratio_us(self.gateway.cpu_us_per_request("gateway")),
+            fmt_cpu_us(self.gateway.cpu_us_per_request("gateway")),
             pod,
         ]
 
@@ -131,10 +100,6 @@ class ProtocolFigures:
             "pod_cpu_us_per_req_via_gateway": _round(self.gateway.cpu_us_per_request("pod")),
             "pod_cpu_us_per_req_direct": _round(self.direct.cpu_us_per_request("pod")),
         }
-
-
-def fmt_ratio_us(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f}"
 
 
 def _round(value: float | None) -> float | None:
@@ -155,50 +120,21 @@ COLUMNS = [
 ]
 
 
-def _targets(kind: str, pod: PodProc, gateway: GatewayProc) -> dict[str, str]:
-    if kind == "grpc":
-        return {"direct": pod.grpc_address, "gateway": gateway.grpc_address}
-    return {"direct": pod.http_url, "gateway": gateway.http_url}
-
-
-def _measure(
-    config: BenchConfig, figures: list[ProtocolFigures], pod: PodProc, gateway: GatewayProc
-) -> None:
-    payload = SimPayload(rows=config.rows)
-    for round_no in range(config.rounds):
-        for fig in figures:
-            targets = _targets(fig.protocol, pod, gateway)
-            for path in ("direct", "gateway"):
-                spec = ClientSpec(
-                    fig.protocol, targets[path], payload, verify_every=config.verify_every
-                )
-                watched: dict[str, Proc] = {"pod": pod}
-                if path == "gateway":
-                    watched["gateway"] = gateway
-                probe = CpuProbe(watched)
-                print(f"round {round_no + 1}: {fig.protocol:<11} {path:<7} ...", flush=True)
-                result = run_closed_loop(spec, config.load(), probe)
-                getattr(fig, path).add(result, probe.seconds)
-                if result.error_count:
-                    print(f"  errors {result.errors}: {result.error_sample}", flush=True)
-
-
 def run_bench(config: BenchConfig) -> list[ProtocolFigures]:
     """Start the pod and the gateway, run every protocol both ways, print and write the report."""
-    pod_args = ["--fixed-ms", f"{config.pod_fixed_ms:g}", "--per-row-ms"]
-    pod_args += [f"{config.pod_per_row_ms:g}", "--max-batch", str(config.max_batch)]
-    figures = [ProtocolFigures(kind) for kind in config.protocols]
+    pod = PodParams(config.pod_fixed_ms, config.pod_per_row_ms, config.max_batch)
+    setups = [Setup("pod", "pod", pod=pod), Setup("gateway", "gateway", pod=pod)]
+    payload = SimPayload(rows=config.rows)
+    figures: list[ProtocolFigures] = []
     started = time.time()
-    pod = start_pod(pod_args)
-    with running(pod):
-        model = {
-            "name": "sim",
-            "endpoints": [pod.grpc_address],
-            "dynamic_batching": {"max_queue_delay_microseconds": 5000},
-        }
-        gateway = start_gateway([model])
-        with running(gateway):
-            _measure(config, figures, pod, gateway)
+    with launched(setups) as (direct, gateway):
+        for kind in config.protocols:
+            sides = [
+                t.side(kind, payload, verify_every=config.verify_every, label=label)
+                for t, label in ((direct, "direct"), (gateway, "gateway"))
+            ]
+            ab = run_ab(sides[0], sides[1], config.load(), config.rounds, tag=f"{kind:<11} ")
+            figures.append(ProtocolFigures(kind, ab))
     _report(config, figures, started)
     return figures
 
@@ -225,12 +161,18 @@ def _report(config: BenchConfig, figures: list[ProtocolFigures], started: float)
     print_table(
         "Gateway data path vs direct to the pod", COLUMNS, [f.row() for f in figures], notes
     )
-    doc = {
+    write_json(config.json_path, datapath_doc(config, figures, started))
+    print(f"wrote {config.json_path}")
+
+
+def datapath_doc(
+    config: BenchConfig, figures: list[ProtocolFigures], started: float
+) -> dict[str, Any]:
+    """The JSON report of a run started at ``started`` (Unix seconds)."""
+    return {
         "benchmark": "datapath",
         "started_unix": round(started, 3),
         "config": {**asdict(config), "json_path": str(config.json_path)},
         "note": machine_note(),
         "results": [f.as_dict() for f in figures],
     }
-    write_json(config.json_path, doc)
-    print(f"wrote {config.json_path}")

@@ -21,7 +21,7 @@ import random
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
@@ -42,7 +42,7 @@ from loadtest.kube_api.objects import (
 )
 from loadtest.kube_api.server import KubeApiServer
 
-__all__ = ["DiscoveryBenchConfig", "DiscoveryFigures", "run_discovery_bench"]
+__all__ = ["DiscoveryBenchConfig", "DiscoveryFigures", "discovery_doc", "run_discovery_bench"]
 
 NAMESPACE, SERVICE, PORT = "default", "bench", 8001
 WRITTEN = "bench.example/written-at"  # perf_counter when the double wrote the slice
@@ -77,6 +77,30 @@ class DiscoveryFigures:
     def latency(self, q: float) -> float:
         values = sorted(self.latency_ms)
         return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as plain JSON values (latencies summarised, not listed)."""
+        known = bool(self.latency_ms)
+        return {
+            "endpoints": self.endpoints,
+            "changes": self.changes,
+            "seconds": round(self.seconds, 3),
+            "changes_per_s": round(self.changes / self.seconds, 1) if self.seconds else None,
+            "cpu_fraction": round(self.cpu_fraction, 5) if self.seconds else None,
+            "cpu_us_per_change": round(self.cpu_us_per_change, 1),
+            "list_ms": round(self.list_s * 1e3, 2),
+            "event_to_routing_ms": {
+                "count": len(self.latency_ms),
+                "p50": round(self.latency(0.5), 3) if known else None,
+                "p99": round(self.latency(0.99), 3) if known else None,
+                "max": round(max(self.latency_ms), 3) if known else None,
+            },
+        }
+
+
+def discovery_doc(config: DiscoveryBenchConfig, figures: DiscoveryFigures) -> dict[str, Any]:
+    """The JSON report of a run."""
+    return {"benchmark": "discovery", "config": asdict(config), **figures.as_dict()}
 
 
 class _Stub:

@@ -34,7 +34,7 @@ from loadtest.payload import SimPayload
 from loadtest.procs import GatewayProc, PodProc, Proc, running, start_gateway, start_pod
 from loadtest.report import machine_note, write_json
 
-__all__ = ["MODES", "GoodputConfig", "Sweep", "gateway_model", "run_goodput"]
+__all__ = ["MODES", "GoodputConfig", "Sweep", "gateway_model", "goodput_doc", "run_goodput"]
 
 DEFAULT_JSON = Path("reports/bench-goodput.json")
 MODES = ("batching", "none")
@@ -221,11 +221,17 @@ def run_goodput(config: GoodputConfig) -> list[Sweep]:
 def _report(config: GoodputConfig, sweeps: list[Sweep], started: float) -> None:
     print_steps(sweeps, config)
     print_summary(sweeps, config)
+    write_json(config.json_path, goodput_doc(config, sweeps, started))
+    print(f"wrote {config.json_path}")
+
+
+def goodput_doc(config: GoodputConfig, sweeps: list[Sweep], started: float) -> dict[str, Any]:
+    """The JSON report of a run started at ``started`` (Unix seconds)."""
 
     def goodput(s: Sweep, scale: float, digits: int) -> float | None:
         return None if s.goodput is None else round(s.goodput.served_rows_s / scale, digits)
 
-    doc = {
+    return {
         "benchmark": "goodput",
         "started_unix": round(started, 3),
         "config": {**asdict(config), "json_path": str(config.json_path)},
@@ -243,5 +249,3 @@ def _report(config: GoodputConfig, sweeps: list[Sweep], started: float) -> None:
             for s in sweeps
         ],
     }
-    write_json(config.json_path, doc)
-    print(f"wrote {config.json_path}")

@@ -7,77 +7,45 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from loadtest.argtypes import COUNT, NON_NEGATIVE, POSITIVE, POSITIVE_INT, choice_list
+from loadtest.cli_compare import COMMANDS as COMPARE_COMMANDS
+from loadtest.cli_compare import add_compare_parsers, run_compare_command
 from loadtest.cli_goodput import add_goodput_parser, run_goodput_command
+from loadtest.cli_trace import add_trace_parser, run_trace_command
 from loadtest.clients import CLIENT_KINDS
 
 __all__ = ["build_parser", "main"]
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _protocols(text: str) -> tuple[str, ...]:
-    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
-    bad = [k for k in kinds if k not in CLIENT_KINDS]
-    if bad or not kinds:
-        raise argparse.ArgumentTypeError(f"choose from {','.join(CLIENT_KINDS)}, got {text!r}")
-    return kinds
-
-
 def _add_load_args(p: argparse.ArgumentParser, *, duration: float) -> None:
     p.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=POSITIVE_INT,
         default=16,
         help="concurrent requests per generator process (default 16)",
     )
-    p.add_argument("--rows", type=_positive_int, default=1, help="rows per request (default 1)")
+    p.add_argument("--rows", type=POSITIVE_INT, default=1, help="rows per request (default 1)")
     p.add_argument(
         "--duration",
-        type=_positive_float,
+        type=POSITIVE,
         default=duration,
         help=f"measured seconds per run (default {duration:g})",
     )
     p.add_argument(
         "--warmup",
-        type=_non_negative_float,
+        type=NON_NEGATIVE,
         default=1.0,
         help="warm-up seconds before each measurement (default 1)",
     )
     p.add_argument(
         "--processes",
-        type=_non_negative_int,
+        type=COUNT,
         default=1,
         help="generator processes; 0 runs the load in this process (default 1)",
     )
     p.add_argument(
         "--verify-every",
-        type=_non_negative_int,
+        type=COUNT,
         default=16,
         help="check one answer in N (default 16; 0 never)",
     )
@@ -88,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     stack = sub.add_parser("stack", help="run simulated pods and the gateway in the foreground")
-    stack.add_argument("--pods", type=_positive_int, default=2, help="simulated pods (default 2)")
+    stack.add_argument("--pods", type=POSITIVE_INT, default=2, help="simulated pods (default 2)")
     stack.add_argument("--http-port", type=int, default=8000, help="gateway HTTP (default 8000)")
     stack.add_argument("--grpc-port", type=int, default=8001, help="gateway gRPC (default 8001)")
     stack.add_argument(
@@ -101,44 +69,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="pod i serves HTTP on BASE+10i and gRPC on BASE+10i+1 (default 9000)",
     )
     stack.add_argument(
-        "--fixed-ms", type=_non_negative_float, default=8.0, help="device ms per batch (default 8)"
+        "--fixed-ms", type=NON_NEGATIVE, default=8.0, help="device ms per batch (default 8)"
     )
     stack.add_argument(
         "--per-row-ms",
-        type=_non_negative_float,
+        type=NON_NEGATIVE,
         default=0.25,
         help="device ms per row (default 0.25)",
     )
     stack.add_argument(
-        "--max-batch", type=_positive_int, default=32, help="pod max batch size (default 32)"
+        "--max-batch", type=POSITIVE_INT, default=32, help="pod max batch size (default 32)"
     )
 
     bench = sub.add_parser("bench", help="gateway vs direct data-path benchmark, per protocol")
     _add_load_args(bench, duration=5.0)
     bench.add_argument(
         "--protocols",
-        type=_protocols,
+        type=choice_list(CLIENT_KINDS),
         default=CLIENT_KINDS,
         help=f"comma-separated subset of {','.join(CLIENT_KINDS)}",
     )
     bench.add_argument(
         "--rounds",
-        type=_positive_int,
+        type=POSITIVE_INT,
         default=1,
         help="direct/gateway alternations per protocol, merged (default 1)",
     )
     bench.add_argument(
-        "--max-batch", type=_positive_int, default=32, help="pod max batch size (default 32)"
+        "--max-batch", type=POSITIVE_INT, default=32, help="pod max batch size (default 32)"
     )
     bench.add_argument(
         "--pod-fixed-ms",
-        type=_non_negative_float,
+        type=NON_NEGATIVE,
         default=0.0,
         help="pod device ms per batch (default 0)",
     )
     bench.add_argument(
         "--pod-per-row-ms",
-        type=_non_negative_float,
+        type=NON_NEGATIVE,
         default=0.0,
         help="pod device ms per row (default 0)",
     )
@@ -153,23 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
         "autoscale-bench", help="simulated autoscaling: this decider vs HPA- and KPA-style"
     )
     autoscale.add_argument(
-        "--duration", type=_positive_float, default=600.0, help="trace seconds (default 600)"
+        "--duration", type=POSITIVE, default=600.0, help="trace seconds (default 600)"
     )
     autoscale.add_argument(
         "--startup-s",
-        type=_non_negative_float,
+        type=NON_NEGATIVE,
         default=15.0,
         help="pod start-up delay in seconds (default 15)",
     )
     autoscale.add_argument(
         "--latency-ms",
-        type=_positive_float,
+        type=POSITIVE,
         default=100.0,
         help="latency target in ms (default 100)",
     )
     autoscale.add_argument(
         "--base-rate",
-        type=_positive_float,
+        type=POSITIVE,
         default=1500.0,
         help="base arrival rate, rows/s (default 1500)",
     )
@@ -178,19 +146,21 @@ def build_parser() -> argparse.ArgumentParser:
         "discovery", help="discovery's CPU and event-to-routing delay under endpoint churn"
     )
     discovery.add_argument(
-        "--endpoints", type=_positive_int, default=2000, help="endpoints (default 2000)"
+        "--endpoints", type=POSITIVE_INT, default=2000, help="endpoints (default 2000)"
     )
     discovery.add_argument(
-        "--slice-size", type=_positive_int, default=100, help="endpoints per slice (default 100)"
+        "--slice-size", type=POSITIVE_INT, default=100, help="endpoints per slice (default 100)"
     )
     discovery.add_argument(
-        "--churn", type=_positive_float, default=100.0, help="endpoint changes/s (default 100)"
+        "--churn", type=POSITIVE, default=100.0, help="endpoint changes/s (default 100)"
     )
     discovery.add_argument(
-        "--duration", type=_positive_float, default=10.0, help="seconds of churn (default 10)"
+        "--duration", type=POSITIVE, default=10.0, help="seconds of churn (default 10)"
     )
 
     add_goodput_parser(sub)
+    add_trace_parser(sub)
+    add_compare_parsers(sub)
 
     load = sub.add_parser("load", help="one closed-loop run against a running server")
     _add_load_args(load, duration=5.0)
@@ -206,8 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in COMPARE_COMMANDS:
+        return run_compare_command(args)
     if args.command == "goodput":
         return run_goodput_command(args)
+    if args.command == "trace":
+        return run_trace_command(args)
     if args.command == "stack":
         return _stack(args)
     if args.command == "bench":

@@ -6,46 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from loadtest.argtypes import POSITIVE, POSITIVE_INT, choice_list, number_list
 from loadtest.clients import CLIENT_KINDS
 
 __all__ = ["add_goodput_parser", "run_goodput_command"]
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers a,b,..., got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected integers >= 1, got {text!r}")
-    return values
-
-
-def _fractions(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(sorted(float(v) for v in text.split(",") if v.strip()))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers a,b,..., got {text!r}") from None
-    if not values or min(values) <= 0:
-        raise argparse.ArgumentTypeError(f"expected fractions > 0, got {text!r}")
-    return values
-
-
-def _modes(text: str) -> tuple[str, ...]:
-    modes = tuple(m.strip() for m in text.split(",") if m.strip())
-    if not modes or any(m not in ("batching", "none") for m in modes):
-        raise argparse.ArgumentTypeError(f"choose from batching,none; got {text!r}")
-    return modes
-
-
-def _positive(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-
-    return parse
 
 
 def add_goodput_parser(sub: Any) -> None:
@@ -53,14 +17,24 @@ def add_goodput_parser(sub: Any) -> None:
     p = sub.add_parser(
         "goodput", help="goodput at a p99 SLO with and without batching, vs the pods' limit"
     )
-    p.add_argument("--pods", type=_ints, default=(1, 2), help="pod counts (default 1,2)")
-    p.add_argument("--modes", type=_modes, default=("batching", "none"), help="batching,none")
-    p.add_argument("--rows", type=_positive(int), default=1, help="rows per request (default 1)")
-    p.add_argument("--duration", type=_positive(float), default=4.0, help="s per step (default 4)")
-    p.add_argument("--warmup", type=float, default=1.0, help="s before each step (default 1)")
-    p.add_argument("--slo-ms", type=_positive(float), default=50.0, help="p99 SLO (default 50)")
     p.add_argument(
-        "--processes", type=_positive(int), default=2, help="generator processes (default 2)"
+        "--pods",
+        type=number_list(int, 1, strict=False),
+        default=(1, 2),
+        help="pod counts (default 1,2)",
+    )
+    p.add_argument(
+        "--modes",
+        type=choice_list(("batching", "none")),
+        default=("batching", "none"),
+        help="batching,none",
+    )
+    p.add_argument("--rows", type=POSITIVE_INT, default=1, help="rows per request (default 1)")
+    p.add_argument("--duration", type=POSITIVE, default=4.0, help="s per step (default 4)")
+    p.add_argument("--warmup", type=float, default=1.0, help="s before each step (default 1)")
+    p.add_argument("--slo-ms", type=POSITIVE, default=50.0, help="p99 SLO (default 50)")
+    p.add_argument(
+        "--processes", type=POSITIVE_INT, default=2, help="generator processes (default 2)"
     )
     p.add_argument(
         "--protocol",
@@ -69,7 +43,10 @@ def add_goodput_parser(sub: Any) -> None:
         help="default http-binary (the generator's cheapest; see README)",
     )
     p.add_argument(
-        "--fractions", type=_fractions, default=None, help="offered loads, fractions of the limit"
+        "--fractions",
+        type=number_list(float, strict=True),
+        default=None,
+        help="offered loads, fractions of the limit",
     )
     p.add_argument("--refine", type=int, default=2, help="bisection steps after the grid")
     p.add_argument(
@@ -81,15 +58,15 @@ def add_goodput_parser(sub: Any) -> None:
     p.add_argument("--max-queue-delay-us", type=int, default=5000, help="WITH batching (5000)")
     p.add_argument(
         "--inflight-per-pod",
-        type=_positive(int),
+        type=POSITIVE_INT,
         default=None,
         help="gateway max_inflight_per_pod (default: the gateway's)",
     )
     p.add_argument("--fixed-ms", type=float, default=8.0, help="pod F, ms per batch (default 8)")
     p.add_argument("--per-row-ms", type=float, default=0.25, help="pod c, ms/row (default 0.25)")
-    p.add_argument("--max-batch", type=_positive(int), default=32, help="pod max batch (32)")
+    p.add_argument("--max-batch", type=POSITIVE_INT, default=32, help="pod max batch (32)")
     p.add_argument(
-        "--timeout", type=_positive(float), default=2.0, help="per-request timeout s (default 2)"
+        "--timeout", type=POSITIVE, default=2.0, help="per-request timeout s (default 2)"
     )
     p.add_argument(
         "--json",

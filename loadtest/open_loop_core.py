@@ -5,6 +5,8 @@ every request due by now, then re-arms itself for the next due time, rounded up 
 1 ms timer resolution (so it never spins; the lag this costs, under ~1 ms, is measured). A
 request goes out through the client's ``submit(done)`` when it has one (no task, no coroutine)
 or as a task running ``infer()``; its latency, from its due time, is appended to a plain list.
+With ``per_second``, the due time of each answer, send and error is kept beside it, so the run
+can be cut into seconds afterwards (``loadtest.per_second``).
 """
 
 from __future__ import annotations
@@ -30,10 +32,19 @@ class Sender:
 
     A request is counted when its due time is in ``[opens, closes)``. At most ``limit`` requests
     are in flight; one due beyond that is not sent and counts as an ``overflow`` error.
+    With ``per_second``, ``ok_due``, ``sent_due`` and ``error_due`` hold the due times of the
+    counted answers (beside ``latencies``), sends (beside ``lags``) and errors (with the kind).
     """
 
     def __init__(
-        self, client: InferClient, schedule: list[int], opens: int, closes: int, limit: int
+        self,
+        client: InferClient,
+        schedule: list[int],
+        opens: int,
+        closes: int,
+        limit: int,
+        *,
+        per_second: bool = False,
     ) -> None:
         self.client = client
         self.schedule = schedule
@@ -48,6 +59,9 @@ class Sender:
         self.counted_out = 0  # counted requests still in flight
         self.cpu_at_open: float | None = None
         self.closed = False  # after the drain: late answers are ignored
+        self.ok_due: list[int] | None = [] if per_second else None
+        self.sent_due: list[int] | None = [] if per_second else None
+        self.error_due: list[tuple[int, str]] | None = [] if per_second else None
         self._next = 0
         self._loop = asyncio.get_running_loop()
         self._dispatched: asyncio.Future[None] = self._loop.create_future()
@@ -98,12 +112,16 @@ class Sender:
             if self.outstanding >= self.limit:
                 if counted:
                     self.errors[OVERFLOW] += 1
+                    if self.error_due is not None:
+                        self.error_due.append((t, OVERFLOW))
                 continue
             self.outstanding += 1
             if counted:
                 self.sent += 1
                 self.counted_out += 1
                 self.lags.append(monotonic_ns() - t)
+                if self.sent_due is not None:
+                    self.sent_due.append(t)
             self._send(t, counted)
         self._next = i
         if i < n:
@@ -133,8 +151,13 @@ class Sender:
             self.counted_out -= 1
             if exc is None:
                 self.latencies.append(time.monotonic_ns() - t)
+                if self.ok_due is not None:
+                    self.ok_due.append(t)
             else:
-                self.errors[error_kind(exc)] += 1
+                kind = error_kind(exc)
+                self.errors[kind] += 1
+                if self.error_due is not None:
+                    self.error_due.append((t, kind))
                 if not self.sample:
                     self.sample = f"{type(exc).__name__}: {exc}"
         if self.outstanding == 0 and self._dispatched.done():

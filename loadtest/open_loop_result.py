@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from loadtest.histogram import HIGHEST_US, LatencySummary, decode, encode, merge, new_histogram
 from loadtest.load_result import LoadResult
+
+if TYPE_CHECKING:
+    from loadtest.per_second import SecondFigures
 
 __all__ = [
     "DEFAULT_LAG_LIMIT_US",
@@ -63,7 +66,8 @@ class OpenLoopResult(LoadResult):
 
     ``sent``: requests sent in the window (not overflowed). ``due``: requests scheduled in the
     window. ``lag_histogram``: encoded, µs. ``end_lag_us``: the worst, over processes, lag of
-    the last request due in the window. ``offered_rps``: the rate asked for.
+    the last request due in the window. ``offered_rps``: the rate asked for. ``seconds``: the
+    window cut into seconds by due time (``loadtest.per_second``), when the run asked for it.
     """
 
     due: int = 0
@@ -72,6 +76,7 @@ class OpenLoopResult(LoadResult):
     lag_limit_us: int = DEFAULT_LAG_LIMIT_US
     offered_rps: float = 0.0
     processes: int = 1
+    seconds: list[SecondFigures] = field(default_factory=list)
 
     def lag(self) -> LatencySummary:
         return LatencySummary.of(decode(self.lag_histogram))
@@ -93,6 +98,8 @@ class OpenLoopResult(LoadResult):
     @classmethod
     def merge_parallel(cls, results: Iterable[OpenLoopResult]) -> OpenLoopResult:
         """Results of processes that ran the same window side by side."""
+        from loadtest.per_second import merge_seconds  # it imports this module
+
         items = list(results)
         base = LoadResult.combine(items, sequential=False)
         return cls(
@@ -110,6 +117,7 @@ class OpenLoopResult(LoadResult):
             lag_limit_us=min((r.lag_limit_us for r in items), default=DEFAULT_LAG_LIMIT_US),
             offered_rps=sum(r.offered_rps for r in items),
             processes=len(items),
+            seconds=merge_seconds(r.seconds for r in items if r.seconds),
         )
 
     def as_dict(self) -> dict[str, Any]:

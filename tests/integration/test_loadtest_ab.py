@@ -1,0 +1,37 @@
+"""``loadtest ab`` end to end: two simulated pods whose service times differ fourfold.
+
+Closed loop at concurrency 1, so each side's latency is its pod's fixed time plus the same
+overhead; the p50 ratio must land near (8 + o) / (2 + o) for a small overhead o. The tolerance
+is wide on purpose: the machine is shared. Nothing about speed is asserted.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from loadtest.cli import main
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("loadtest.simpod.main") is None, reason="simpod not built yet"
+)
+
+
+def test_ab_of_two_pods_measures_the_ratio_of_their_service_times(tmp_path: Path) -> None:
+    report = tmp_path / "ab.json"
+    argv = ["ab", "--a", "pod:F=2", "--b", "pod:F=8", "--protocol", "grpc", "--concurrency", "1"]
+    argv += ["--rounds", "2", "--duration", "0.6", "--warmup", "0.2", "--processes", "0"]
+    assert main([*argv, "--json", str(report)]) == 0
+    doc = json.loads(report.read_text())
+    a, b = doc["a"], doc["b"]
+    assert (a["label"], b["label"]) == ("pod:F=2", "pod:F=8")
+    assert a["rounds"] == b["rounds"] == 2
+    assert a["errors"] == b["errors"] == {}
+    assert a["latency"]["p50_us"] >= 2000 and b["latency"]["p50_us"] >= 8000
+    p50_ratio = doc["ratios_b_over_a"]["p50_us"]
+    assert 1.8 <= p50_ratio <= 4.5, p50_ratio  # 4 with no overhead; ~3 with 1 ms of it
+    assert doc["ratios_b_over_a"]["throughput_rps"] < 0.7
+    assert set(a["cpu_s"]) == {"pod"}  # self-started: its process is watched
