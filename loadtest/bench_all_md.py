@@ -58,11 +58,13 @@ def _datapath(doc: Doc) -> str:
 
 def _goodput(doc: Doc) -> str:
     rows = []
+    repeated = doc.get("config", {}).get("repeats", 1) > 1
     for s in doc.get("sweeps", []):
         step = s.get("goodput_step") or {}
+        run = f", run {s.get('run', 0) + 1}" if repeated else ""
         rows.append(
             [
-                f"{s['pods']} pod(s), {s['mode']}",
+                f"{s['pods']} pod(s), {s['mode']}{run}",
                 _n(s.get("physical_limit_rows_s")),
                 _n(s.get("goodput_rows_s")),
                 _n(s.get("goodput_fraction"), ".0%"),

@@ -13,7 +13,7 @@ writes JSON.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,11 @@ from loadtest.goodput_probe import StackProbe, wait_idle
 from loadtest.goodput_report import print_steps, print_summary, step_line
 from loadtest.goodput_sweep import (
     DEFAULT_GRID,
+    MODES,
     Step,
+    Sweep,
     judge,
+    median_sweep,
     next_fraction,
     physical_limit,
     select_goodput,
@@ -34,10 +37,17 @@ from loadtest.payload import SimPayload
 from loadtest.procs import GatewayProc, PodProc, Proc, running, start_gateway, start_pod
 from loadtest.report import machine_note, write_json
 
-__all__ = ["MODES", "GoodputConfig", "Sweep", "gateway_model", "goodput_doc", "run_goodput"]
+__all__ = [
+    "MODES",
+    "GoodputConfig",
+    "Sweep",
+    "gateway_model",
+    "goodput_doc",
+    "median_sweep",
+    "run_goodput",
+]
 
 DEFAULT_JSON = Path("reports/bench-goodput.json")
-MODES = ("batching", "none")
 _SETTLE_S = 0.5  # between steps
 _IDLE_WAIT_S = 60.0  # at most, for the gateway to answer what an overloaded step left queued
 
@@ -55,6 +65,8 @@ class GoodputConfig:
     grid: tuple[float, ...] = DEFAULT_GRID
     stop_after: int = 2
     refine: int = 2
+    invalid_retries: int = 2  # reruns of a step whose generator fell behind (a noisy moment)
+    repeats: int = 1  # sweeps per pod count and mode; the summary shows the median
     error_tolerance: float = 0.001
     fixed_ms: float = 8.0
     per_row_ms: float = 0.25
@@ -81,18 +93,6 @@ class GoodputConfig:
             "--log-level",
             "WARNING",
         ]
-
-
-@dataclass(slots=True)
-class Sweep:
-    """One pod count and gateway config: every step, in the order run, and the goodput."""
-
-    pods: int
-    mode: str
-    limit_rows_s: float
-    steps: list[Step] = field(default_factory=list)
-    details: list[dict[str, Any]] = field(default_factory=list)
-    goodput: Step | None = None
 
 
 def gateway_model(config: GoodputConfig, mode: str, endpoints: list[str]) -> dict[str, Any]:
@@ -122,7 +122,7 @@ def _step(
         duration_s=config.duration_s,
         warmup_s=config.warmup_s,
         processes=config.processes,
-        seed=config.seed + len(sweep.steps),
+        seed=config.seed + 1000 * sweep.run + len(sweep.steps),
         lag_limit_us=config.lag_limit_us,
         drain_s=config.timeout_s + 1.0,
     )
@@ -177,6 +177,14 @@ def _to_step(
     )
 
 
+def _settle(gateway: GatewayProc) -> None:
+    """Let the gateway answer what a step left queued, then pause before the next."""
+    waited = wait_idle(gateway.metrics_url, "sim", _IDLE_WAIT_S)
+    if waited > 1.0:
+        print(f"  (waited {waited:.1f} s for the gateway's backlog to clear)", flush=True)
+    time.sleep(_SETTLE_S)
+
+
 def _sweep(config: GoodputConfig, sweep: Sweep, gateway: GatewayProc, pods: list[PodProc]) -> None:
     tried: list[tuple[float, bool]] = []
     while True:
@@ -185,13 +193,15 @@ def _sweep(config: GoodputConfig, sweep: Sweep, gateway: GatewayProc, pods: list
         )
         if fraction is None:
             break
-        _step(config, sweep, gateway, pods, fraction)
+        for attempt in range(1 + config.invalid_retries):
+            if attempt:
+                print(f"  (generator fell behind: step rerun {attempt})", flush=True)
+            _step(config, sweep, gateway, pods, fraction)
+            _settle(gateway)
+            if sweep.steps[-1].valid:
+                break
         verdict = judge(sweep.steps[-1], config.slo_ms, config.error_tolerance)
         tried.append((fraction, verdict.passed))
-        waited = wait_idle(gateway.metrics_url, "sim", _IDLE_WAIT_S)
-        if waited > 1.0:
-            print(f"  (waited {waited:.1f} s for the gateway's backlog to clear)", flush=True)
-        time.sleep(_SETTLE_S)
     sweep.goodput = select_goodput(sweep.steps, config.slo_ms, config.error_tolerance)
 
 
@@ -206,11 +216,12 @@ def run_goodput(config: GoodputConfig) -> list[Sweep]:
                 pods.append(start_pod(config.pod_args()))
             endpoints = [p.grpc_address for p in pods]
             for mode in config.modes:
-                sweep = Sweep(n, mode, config.limit(n))
-                sweeps.append(sweep)
                 gateway = start_gateway([gateway_model(config, mode, endpoints)])
                 with running(gateway):
-                    _sweep(config, sweep, gateway, pods)
+                    for run in range(config.repeats):
+                        sweep = Sweep(n, mode, config.limit(n), run=run)
+                        sweeps.append(sweep)
+                        _sweep(config, sweep, gateway, pods)
         finally:
             for pod in reversed(pods):
                 pod.stop()
@@ -240,6 +251,7 @@ def goodput_doc(config: GoodputConfig, sweeps: list[Sweep], started: float) -> d
             {
                 "pods": s.pods,
                 "mode": s.mode,
+                "run": s.run,
                 "physical_limit_rows_s": round(s.limit_rows_s, 1),
                 "goodput_rows_s": goodput(s, 1.0, 1),
                 "goodput_fraction": goodput(s, s.limit_rows_s, 4),

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from loadtest.argtypes import POSITIVE, POSITIVE_INT, choice_list, number_list
+from loadtest.argtypes import COUNT, POSITIVE, POSITIVE_INT, choice_list, number_list
 from loadtest.clients import CLIENT_KINDS
 
 __all__ = ["add_goodput_parser", "run_goodput_command"]
@@ -48,7 +48,20 @@ def add_goodput_parser(sub: Any) -> None:
         default=None,
         help="offered loads, fractions of the limit",
     )
-    p.add_argument("--refine", type=int, default=2, help="bisection steps after the grid")
+    p.add_argument("--refine", type=COUNT, default=2, help="bisection steps after the grid")
+    p.add_argument(
+        "--repeats",
+        type=POSITIVE_INT,
+        default=1,
+        help="sweeps per pod count and mode; the summary shows the median (default 1)",
+    )
+    p.add_argument("--seed", type=int, default=1, help="arrival seed of the first step (1)")
+    p.add_argument(
+        "--invalid-retries",
+        type=COUNT,
+        default=2,
+        help="reruns of a step whose generator fell behind (default 2)",
+    )
     p.add_argument(
         "--error-tolerance",
         type=float,
@@ -91,6 +104,9 @@ def run_goodput_command(args: argparse.Namespace) -> int:
         protocol=args.protocol,
         grid=args.fractions or DEFAULT_GRID,
         refine=args.refine,
+        invalid_retries=args.invalid_retries,
+        seed=args.seed,
+        repeats=args.repeats,
         error_tolerance=args.error_tolerance,
         fixed_ms=args.fixed_ms,
         per_row_ms=args.per_row_ms,

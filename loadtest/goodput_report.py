@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from loadtest.goodput_sweep import Step, Verdict, judge
+from loadtest.goodput_sweep import MODES, Step, Sweep, Verdict, judge, median_sweep
 from loadtest.report import fmt_rate, fmt_us, machine_note, print_table
 
 if TYPE_CHECKING:
-    from loadtest.bench_goodput import GoodputConfig, Sweep
+    from loadtest.bench_goodput import GoodputConfig
 
 __all__ = ["print_steps", "print_summary", "step_line"]
 
@@ -88,13 +88,18 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def _goodput(sweep: Sweep | None) -> str:
+def _goodput(sweep: Sweep | None, runs: list[Sweep]) -> str:
     if sweep is None:
         return "-"
     if sweep.goodput is None:
-        return "none passed"
-    g = sweep.goodput.served_rows_s
-    return f"{fmt_rate(g)} ({100 * g / sweep.limit_rows_s:.0f}%)"
+        text = "none passed"
+    else:
+        g = sweep.goodput.served_rows_s
+        text = f"{fmt_rate(g)} ({100 * g / sweep.limit_rows_s:.0f}%)"
+    if len(runs) > 1:
+        each = sorted(0.0 if r.goodput is None else r.goodput.served_rows_s for r in runs)
+        text += "\nruns " + ", ".join(fmt_rate(g) for g in each)
+    return text
 
 
 def _pair(a: Step | None, b: Step | None, what: str) -> str:
@@ -113,8 +118,8 @@ def _pair(a: Step | None, b: Step | None, what: str) -> str:
 def print_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
     rows = []
     for pods in dict.fromkeys(s.pods for s in sweeps):
-        by_mode = {s.mode: s for s in sweeps if s.pods == pods}
-        with_b, without = by_mode.get("batching"), by_mode.get("none")
+        runs = {m: [s for s in sweeps if s.pods == pods and s.mode == m] for m in MODES}
+        with_b, without = (median_sweep(runs[m]) if runs[m] else None for m in MODES)
         gw = with_b.goodput if with_b else None
         gn = without.goodput if without else None
         any_sweep = with_b or without
@@ -123,8 +128,8 @@ def print_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
             [
                 str(pods),
                 fmt_rate(limit),
-                _goodput(with_b),
-                _goodput(without),
+                _goodput(with_b, runs["batching"]),
+                _goodput(without, runs["none"]),
                 _pair(gw, gn, "cpu"),
                 _pair(gw, gn, "batch"),
                 _pair(gw, gn, "p99"),
@@ -140,7 +145,12 @@ def print_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
         f"Pods: {config.fixed_ms:g} ms + {config.per_row_ms:g} ms/row per batch, max batch "
         f"{config.max_batch}, one batch at a time. WITH: dynamic_batching, max_queue_delay "
         f"{config.max_queue_delay_us} µs (+ cost model). WITHOUT: one request per batch.",
-        "CPU-µs/req and mean batch: over the step's window, at the goodput step.",
+        "CPU-µs/req and mean batch: over the step's window, at the goodput step"
+        + (
+            f"; of {config.repeats} sweeps each, the median's (every sweep's goodput below it)."
+            if config.repeats > 1
+            else "."
+        ),
         machine_note(),
     ]
     print_table("Goodput at the p99 SLO vs the pods' physical limit", SUMMARY_COLUMNS, rows, notes)

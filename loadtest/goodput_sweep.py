@@ -10,19 +10,23 @@ then bisects ``refine`` times between the best passing fraction and the failing 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
     "DEFAULT_GRID",
+    "MODES",
     "Step",
+    "Sweep",
     "Verdict",
     "judge",
+    "median_sweep",
     "next_fraction",
     "physical_limit",
     "select_goodput",
 ]
 
+MODES = ("batching", "none")  # with dynamic batching, one request per batch
 DEFAULT_GRID = (0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.1)
 
 
@@ -125,3 +129,23 @@ def next_fraction(
         return None
     mid = round((best + low_fail) / 2, 4)
     return None if mid in done else mid
+
+
+@dataclass(slots=True)
+class Sweep:
+    """One pod count and gateway config: every step, in the order run, and the goodput."""
+
+    pods: int
+    mode: str
+    limit_rows_s: float
+    steps: list[Step] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)
+    goodput: Step | None = None
+    run: int = 0  # which of the config's repeats
+
+
+def median_sweep(sweeps: list[Sweep]) -> Sweep:
+    """The sweep whose goodput is the median of ``sweeps`` (none passed counts as 0; of an even
+    count, the lower middle)."""
+    ranked = sorted(sweeps, key=lambda s: 0.0 if s.goodput is None else s.goodput.served_rows_s)
+    return ranked[(len(ranked) - 1) // 2]

@@ -10,7 +10,9 @@ from loadtest.goodput_probe import BatchCounts, parse_batch_counts, parse_inflig
 from loadtest.goodput_sweep import (
     DEFAULT_GRID,
     Step,
+    Sweep,
     judge,
+    median_sweep,
     next_fraction,
     physical_limit,
     select_goodput,
@@ -80,6 +82,17 @@ def run_sweep(capacity: float, **kwargs: object) -> list[float]:
         tried.append((f, f <= capacity))
         assert len(tried) < 50
     return [f for f, _ in tried]
+
+
+def test_the_median_sweep_counts_none_passed_as_zero() -> None:
+    def sweep(run: int, served: float | None) -> Sweep:
+        good = None if served is None else step(0.9, served)
+        return Sweep(1, "batching", 2000.0, goodput=good, run=run)
+
+    runs = [sweep(0, 1812.0), sweep(1, 1882.0), sweep(2, None)]
+    assert median_sweep(runs).run == 0
+    assert median_sweep([sweep(0, None), sweep(1, 1700.0)]).run == 0  # the lower middle
+    assert median_sweep(runs[1:2]).run == 1
 
 
 def test_the_sweep_climbs_the_grid_then_bisects() -> None:
