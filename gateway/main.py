@@ -16,7 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.grpc_frontend import build_grpc_server
-from gateway.http_frontend import build_http_app
+from gateway.http_frontend import build_router, on_error
+from gateway.http_server import start_http_server
 from gateway.metrics import GatewayMetrics
 from gateway.reload import ConfigReloader
 from gateway.reporter import LoadCollector, LoadReporter, gateway_snapshots
@@ -73,9 +74,7 @@ def _metrics_app(metrics: GatewayMetrics) -> web.Application:
 
 
 async def _site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    # handler_cancellation: a client that disconnects cancels its handler, so its request
-    # leaves the queue unsent (aiohttp leaves handlers running by default).
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
@@ -114,7 +113,13 @@ async def serve(
     grpc_server, grpc_port, checker = await build_grpc_server(
         gateway, f"{host}:{config.server.grpc_port}"
     )
-    http, http_port = await _site(build_http_app(gateway), host, config.server.http_port)
+    http, http_port = await start_http_server(
+        build_router(gateway),
+        on_error,
+        host,
+        config.server.http_port,
+        config.server.max_request_bytes,
+    )
     metrics, metrics_port = await _site(
         _metrics_app(gateway.metrics), host, config.server.metrics_port
     )
@@ -142,7 +147,7 @@ async def serve(
             await reporter.stop()
         await checker.enter_graceful_shutdown()
         await grpc_server.stop(grace=5.0)
-        await http.cleanup()
+        await http.stop()
         await metrics.cleanup()
         await gateway.stop()
 
