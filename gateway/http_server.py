@@ -100,11 +100,15 @@ class Router:
         return 405 if handler is None else (handler, params)
 
 
-def _reason(status: int) -> str:
+def _status_line(status: int) -> bytes:
     try:
-        return HTTPStatus(status).phrase
+        reason = HTTPStatus(status).phrase
     except ValueError:
-        return "Unknown"
+        reason = "Unknown"
+    return f"HTTP/1.1 {status} {reason}\r\n".encode()
+
+
+_STATUS_LINES = {s.value: _status_line(s.value) for s in HTTPStatus}
 
 
 class _Clock:
@@ -235,7 +239,7 @@ class _Connection(asyncio.Protocol):
         if self._transport is None or self._closing:
             return
         head = [
-            f"HTTP/1.1 {response.status} {_reason(response.status)}\r\n".encode(),
+            _STATUS_LINES.get(response.status) or _status_line(response.status),
             self._server.clock.date_line(),
             b"Server: inference-gateway\r\n",
             f"Content-Length: {len(response.body)}\r\n".encode(),

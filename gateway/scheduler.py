@@ -109,6 +109,7 @@ class Scheduler:
         self.queue = BatchQueue(self.batching.levels)
         self._policy_key: tuple[int, int] | None = None
         self._policy = BatchingPolicy(max_batch_size=1)
+        self._queue_policies: dict[int, QueuePolicy] = {}  # by level, for the settings in force
 
     @property
     def batching(self) -> DynamicBatchingSettings:
@@ -117,6 +118,7 @@ class Scheduler:
     def update(self, settings: ModelSettings) -> None:
         """Swap the model's settings; every queued request stays queued."""
         self.settings = settings
+        self._queue_policies.clear()
         if self.queue.levels != self.batching.levels:
             self.queue.resize(self.batching.levels)
         self.wake()
@@ -186,7 +188,9 @@ class Scheduler:
         """Queue a validated request and wait for its outputs (or its error)."""
         now = self._clock()
         level = self._level(body)
-        policy = _queue_policy(self.batching, level)
+        policy = self._queue_policies.get(level)
+        if policy is None:
+            policy = self._queue_policies[level] = _queue_policy(self.batching, level)
         queue_timeout = policy.default_timeout_s
         requested = body.parameters.get("timeout")
         if policy.allow_timeout_override and isinstance(requested, int) and requested > 0:

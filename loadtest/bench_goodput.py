@@ -12,6 +12,7 @@ writes JSON.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -60,7 +61,8 @@ class GoodputConfig:
     duration_s: float = 4.0
     warmup_s: float = 1.0
     slo_ms: float = 50.0
-    processes: int = 2
+    processes: int | None = None  # None: one per ``rate_per_process`` req/s offered
+    rate_per_process: float = 2500.0  # well under one process's ceiling (README)
     protocol: str = "http-binary"
     grid: tuple[float, ...] = DEFAULT_GRID
     stop_after: int = 2
@@ -78,6 +80,13 @@ class GoodputConfig:
     lag_limit_us: int = DEFAULT_LAG_LIMIT_US
     seed: int = 1
     json_path: Path = DEFAULT_JSON
+
+    def generator_processes(self, rate: float) -> int:
+        """Generator processes for ``rate`` req/s: as few as keep each under its budget, so
+        they take as little CPU from the processes under test as they can."""
+        if self.processes is not None:
+            return self.processes
+        return max(1, math.ceil(rate / self.rate_per_process))
 
     def limit(self, pods: int) -> float:
         return physical_limit(pods, self.fixed_ms, self.per_row_ms, self.max_batch)
@@ -121,7 +130,7 @@ def _step(
         rate=offered / config.rows,
         duration_s=config.duration_s,
         warmup_s=config.warmup_s,
-        processes=config.processes,
+        processes=config.generator_processes(offered / config.rows),
         seed=config.seed + 1000 * sweep.run + len(sweep.steps),
         lag_limit_us=config.lag_limit_us,
         drain_s=config.timeout_s + 1.0,

@@ -34,7 +34,10 @@ def add_goodput_parser(sub: Any) -> None:
     p.add_argument("--warmup", type=float, default=1.0, help="s before each step (default 1)")
     p.add_argument("--slo-ms", type=POSITIVE, default=50.0, help="p99 SLO (default 50)")
     p.add_argument(
-        "--processes", type=POSITIVE_INT, default=2, help="generator processes (default 2)"
+        "--processes",
+        type=POSITIVE_INT,
+        default=None,
+        help="generator processes (default: one per 2,500 req/s offered)",
     )
     p.add_argument(
         "--protocol",

@@ -115,6 +115,12 @@ def _pair(a: Step | None, b: Step | None, what: str) -> str:
     return f"{one(a)} / {one(b)}"
 
 
+def _processes(config: GoodputConfig) -> str:
+    if config.processes is not None:
+        return f"{config.processes} generator process(es)"
+    return f"a generator process per {fmt_rate(config.rate_per_process)} req/s offered"
+
+
 def print_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
     rows = []
     for pods in dict.fromkeys(s.pods for s in sweeps):
@@ -139,7 +145,7 @@ def print_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
         f"Goodput: the most rows/s served by a step with p99 ≤ {config.slo_ms:g} ms, errors ≤ "
         f"{100 * config.error_tolerance:g}% and a generator that kept its schedule (lag p99 ≤ "
         f"{config.lag_limit_us / 1000:g} ms). Open-loop Poisson arrivals, {config.rows} row(s) per "
-        f"request over {config.protocol}, {config.processes} generator process(es), "
+        f"request over {config.protocol}, {_processes(config)}, "
         f"{config.duration_s:g} s per step after {config.warmup_s:g} s warm-up; latency from "
         "each request's scheduled send time.",
         f"Pods: {config.fixed_ms:g} ms + {config.per_row_ms:g} ms/row per batch, max batch "

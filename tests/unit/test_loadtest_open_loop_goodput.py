@@ -168,3 +168,9 @@ def test_requests_in_flight_are_read_per_model() -> None:
     assert parse_inflight(text, "sim") == 7.0
     assert parse_inflight(text, "missing") is None
     assert parse_inflight(METRICS, "sim") is None
+
+
+def test_generator_processes_grow_with_the_offered_rate_unless_pinned() -> None:
+    auto = GoodputConfig(rate_per_process=2500.0)
+    assert [auto.generator_processes(r) for r in (40.0, 2500.0, 2501.0, 3800.0)] == [1, 1, 2, 2]
+    assert GoodputConfig(processes=3).generator_processes(40.0) == 3
