@@ -184,7 +184,8 @@ async def test_load_scales_killing_the_autoscaler_does_not_disturb_serving_and_a
         async with Load(gateway.grpc_address, clients=16) as load:
             await until(lambda: double.deployments[(NS, "sim")] >= 3)
             scaled_to = double.deployments[(NS, "sim")]
-            assert any(e["reason"] == "SuccessfulRescale" for e in double.events)
+            # The Event is written after the scale patch: wait for it, do not race it.
+            await until(lambda: any(e["reason"] == "SuccessfulRescale" for e in double.events))
             first.kill()  # SIGKILL: no goodbye, the Lease is not released
             first.popen.wait()
             served = load.ok
