@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from loadtest.ab import CpuSource, PidCpu, Side
 from loadtest.bench_goodput import GoodputConfig, gateway_model
-from loadtest.clients import ClientSpec
+from loadtest.clients import ClientSpec, is_grpc
 from loadtest.payload import SimPayload
 from loadtest.procs import GatewayProc, PodProc, running, start_gateway, start_pod
 
@@ -117,9 +117,9 @@ class Target:
     watched: Mapping[str, CpuSource] = field(default_factory=dict)
 
     def address(self, kind: str) -> str:
-        address = self.grpc_address if kind == "grpc" else self.http_url
+        address = self.grpc_address if is_grpc(kind) else self.http_url
         if not address:
-            wanted = "a gRPC HOST:PORT" if kind == "grpc" else "an http:// URL"
+            wanted = "a gRPC HOST:PORT" if is_grpc(kind) else "an http:// URL"
             raise ValueError(f"{kind} needs {wanted}; {self.label!r} is not one")
         return address
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from loadtest.ab import AbResult, Leg, fmt_cpu_us, ratio, run_ab
 from loadtest.ab_setups import PodParams, Setup, launched
-from loadtest.clients import CLIENT_KINDS
+from loadtest.clients import STANDARD_KINDS
 from loadtest.closed_loop import ClosedLoopConfig
 from loadtest.payload import SimPayload
 from loadtest.report import fmt_rate, fmt_ratio, fmt_us, machine_note, print_table, write_json
@@ -29,7 +29,7 @@ DEFAULT_JSON = Path("reports/bench-datapath.json")
 
 @dataclass(frozen=True, slots=True)
 class BenchConfig:
-    protocols: tuple[str, ...] = CLIENT_KINDS
+    protocols: tuple[str, ...] = STANDARD_KINDS
     concurrency: int = 16
     rows: int = 1
     duration_s: float = 5.0

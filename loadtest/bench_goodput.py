@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.clients import ClientSpec
+from loadtest.clients import ClientSpec, is_grpc
 from loadtest.goodput_probe import StackProbe, wait_idle
 from loadtest.goodput_report import print_steps, print_summary, step_line
 from loadtest.goodput_sweep import (
@@ -118,7 +118,7 @@ def _step(
     config: GoodputConfig, sweep: Sweep, gateway: GatewayProc, pods: list[PodProc], fraction: float
 ) -> None:
     offered = fraction * sweep.limit_rows_s
-    target = gateway.grpc_address if config.protocol == "grpc" else gateway.http_url
+    target = gateway.grpc_address if is_grpc(config.protocol) else gateway.http_url
     spec = ClientSpec(
         config.protocol,
         target,

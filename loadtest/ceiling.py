@@ -24,7 +24,7 @@ from typing import Any
 
 from loadtest.ab import CpuProbe, fmt_cpu_us
 from loadtest.ab_setups import PodParams
-from loadtest.clients import CLIENT_KINDS, ClientSpec
+from loadtest.clients import STANDARD_KINDS, ClientSpec, is_grpc
 from loadtest.open_loop import OpenLoopConfig, run_open_loop
 from loadtest.open_loop_result import OpenLoopResult
 from loadtest.payload import SimPayload
@@ -49,7 +49,7 @@ DEFAULT_RATES = (500.0, 1000.0, 1500.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0, 
 
 @dataclass(frozen=True, slots=True)
 class CeilingConfig:
-    protocols: tuple[str, ...] = CLIENT_KINDS
+    protocols: tuple[str, ...] = STANDARD_KINDS
     rates: tuple[float, ...] = DEFAULT_RATES
     duration_s: float = 3.0
     warmup_s: float = 1.0
@@ -166,7 +166,7 @@ def stop_climbing(steps: Sequence[CeilingStep], error_tolerance: float, stop_aft
 
 
 def _step(config: CeilingConfig, kind: str, pod: PodProc, rate: float) -> CeilingStep:
-    target = pod.grpc_address if kind == "grpc" else pod.http_url
+    target = pod.grpc_address if is_grpc(kind) else pod.http_url
     spec = ClientSpec(
         kind, target, SimPayload(), verify_every=config.verify_every, timeout_s=config.timeout_s
     )

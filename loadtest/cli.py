@@ -12,7 +12,7 @@ from loadtest.cli_compare import COMMANDS as COMPARE_COMMANDS
 from loadtest.cli_compare import add_compare_parsers, run_compare_command
 from loadtest.cli_goodput import add_goodput_parser, run_goodput_command
 from loadtest.cli_trace import add_trace_parser, run_trace_command
-from loadtest.clients import CLIENT_KINDS
+from loadtest.clients import CLIENT_KINDS, STANDARD_KINDS, is_grpc
 
 __all__ = ["build_parser", "main"]
 
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--protocols",
         type=choice_list(CLIENT_KINDS),
-        default=CLIENT_KINDS,
+        default=STANDARD_KINDS,
         help=f"comma-separated subset of {','.join(CLIENT_KINDS)}",
     )
     bench.add_argument(
@@ -268,7 +268,7 @@ def _load(args: argparse.Namespace) -> int:
     from loadtest.report import fmt_rate, fmt_us, machine_note, print_table
 
     target = args.target or (
-        "127.0.0.1:8001" if args.protocol == "grpc" else "http://127.0.0.1:8000"
+        "127.0.0.1:8001" if is_grpc(args.protocol) else "http://127.0.0.1:8000"
     )
     spec = ClientSpec(
         args.protocol,

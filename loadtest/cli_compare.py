@@ -10,7 +10,7 @@ from typing import Any
 
 from loadtest.argtypes import COUNT, NON_NEGATIVE, POSITIVE, POSITIVE_INT, choice_list, number_list
 from loadtest.bench_all import SECTIONS
-from loadtest.clients import CLIENT_KINDS
+from loadtest.clients import CLIENT_KINDS, STANDARD_KINDS
 
 __all__ = ["COMMANDS", "add_compare_parsers", "run_compare_command"]
 
@@ -90,7 +90,7 @@ def _add_ab_parser(sub: Any) -> None:
 
 def _add_ceiling_parser(sub: Any) -> None:
     p = sub.add_parser("ceiling", help="requests/s one generator process can send, per protocol")
-    p.add_argument("--protocols", type=choice_list(CLIENT_KINDS), default=CLIENT_KINDS)
+    p.add_argument("--protocols", type=choice_list(CLIENT_KINDS), default=STANDARD_KINDS)
     p.add_argument(
         "--rates",
         type=number_list(float, strict=True),

@@ -17,15 +17,23 @@ from protos.tensors import CodecError
 
 __all__ = [
     "CLIENT_KINDS",
+    "STANDARD_KINDS",
     "ClientSpec",
     "InferClient",
     "InferError",
     "Sampler",
     "error_kind",
+    "is_grpc",
     "open_client",
 ]
 
-CLIENT_KINDS = ("http-json", "http-binary", "grpc")
+CLIENT_KINDS = ("http-json", "http-binary", "grpc", "grpc-stream")
+STANDARD_KINDS = ("http-json", "http-binary", "grpc")  # what the benchmarks run by default
+
+
+def is_grpc(kind: str) -> bool:
+    """Whether ``kind`` speaks gRPC (its target is ``host:port``, not a URL)."""
+    return kind.startswith("grpc")
 
 
 class InferError(Exception):
@@ -105,6 +113,10 @@ def open_client(spec: ClientSpec) -> InferClient:
         from loadtest.client_grpc import GrpcClient
 
         return GrpcClient(spec)
+    if spec.kind == "grpc-stream":
+        from loadtest.client_grpc_stream import GrpcStreamClient
+
+        return GrpcStreamClient(spec)
     from loadtest.client_http import HttpClient
 
     return HttpClient(spec, binary=spec.kind == "http-binary")

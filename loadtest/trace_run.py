@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from loadtest.clients import ClientSpec
+from loadtest.clients import ClientSpec, is_grpc
 from loadtest.open_loop import OpenLoopConfig, run_open_loop
 from loadtest.open_loop_result import DEFAULT_LAG_LIMIT_US, OpenLoopResult
 from loadtest.payload import SimPayload
@@ -123,7 +123,7 @@ def _own_stack(config: TraceConfig, stop: contextlib.ExitStack) -> _Stack:
         sources[f"pod{i}"] = f"{pod.http_url}/metrics"
         kinds[f"pod{i}"] = "pod"
         pids[f"pod{i}"] = pod.pid
-    target = gateway.grpc_address if config.protocol == "grpc" else gateway.http_url
+    target = gateway.grpc_address if is_grpc(config.protocol) else gateway.http_url
     return _Stack(target, sources, kinds, pids, gateway)
 
 

@@ -101,10 +101,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         try:
             out = pb.ModelStreamInferResponse(infer_response=await self._infer(request))
         except SimError as exc:
-            out = pb.ModelStreamInferResponse(error_message=exc.message)
+            out = _stream_error(request, exc.message)
         except Exception as exc:
             log.exception("ModelStreamInfer request failed")
-            out = pb.ModelStreamInferResponse(error_message=f"internal error: {exc}")
+            out = _stream_error(request, f"internal error: {exc}")
         await queue.put(out)
 
     async def ModelStreamInfer(
@@ -163,3 +163,12 @@ async def set_health(health: health_aio.HealthServicer, ready: bool) -> None:
     )
     for service in ("", "inference.GRPCInferenceService"):
         await health.set(service, status)
+
+
+def _stream_error(request: Any, message: str) -> pb.ModelStreamInferResponse:
+    """An in-band stream error that names its request (as Triton's does), so callers with
+    several requests in flight can tell which one failed."""
+    echo = pb.ModelInferResponse(
+        model_name=request.model_name, model_version=request.model_version, id=request.id
+    )
+    return pb.ModelStreamInferResponse(error_message=message, infer_response=echo)

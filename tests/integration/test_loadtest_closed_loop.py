@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from loadtest.clients import CLIENT_KINDS, ClientSpec
+from loadtest.clients import CLIENT_KINDS, ClientSpec, is_grpc
 from loadtest.closed_loop import ClosedLoopConfig, run_closed_loop
 from loadtest.payload import SimPayload
 from loadtest.procs import PodProc, start_pod
@@ -31,7 +31,7 @@ def pod() -> Iterator[PodProc]:
 
 
 def _spec(kind: str, pod: PodProc, rows: int = 1) -> ClientSpec:
-    target = pod.grpc_address if kind == "grpc" else pod.http_url
+    target = pod.grpc_address if is_grpc(kind) else pod.http_url
     return ClientSpec(kind, target, SimPayload(rows=rows), verify_every=4)
 
 

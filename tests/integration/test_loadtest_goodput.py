@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from loadtest.clients import ClientSpec
+from loadtest.clients import ClientSpec, is_grpc
 from loadtest.open_loop import OpenLoopConfig, run_open_loop
 from loadtest.payload import SimPayload
 from loadtest.procs import PodProc, start_pod
@@ -27,11 +27,11 @@ def pod() -> Iterator[PodProc]:
     proc.stop()
 
 
-@pytest.mark.parametrize("kind", ["http-binary", "grpc"])
+@pytest.mark.parametrize("kind", ["http-binary", "grpc", "grpc-stream"])
 def test_open_loop_requests_succeed_and_wait_at_least_the_service_time(
     kind: str, pod: PodProc
 ) -> None:
-    target = pod.grpc_address if kind == "grpc" else pod.http_url
+    target = pod.grpc_address if is_grpc(kind) else pod.http_url
     spec = ClientSpec(kind, target, SimPayload(rows=2), verify_every=4, timeout_s=5.0)
     config = OpenLoopConfig(rate=25.0, duration_s=1.0, warmup_s=0.2, processes=0, drain_s=5.0)
     result = run_open_loop(spec, config)

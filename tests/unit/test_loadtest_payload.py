@@ -77,3 +77,13 @@ def test_errors_are_counted_by_kind() -> None:
 def test_a_client_spec_rejects_an_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown client kind"):
         ClientSpec("smtp", "http://127.0.0.1:1")
+
+
+def test_a_stream_request_id_is_appended_to_the_serialized_request() -> None:
+    from loadtest.client_grpc_stream import with_id
+    from protos import grpc_service_pb2 as pb
+
+    base = pb.ModelInferRequest(model_name="sim", id="old").SerializeToString()
+    for request_id in ("0", "12345", "x" * 300):  # a length over 127 takes a 2-byte varint
+        parsed = pb.ModelInferRequest.FromString(with_id(base, request_id))
+        assert (parsed.model_name, parsed.id) == ("sim", request_id)
