@@ -12,6 +12,7 @@ __all__ = [
     "POSITIVE",
     "POSITIVE_INT",
     "choice_list",
+    "name_pid",
     "number",
     "number_list",
 ]
@@ -45,6 +46,14 @@ def number_list(
         return tuple(sorted(values) if sort else values)
 
     return parse
+
+
+def name_pid(text: str) -> tuple[str, int]:
+    """``NAME=PID``: a process to watch, by the name reports give it."""
+    name, sep, pid = text.partition("=")
+    if not sep or not name or not pid.isdigit():
+        raise argparse.ArgumentTypeError(f"expected NAME=PID, got {text!r}")
+    return name, int(pid)
 
 
 def choice_list(allowed: Sequence[str]) -> Callable[[str], tuple[str, ...]]:

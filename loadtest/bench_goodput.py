@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from loadtest.ab import CpuSource, PidCpu
 from loadtest.clients import ClientSpec, is_grpc
 from loadtest.goodput_probe import StackProbe, wait_idle
 from loadtest.goodput_report import print_steps, print_summary, step_line
@@ -35,7 +37,7 @@ from loadtest.goodput_sweep import (
 from loadtest.open_loop import OpenLoopConfig, run_open_loop
 from loadtest.open_loop_result import DEFAULT_LAG_LIMIT_US, OpenLoopResult
 from loadtest.payload import SimPayload
-from loadtest.procs import GatewayProc, PodProc, Proc, running, start_gateway, start_pod
+from loadtest.procs import GatewayProc, PodProc, running, start_gateway, start_pod
 from loadtest.report import machine_note, write_json
 
 __all__ = [
@@ -80,6 +82,16 @@ class GoodputConfig:
     lag_limit_us: int = DEFAULT_LAG_LIMIT_US
     seed: int = 1
     json_path: Path = DEFAULT_JSON
+    # A running server instead of started pods and gateways: its address (as the protocol
+    # wants it), the rows/s the grid's fractions are of, its gateway metrics and processes.
+    target: str | None = None
+    target_limit_rows_s: float | None = None
+    target_metrics: str | None = None
+    target_pids: tuple[tuple[str, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.target is not None and not (self.target_limit_rows_s or 0) > 0:
+            raise ValueError("a target needs the rows/s its offered loads are fractions of")
 
     def generator_processes(self, rate: float) -> int:
         """Generator processes for ``rate`` req/s: as few as keep each under its budget, so
@@ -104,6 +116,38 @@ class GoodputConfig:
         ]
 
 
+@dataclass(frozen=True, slots=True)
+class SweepTarget:
+    """Where a sweep sends: the address per protocol, the gateway's metrics (None: not read),
+    the processes whose CPU counts, and a check that the server is still up."""
+
+    http_url: str
+    grpc_address: str
+    metrics_url: str | None
+    procs: dict[str, CpuSource]
+    gone: Callable[[], str | None] = lambda: None
+
+    def address(self, protocol: str) -> str:
+        return self.grpc_address if is_grpc(protocol) else self.http_url
+
+    @classmethod
+    def started(cls, gateway: GatewayProc, pods: list[PodProc]) -> SweepTarget:
+        procs: dict[str, CpuSource] = {"gateway": gateway}
+        procs.update({f"pod{i}": p for i, p in enumerate(pods)})
+
+        def gone() -> str | None:
+            code = gateway.popen.poll()
+            return None if code is None else f"the gateway exited with {code} during a step"
+
+        return cls(gateway.http_url, gateway.grpc_address, gateway.metrics_url, procs, gone)
+
+    @classmethod
+    def running(cls, config: GoodputConfig) -> SweepTarget:
+        assert config.target is not None
+        procs: dict[str, CpuSource] = {name: PidCpu(pid) for name, pid in config.target_pids}
+        return cls(config.target, config.target, config.target_metrics, procs)
+
+
 def gateway_model(config: GoodputConfig, mode: str, endpoints: list[str]) -> dict[str, Any]:
     """The gateway's model config for ``mode``: batching, or one request per batch."""
     model: dict[str, Any] = {"name": "sim", "endpoints": endpoints}
@@ -114,14 +158,11 @@ def gateway_model(config: GoodputConfig, mode: str, endpoints: list[str]) -> dic
     return model
 
 
-def _step(
-    config: GoodputConfig, sweep: Sweep, gateway: GatewayProc, pods: list[PodProc], fraction: float
-) -> None:
+def _step(config: GoodputConfig, sweep: Sweep, target: SweepTarget, fraction: float) -> None:
     offered = fraction * sweep.limit_rows_s
-    target = gateway.grpc_address if is_grpc(config.protocol) else gateway.http_url
     spec = ClientSpec(
         config.protocol,
-        target,
+        target.address(config.protocol),
         SimPayload(rows=config.rows),
         verify_every=config.verify_every,
         timeout_s=config.timeout_s,
@@ -135,12 +176,11 @@ def _step(
         lag_limit_us=config.lag_limit_us,
         drain_s=config.timeout_s + 1.0,
     )
-    procs: dict[str, Proc] = {"gateway": gateway}
-    procs.update({f"pod{i}": p for i, p in enumerate(pods)})
-    probe = StackProbe(procs, gateway.metrics_url)
+    probe = StackProbe(target.procs, target.metrics_url)
     result = run_open_loop(spec, load, probe)
-    if gateway.popen.poll() is not None:
-        raise RuntimeError(f"the gateway exited with {gateway.popen.returncode} during a step")
+    gone = target.gone()
+    if gone is not None:
+        raise RuntimeError(gone)
     step = _to_step(config, fraction, offered, result, probe)
     verdict = judge(step, config.slo_ms, config.error_tolerance)
     sweep.steps.append(step)
@@ -186,15 +226,17 @@ def _to_step(
     )
 
 
-def _settle(gateway: GatewayProc) -> None:
+def _settle(target: SweepTarget) -> None:
     """Let the gateway answer what a step left queued, then pause before the next."""
-    waited = wait_idle(gateway.metrics_url, "sim", _IDLE_WAIT_S)
+    waited = (
+        0.0 if target.metrics_url is None else wait_idle(target.metrics_url, "sim", _IDLE_WAIT_S)
+    )
     if waited > 1.0:
         print(f"  (waited {waited:.1f} s for the gateway's backlog to clear)", flush=True)
     time.sleep(_SETTLE_S)
 
 
-def _sweep(config: GoodputConfig, sweep: Sweep, gateway: GatewayProc, pods: list[PodProc]) -> None:
+def _sweep(config: GoodputConfig, sweep: Sweep, target: SweepTarget) -> None:
     tried: list[tuple[float, bool]] = []
     while True:
         fraction = next_fraction(
@@ -205,8 +247,8 @@ def _sweep(config: GoodputConfig, sweep: Sweep, gateway: GatewayProc, pods: list
         for attempt in range(1 + config.invalid_retries):
             if attempt:
                 print(f"  (generator fell behind: step rerun {attempt})", flush=True)
-            _step(config, sweep, gateway, pods, fraction)
-            _settle(gateway)
+            _step(config, sweep, target, fraction)
+            _settle(target)
             if sweep.steps[-1].valid:
                 break
         verdict = judge(sweep.steps[-1], config.slo_ms, config.error_tolerance)
@@ -218,6 +260,14 @@ def run_goodput(config: GoodputConfig) -> list[Sweep]:
     """Run every sweep, print the steps and the side-by-side table, write the JSON report."""
     started = time.time()
     sweeps: list[Sweep] = []
+    if config.target is not None:
+        assert config.target_limit_rows_s is not None
+        for run in range(config.repeats):
+            sweep = Sweep(0, "target", config.target_limit_rows_s, run=run)
+            sweeps.append(sweep)
+            _sweep(config, sweep, SweepTarget.running(config))
+        _report(config, sweeps, started)
+        return sweeps
     for n in config.pods:
         pods: list[PodProc] = []
         try:
@@ -230,7 +280,7 @@ def run_goodput(config: GoodputConfig) -> list[Sweep]:
                     for run in range(config.repeats):
                         sweep = Sweep(n, mode, config.limit(n), run=run)
                         sweeps.append(sweep)
-                        _sweep(config, sweep, gateway, pods)
+                        _sweep(config, sweep, SweepTarget.started(gateway, pods))
         finally:
             for pod in reversed(pods):
                 pod.stop()

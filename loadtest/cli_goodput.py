@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from loadtest.argtypes import COUNT, POSITIVE, POSITIVE_INT, choice_list, number_list
+from loadtest.argtypes import COUNT, POSITIVE, POSITIVE_INT, choice_list, name_pid, number_list
 from loadtest.clients import CLIENT_KINDS
 
 __all__ = ["add_goodput_parser", "run_goodput_command"]
@@ -58,6 +58,18 @@ def add_goodput_parser(sub: Any) -> None:
         default=1,
         help="sweeps per pod count and mode; the summary shows the median (default 1)",
     )
+    p.add_argument(
+        "--target",
+        help="sweep a running server instead (http://HOST:PORT, HOST:PORT for gRPC); needs --limit",
+    )
+    p.add_argument("--limit", type=POSITIVE, help="with --target: the rows/s the fractions are of")
+    p.add_argument(
+        "--metrics",
+        help="with --target: the gateway's metrics URL (batch sizes, waiting out a backlog)",
+    )
+    p.add_argument(
+        "--pid", action="append", type=name_pid, default=[], help="with --target: NAME=PID for CPU"
+    )
     p.add_argument("--seed", type=int, default=1, help="arrival seed of the first step (1)")
     p.add_argument(
         "--invalid-retries",
@@ -96,6 +108,10 @@ def run_goodput_command(args: argparse.Namespace) -> int:
     from loadtest.bench_goodput import GoodputConfig, run_goodput
     from loadtest.goodput_sweep import DEFAULT_GRID
 
+    if args.target is not None and args.limit is None:
+        raise SystemExit(
+            "loadtest goodput: --target needs --limit (the rows/s it can serve at most)"
+        )
     config = GoodputConfig(
         pods=args.pods,
         modes=args.modes,
@@ -118,6 +134,10 @@ def run_goodput_command(args: argparse.Namespace) -> int:
         inflight_per_pod=args.inflight_per_pod,
         timeout_s=args.timeout,
         json_path=args.json,
+        target=args.target,
+        target_limit_rows_s=args.limit,
+        target_metrics=args.metrics,
+        target_pids=tuple(args.pid),
     )
     sweeps = run_goodput(config)
     return 0 if all(s.goodput is not None for s in sweeps) else 1

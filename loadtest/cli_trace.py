@@ -6,18 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from loadtest.argtypes import COUNT, NON_NEGATIVE, POSITIVE, POSITIVE_INT
+from loadtest.argtypes import COUNT, NON_NEGATIVE, POSITIVE, POSITIVE_INT, name_pid
 from loadtest.clients import CLIENT_KINDS
 from loadtest.traces import INTERPOLATIONS, TRACE_KINDS
 
 __all__ = ["add_trace_parser", "run_trace_command"]
-
-
-def _pid(text: str) -> tuple[str, int]:
-    name, sep, pid = text.partition("=")
-    if not sep or not name or not pid.isdigit():
-        raise argparse.ArgumentTypeError(f"expected NAME=PID, got {text!r}")
-    return name, int(pid)
 
 
 def add_trace_parser(sub: Any) -> None:
@@ -84,7 +77,7 @@ def add_trace_parser(sub: Any) -> None:
         help="with --target: metrics URLs to scrape (gateway :8002/metrics, pods' /metrics)",
     )
     p.add_argument(
-        "--pid", type=_pid, action="append", default=[], help="with --target: NAME=PID for CPU"
+        "--pid", type=name_pid, action="append", default=[], help="with --target: NAME=PID for CPU"
     )
     p.add_argument("--pods", type=POSITIVE_INT, default=2, help="own stack: pods (2)")
     p.add_argument("--fixed-ms", type=NON_NEGATIVE, default=8.0, help="pod F (8 ms)")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtest.procs import Proc
+from loadtest.ab import CpuSource
 
 __all__ = [
     "BatchCounts",
@@ -97,8 +98,8 @@ def wait_idle(metrics_url: str, model: str, timeout_s: float) -> float:
 class StackProbe:
     """A ``WindowProbe``: CPU seconds of each process and the gateway's batch counts."""
 
-    procs: dict[str, Proc]
-    metrics_url: str
+    procs: Mapping[str, CpuSource]
+    metrics_url: str | None  # None: batch counts are not read
     model: str = "sim"
     cpu_s: dict[str, float] = field(default_factory=dict)
     batches: BatchCounts | None = None
@@ -106,10 +107,11 @@ class StackProbe:
     _batches0: BatchCounts | None = None
 
     def start(self) -> None:
-        self._batches0 = batch_counts(self.metrics_url, self.model)  # its CPU is not counted
+        if self.metrics_url is not None:  # read before the CPU, so its cost is not counted
+            self._batches0 = batch_counts(self.metrics_url, self.model)
         self._cpu0 = {name: p.cpu_seconds() for name, p in self.procs.items()}
 
     def stop(self) -> None:
         self.cpu_s = {name: p.cpu_seconds() - self._cpu0[name] for name, p in self.procs.items()}
-        end = batch_counts(self.metrics_url, self.model)
+        end = None if self.metrics_url is None else batch_counts(self.metrics_url, self.model)
         self.batches = None if end is None or self._batches0 is None else end - self._batches0

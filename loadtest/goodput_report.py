@@ -121,7 +121,34 @@ def _processes(config: GoodputConfig) -> str:
     return f"a generator process per {fmt_rate(config.rate_per_process)} req/s offered"
 
 
+def _print_target_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
+    best = median_sweep(sweeps)
+    g = best.goodput
+    row = [
+        str(config.target),
+        fmt_rate(best.limit_rows_s),
+        _goodput(best, sweeps),
+        _num(g.gateway_cpu_us_per_req if g else None),
+        _num(g.mean_batch_rows if g else None, 1),
+        fmt_us(g.p99_us) if g else "-",
+    ]
+    columns = ["target", "given limit\nrows/s", "goodput rows/s", "gateway\nCPU-µs/req"]
+    columns += ["mean batch\nrows", "p99 at\ngoodput"]
+    notes = [
+        f"Goodput: the most rows/s served by a step with p99 ≤ {config.slo_ms:g} ms, errors ≤ "
+        f"{100 * config.error_tolerance:g}% and a generator that kept its schedule. "
+        f"Open-loop Poisson arrivals, {config.rows} row(s) per request over {config.protocol}, "
+        f"{_processes(config)}; CPU only of the processes given with --pid, batch sizes only "
+        "with --metrics.",
+        machine_note(),
+    ]
+    print_table("Goodput at the p99 SLO of a running server", columns, [row], notes)
+
+
 def print_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
+    if config.target is not None:
+        _print_target_summary(sweeps, config)
+        return
     rows = []
     for pods in dict.fromkeys(s.pods for s in sweeps):
         runs = {m: [s for s in sweeps if s.pods == pods and s.mode == m] for m in MODES}
