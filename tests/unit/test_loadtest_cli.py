@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.cli import build_parser
-from loadtest.clients import CLIENT_KINDS
+from loadtest.clients import STANDARD_KINDS
 
 
 def test_stack_defaults_are_the_documented_ports() -> None:
@@ -25,7 +25,7 @@ def test_stack_ports_and_pod_count_can_be_overridden() -> None:
 
 def test_bench_defaults() -> None:
     args = build_parser().parse_args(["bench"])
-    assert args.protocols == CLIENT_KINDS
+    assert args.protocols == STANDARD_KINDS  # grpc-stream on request
     assert (args.concurrency, args.rows, args.duration, args.warmup) == (16, 1, 5.0, 1.0)
     assert (args.processes, args.rounds, args.max_batch) == (1, 1, 32)
     assert (args.pod_fixed_ms, args.pod_per_row_ms) == (0.0, 0.0)
