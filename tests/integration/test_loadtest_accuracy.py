@@ -4,7 +4,8 @@ The simulated pod runs each request as its own batch, one at a time, for exactly
 a correct generator must see is known: closed loop at concurrency c, throughput 1000/F req/s
 and latency c·F; open loop at a rate with room between arrivals, latency F and throughput the
 rate. The tolerances are wide (a shared 2-core machine) and one-sided where physics allows:
-no measurement may beat the pod's own limit or its service time.
+no measurement may beat the pod's own limit or its service time. Also: every open-loop request
+is answered and checked over each wire, processes merge, a dead server counts as errors.
 """
 
 from __future__ import annotations
@@ -95,3 +96,40 @@ async def test_an_artificially_slowed_generator_is_reported_invalid(pod: PodProc
     assert not result.valid
     assert "lag" in result.invalid or "behind" in result.invalid, result.invalid
     assert result.lag().p99_us > config.lag_limit_us
+
+
+@pytest.mark.parametrize("kind", ["http-binary", "grpc", "grpc-stream"])
+def test_open_loop_requests_succeed_and_wait_at_least_the_service_time(
+    kind: str, pod: PodProc
+) -> None:
+    target = pod.grpc_address if is_grpc(kind) else pod.http_url
+    spec = ClientSpec(kind, target, SimPayload(rows=2), verify_every=4, timeout_s=5.0)
+    config = OpenLoopConfig(rate=25.0, duration_s=1.0, warmup_s=0.2, processes=0, drain_s=5.0)
+    result = run_open_loop(spec, config)
+    assert result.error_count == 0, result.error_sample
+    assert result.due > 0
+    assert result.ok == result.due == result.sent
+    assert result.verified > 0
+    assert result.summary().count == result.ok
+    assert result.summary().p50_us >= F_MS * 1000
+    assert result.lag().count == result.due
+
+
+def test_generator_processes_merge_their_results(pod: PodProc) -> None:
+    spec = ClientSpec("http-json", pod.http_url, SimPayload(), verify_every=1, timeout_s=5.0)
+    config = OpenLoopConfig(rate=30.0, duration_s=1.0, warmup_s=0.2, processes=2, drain_s=5.0)
+    result = run_open_loop(spec, config)
+    assert result.error_count == 0, result.error_sample
+    assert result.processes == 2
+    assert result.ok == result.due > 0
+    assert result.verified >= result.ok  # verify_every=1: every answer (plus the warm-up's)
+    assert result.summary().p50_us >= F_MS * 1000
+
+
+def test_a_server_that_is_gone_counts_connection_errors() -> None:
+    spec = ClientSpec("http-binary", "http://127.0.0.1:1", timeout_s=1.0)
+    config = OpenLoopConfig(rate=50.0, duration_s=0.3, warmup_s=0.0, processes=0, drain_s=2.0)
+    result = run_open_loop(spec, config)
+    assert result.ok == 0
+    assert result.error_count == result.due > 0
+    assert all(kind.startswith("http ") for kind in result.errors)
