@@ -31,6 +31,7 @@ __all__ = ["HttpServer", "Request", "Response", "Router", "json_response", "star
 log = logging.getLogger(__name__)
 
 _PIPELINE_LIMIT = 16  # requests parsed ahead of the one being answered before reading pauses
+_HEAD_LIMIT = 64 * 1024  # bytes of request line and headers (aiohttp allows 8 KiB a line)
 
 
 @dataclass(slots=True)
@@ -147,13 +148,20 @@ class _Connection(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
         self._paused = False
         self._closing = False
+        self.last_active = server.now()
         self._reset()
 
     def _reset(self) -> None:
         self._url = b""
         self._headers: dict[str, str] = {}
+        self._head_size = 0
         self._chunks: list[bytes] = []
         self._size = 0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing parsed, pending or being answered."""
+        return not self._pending and (self._task is None or self._task.done())
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
@@ -164,12 +172,16 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
+        self.last_active = self._server.now()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(400, "protocol upgrades are not supported")
         except httptools.HttpParserError as exc:
-            self._fail(400, f"malformed HTTP request: {exc}")
+            if self._head_size > _HEAD_LIMIT:
+                self._fail(431, "request line and headers are over 64 KiB")
+            else:
+                self._fail(400, f"malformed HTTP request: {exc}")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
@@ -184,8 +196,15 @@ class _Connection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._count_head(len(url))
+
+    def _count_head(self, n: int) -> None:
+        self._head_size += n
+        if self._head_size > _HEAD_LIMIT:  # stops the parser: answered 431 and closed
+            raise httptools.HttpParserError("request line and headers over 64 KiB")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value))
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
@@ -232,6 +251,7 @@ class _Connection(asyncio.Protocol):
                 self._transport.resume_reading()
             response = await self._server.answer(parsed)
             self._write(parsed, response)
+            self.last_active = self._server.now()
             if not parsed.keep_alive:
                 self._close()
 
@@ -274,13 +294,31 @@ class _Connection(asyncio.Protocol):
 class HttpServer:
     """Serves ``router`` with ``on_error`` turning a handler's exception into a response."""
 
-    def __init__(self, router: Router, on_error: ErrorHandler, max_body: int) -> None:
+    def __init__(
+        self, router: Router, on_error: ErrorHandler, max_body: int, keepalive_s: float = 75.0
+    ) -> None:
         self.router = router
         self.on_error = on_error
         self.max_body = max_body
+        self.keepalive_s = keepalive_s  # an idle connection is closed after this (aiohttp's 75)
         self.clock = _Clock()
+        self.now = time.monotonic
         self.connections: set[_Connection] = set()
         self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def close_idle(self) -> int:
+        """Close the connections idle for ``keepalive_s``; return how many."""
+        cutoff = self.now() - self.keepalive_s
+        stale = [c for c in self.connections if c.idle and c.last_active <= cutoff]
+        for conn in stale:
+            conn.close_when_idle()
+        return len(stale)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(min(5.0, self.keepalive_s / 2))
+            self.close_idle()
 
     async def answer(self, parsed: _Parsed) -> Response:
         path = unquote(parsed.url.decode("latin-1").partition("?")[0])
@@ -310,10 +348,13 @@ class HttpServer:
         self._server = await loop.create_server(
             lambda: _Connection(self), host, port, reuse_address=True
         )
+        self._sweeper = loop.create_task(self._sweep())
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop listening, let requests being answered finish (up to ``grace_s``), close."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):

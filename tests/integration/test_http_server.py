@@ -49,7 +49,7 @@ def on_error(_: Request, exc: BaseException) -> Response | None:
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[Handlers, int]]:
+async def server_and_port() -> AsyncIterator[tuple[HttpServer, Handlers, int]]:
     handlers = Handlers()
     router = Router()
     router.add("POST", "/v2/models/{model}/infer", handlers.echo)
@@ -59,8 +59,13 @@ async def served() -> AsyncIterator[tuple[Handlers, int]]:
     router.add("GET", "/v2/health/live", handlers.health)
     server = HttpServer(router, on_error, LIMIT)
     port = await server.start("127.0.0.1", 0)
-    yield handlers, port
+    yield server, handlers, port
     await server.stop(grace_s=1.0)
+
+
+@pytest.fixture
+def served(server_and_port: tuple[HttpServer, Handlers, int]) -> tuple[Handlers, int]:
+    return server_and_port[1], server_and_port[2]
 
 
 async def exchange(
@@ -197,3 +202,28 @@ async def test_a_client_that_leaves_cancels_its_handler(served: tuple[Handlers, 
     await asyncio.wait_for(handlers.started.wait(), 5)
     writer.close()
     await asyncio.wait_for(handlers.cancelled.wait(), 5)
+
+
+async def test_headers_over_the_limit_are_431_and_closed(served: tuple[Handlers, int]) -> None:
+    _, port = served
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /slow/1 HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+    status, headers, _ = await read_response(reader)
+    assert status == 431 and headers["connection"] == "close"
+    writer.close()
+
+
+async def test_idle_connections_are_closed_and_busy_ones_kept(
+    server_and_port: tuple[HttpServer, Handlers, int],
+) -> None:
+    server, handlers, port = server_and_port
+    idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
+    _, busy_writer = await asyncio.open_connection("127.0.0.1", port)
+    busy_writer.write(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.wait_for(handlers.started.wait(), 5)
+    server.keepalive_s = 0.0
+    assert server.close_idle() == 1  # the idle one; the one being answered stays
+    assert await asyncio.wait_for(idle_reader.read(), 5) == b""
+    assert not handlers.cancelled.is_set()
+    idle_writer.close()
+    busy_writer.close()
