@@ -16,6 +16,7 @@ __all__ = ["TIMEOUT_HEADER", "build_router", "error_response", "on_error"]
 
 _BINARY = "application/octet-stream"
 _JSON = "application/json"
+_HEADER_LENGTH = v2_http.HEADER_LENGTH.lower()  # request headers are keyed in lower case
 
 
 def error_response(exc: InferError) -> Response:
@@ -92,17 +93,18 @@ def build_router(gateway: Gateway) -> Router:
     router.add("GET", "/v2/health/ready", ready)
     router.add("GET", "/v2", server_metadata)
     router.add("GET", "/v2/models/stats", all_stats)
+    for base in (model, versioned):  # infer first: routes are tried in order, it is the hot one
+        router.add("POST", f"{base}/infer", infer)
     for base in (model, versioned):
         router.add("GET", base, model_metadata)
         router.add("GET", f"{base}/ready", model_ready)
         router.add("GET", f"{base}/config", model_config)
         router.add("GET", f"{base}/stats", model_stats)
-        router.add("POST", f"{base}/infer", infer)
     return router
 
 
 def _header_length(request: Request) -> int | None:
-    value = request.headers.get(v2_http.HEADER_LENGTH.lower())
+    value = request.headers.get(_HEADER_LENGTH)
     if value is None:
         return None
     try:
@@ -114,11 +116,12 @@ def _header_length(request: Request) -> int | None:
 
 
 TIMEOUT_HEADER = "Inference-Timeout-Ms"
+_TIMEOUT_KEY = TIMEOUT_HEADER.lower()
 
 
 def _timeout_header(request: Request) -> float | None:
     """The caller's timeout from the Inference-Timeout-Ms header, in seconds."""
-    value = request.headers.get(TIMEOUT_HEADER.lower())
+    value = request.headers.get(_TIMEOUT_KEY)
     if value is None:
         return None
     try:

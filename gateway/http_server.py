@@ -36,16 +36,20 @@ _HEAD_LIMIT = 64 * 1024  # bytes of request line and headers (aiohttp allows 8 K
 
 @dataclass(slots=True)
 class Request:
-    """One parsed request: ``headers`` by lower-case name, ``params`` from the route pattern."""
+    """One parsed request: ``headers`` by lower-case name, ``params`` from the route pattern
+    (set once routed); ``too_large`` is the body's size when it was over the limit (and
+    dropped), else 0."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: bytes
+    keep_alive: bool = True
+    too_large: int = 0
     params: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Response:
     status: int = 200
     body: bytes = b""
@@ -127,16 +131,6 @@ class _Clock:
         return self._line
 
 
-@dataclass(slots=True)
-class _Parsed:
-    method: str
-    url: bytes
-    headers: dict[str, str]
-    body: bytes
-    keep_alive: bool
-    too_large: int  # body bytes when over the limit, else 0
-
-
 class _Connection(asyncio.Protocol):
     """One client connection: parses requests and answers them in order."""
 
@@ -144,7 +138,7 @@ class _Connection(asyncio.Protocol):
         self._server = server
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
-        self._pending: deque[_Parsed] = deque()
+        self._pending: deque[Request] = deque()
         self._task: asyncio.Task[None] | None = None
         self._paused = False
         self._closing = False
@@ -208,11 +202,15 @@ class _Connection(asyncio.Protocol):
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
+        if self._headers.get("expect", "").lower() != "100-continue" or self._closing:
+            return
         length = self._headers.get("content-length", "")
         declared = int(length) if length.isdigit() else 0
-        if self._headers.get("expect", "").lower() == "100-continue" and self._transport:
-            if declared > self._server.max_body:
-                return  # answered 413 once the (unsent) body is skipped or the client gives up
+        if declared > self._server.max_body:  # refuse before the body is sent, then close
+            self._fail(
+                413, f"request body is too large: {declared} bytes > {self._server.max_body}"
+            )
+        elif self._transport is not None:
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
@@ -223,11 +221,13 @@ class _Connection(asyncio.Protocol):
             self._chunks.clear()
 
     def on_message_complete(self) -> None:
+        if self._closing:
+            return
         too_large = self._size if self._size > self._server.max_body else 0
         self._pending.append(
-            _Parsed(
+            Request(
                 self._parser.get_method().decode("ascii", "replace"),
-                self._url,
+                unquote(self._url.decode("latin-1").partition("?")[0]),
                 self._headers,
                 b"".join(self._chunks) if not too_large else b"",
                 self._parser.should_keep_alive(),
@@ -255,7 +255,7 @@ class _Connection(asyncio.Protocol):
             if not parsed.keep_alive:
                 self._close()
 
-    def _write(self, parsed: _Parsed, response: Response) -> None:
+    def _write(self, parsed: Request, response: Response) -> None:
         if self._transport is None or self._closing:
             return
         head = [
@@ -277,8 +277,9 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self, status: int, message: str) -> None:
         """Answer a request that cannot be parsed, then close: the stream is lost."""
-        bad = _Parsed("GET", b"", {}, b"", False, 0)
-        self._write(bad, json_response({"error": message}, status))
+        self._write(
+            Request("GET", "", {}, b"", keep_alive=False), json_response({"error": message}, status)
+        )
         self._close()
 
     def _close(self) -> None:
@@ -317,19 +318,17 @@ class HttpServer:
 
     async def _sweep(self) -> None:
         while True:
-            await asyncio.sleep(min(5.0, self.keepalive_s / 2))
+            await asyncio.sleep(min(5.0, max(0.1, self.keepalive_s / 2)))  # never a spin
             self.close_idle()
 
-    async def answer(self, parsed: _Parsed) -> Response:
-        path = unquote(parsed.url.decode("latin-1").partition("?")[0])
-        found = self.router.resolve(parsed.method, path)
+    async def answer(self, request: Request) -> Response:
+        found = self.router.resolve(request.method, request.path)
         if isinstance(found, int):
-            what = "no such path" if found == 404 else f"method {parsed.method} not allowed"
-            return json_response({"error": f"{what}: {path}"}, found)
-        handler, params = found
-        request = Request(parsed.method, path, parsed.headers, parsed.body, params)
-        if parsed.too_large:
-            message = f"request body is too large: {parsed.too_large} bytes > {self.max_body}"
+            what = "no such path" if found == 404 else f"method {request.method} not allowed"
+            return json_response({"error": f"{what}: {request.path}"}, found)
+        handler, request.params = found
+        if request.too_large:
+            message = f"request body is too large: {request.too_large} bytes > {self.max_body}"
             return json_response({"error": message}, 413)
         try:
             return await handler(request)
@@ -338,7 +337,7 @@ class HttpServer:
         except Exception as exc:  # every failure is answered, never a dropped connection
             response = self.on_error(request, exc)
             if response is None:
-                log.exception("unhandled error answering %s %s", parsed.method, path)
+                log.exception("unhandled error answering %s %s", request.method, request.path)
                 return json_response({"error": f"internal error: {exc}"}, 500)
             return response
 

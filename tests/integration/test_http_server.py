@@ -227,3 +227,19 @@ async def test_idle_connections_are_closed_and_busy_ones_kept(
     assert not handlers.cancelled.is_set()
     idle_writer.close()
     busy_writer.close()
+
+
+async def test_an_expected_body_over_the_limit_is_refused_before_it_is_sent(
+    served: tuple[Handlers, int],
+) -> None:
+    _, port = served
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        + str(LIMIT + 1).encode()
+        + b"\r\nExpect: 100-continue\r\n\r\n"
+    )  # no body: the answer must come without it
+    status, headers, body = await read_response(reader)
+    assert status == 413 and str(LIMIT + 1).encode() in body
+    assert headers["connection"] == "close"
+    writer.close()
