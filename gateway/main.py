@@ -15,13 +15,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.grpc_frontend import build_grpc_server
-from gateway.http_frontend import build_router, on_error
-from gateway.http_server import start_http_server
+from gateway.core import Gateway
+from gateway.frontends.grpc_service import build_grpc_server
+from gateway.frontends.http_server import start_http_server
+from gateway.frontends.rest import build_router, on_error
 from gateway.metrics import GatewayMetrics
 from gateway.reload import ConfigReloader
 from gateway.reporter import LoadCollector, LoadReporter, gateway_snapshots
-from gateway.service import Gateway
 
 __all__ = ["main", "serve"]
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.service import Gateway
+from gateway.core import Gateway
 
 __all__ = ["ConfigReloader"]
 

@@ -32,8 +32,8 @@ from protos import autoscaler_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
     from gateway.config import AutoscalerSettings
-    from gateway.model_runtime import ModelRuntime
-    from gateway.service import Gateway
+    from gateway.core import Gateway
+    from gateway.models.runtime import ModelRuntime
 
 __all__ = [
     "LoadCollector",

@@ -25,11 +25,11 @@ from gateway.batching.policy import BatchingPolicy, LoadView, decide
 from gateway.batching.queue import BatchQueue, Pending, QueueFull, QueuePolicy, TimeoutAction
 from gateway.batching.rate import RateEstimator
 from gateway.batching.timeline import InFlight
-from gateway.call_policy import call_timeout, judge
 from gateway.config import DynamicBatchingSettings, ModelSettings
 from gateway.errors import Code, InferError
-from gateway.pods import Pod, PodSet
-from gateway.routing import pick_pod
+from gateway.routing.call_policy import call_timeout, judge
+from gateway.routing.pick import pick_pod
+from gateway.routing.pod_set import Pod, PodSet
 from gateway.stats import ModelStats
 from protos import v2_grpc
 from protos.infer import InferRequestBody

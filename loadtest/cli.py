@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from loadtest.argtypes import COUNT, NON_NEGATIVE, POSITIVE, POSITIVE_INT, choice_list
-from loadtest.cli_compare import COMMANDS as COMPARE_COMMANDS
-from loadtest.cli_compare import add_compare_parsers, run_compare_command
-from loadtest.cli_goodput import add_goodput_parser, run_goodput_command
-from loadtest.cli_trace import add_trace_parser, run_trace_command
-from loadtest.clients import CLIENT_KINDS, STANDARD_KINDS, is_grpc
+from loadtest.clients.base import CLIENT_KINDS, STANDARD_KINDS, is_grpc
+from loadtest.commands.compare import COMMANDS as COMPARE_COMMANDS
+from loadtest.commands.compare import add_compare_parsers, run_compare_command
+from loadtest.commands.goodput import add_goodput_parser, run_goodput_command
+from loadtest.commands.trace import add_trace_parser, run_trace_command
 
 __all__ = ["build_parser", "main"]
 
@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _stack(args: argparse.Namespace) -> int:
-    from loadtest.stack import StackConfig, run_stack
+    from loadtest.stack.local import StackConfig, run_stack
 
     return run_stack(
         StackConfig(
@@ -211,7 +211,7 @@ def _stack(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from loadtest.bench_datapath import BenchConfig, run_bench
+    from loadtest.benches.datapath import BenchConfig, run_bench
 
     figures = run_bench(
         BenchConfig(
@@ -234,7 +234,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _autoscale_bench(args: argparse.Namespace) -> int:
-    from loadtest.bench_autoscale import BenchConfig, run_bench
+    from loadtest.benches.autoscale import BenchConfig, run_bench
 
     run_bench(
         BenchConfig(
@@ -248,7 +248,7 @@ def _autoscale_bench(args: argparse.Namespace) -> int:
 
 
 def _discovery_bench(args: argparse.Namespace) -> int:
-    from loadtest.bench_discovery import DiscoveryBenchConfig, run_discovery_bench
+    from loadtest.benches.discovery import DiscoveryBenchConfig, run_discovery_bench
 
     run_discovery_bench(
         DiscoveryBenchConfig(
@@ -262,10 +262,10 @@ def _discovery_bench(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
-    from loadtest.clients import ClientSpec
-    from loadtest.closed_loop import ClosedLoopConfig, run_closed_loop
-    from loadtest.payload import SimPayload
-    from loadtest.report import fmt_rate, fmt_us, machine_note, print_table
+    from loadtest.clients.base import ClientSpec
+    from loadtest.clients.payload import SimPayload
+    from loadtest.generators.closed_loop import ClosedLoopConfig, run_closed_loop
+    from loadtest.results.report import fmt_rate, fmt_us, machine_note, print_table
 
     target = args.target or (
         "127.0.0.1:8001" if is_grpc(args.protocol) else "http://127.0.0.1:8000"

@@ -27,7 +27,7 @@ import aiohttp
 from kubernetes_asyncio.client import DiscoveryV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from gateway.discovery.backoff import Backoff
+from gateway.backoff import Backoff
 from gateway.discovery.store import EndpointSnapshot, SliceStore
 from gateway.discovery.stream import Expired, list_slices, watch_slices
 

@@ -2,7 +2,7 @@
 
 This run must never import a project proto module (protos.*, gateway.*, loadtest.simpod.*):
 tritonclient registers the same ``inference.*`` protobuf names (see README.md).
-``loadtest.procs`` is proto-free and only starts processes.
+``loadtest.stack.procs`` is proto-free and only starts processes.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _compat import CLIENT_KINDS, DATATYPES, SHORT_TIMEOUT_MS, V2, Target
 
-from loadtest import procs
+from loadtest.stack import procs
 
 FORBIDDEN_PREFIXES = ("protos.", "gateway", "loadtest.simpod")
 

@@ -1,0 +1,1 @@
+"""The backends: calls to the model pods."""

@@ -1,0 +1,205 @@
+"""The gateway's core behind both front-ends: the served models and what the v2 API asks of them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from gateway.config import GatewayConfig, ModelSettings
+from gateway.errors import Code, InferError
+from gateway.metrics import GatewayMetrics, ModelState, PodState, StateCollector
+from gateway.models.runtime import ModelRuntime
+from gateway.models.spec import ModelSpec
+from protos import grpc_service_pb2 as pb
+from protos.infer import InferRequestBody, InferResponseBody
+
+__all__ = ["EXTENSIONS", "SERVER_NAME", "SERVER_VERSION", "Gateway"]
+
+SERVER_NAME = "inference-gateway"
+SERVER_VERSION = "0.1.0"
+EXTENSIONS = ("binary_tensor_data", "parameters", "statistics", "model_configuration")
+
+
+class Gateway:
+    """Served models by name, server health and metadata, and request accounting."""
+
+    def __init__(self, config: GatewayConfig, metrics: GatewayMetrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or GatewayMetrics()
+        self.models = {m.name: self._runtime(m) for m in config.models}
+        self.live = True
+        self.ready = False
+        self._observers: dict[tuple[str, str], _Observer] = {}
+        self.metrics.registry.register(StateCollector(self._states))
+
+    def _runtime(self, settings: ModelSettings) -> ModelRuntime:
+        probe_s = self.config.server.probe_interval_ms / 1000
+        return ModelRuntime(settings, metrics=self.metrics, probe_interval_s=probe_s)
+
+    async def apply(self, new: GatewayConfig) -> list[str]:
+        """Swap in a new config (live reload): models are updated in place, keeping every
+        queued request; new models start; removed ones stop. Returns what changed.
+
+        The server section (ports, limits) is fixed at start: changes to it are reported and
+        not applied.
+        """
+        changes: list[str] = []
+        if new.server != self.config.server:
+            changes.append("server: changes need a restart; keeping the running server settings")
+            new = new.model_copy(update={"server": self.config.server})
+        old = {m.name: m for m in self.config.models}
+        for settings in new.models:
+            before = old.get(settings.name)
+            if before is None:
+                runtime = self.models[settings.name] = self._runtime(settings)
+                runtime.start()
+                changes.append(f"model {settings.name}: added")
+            elif settings != before:
+                diff = _diff(before.model_dump(), settings.model_dump())
+                changes.append(f"model {settings.name}: " + ", ".join(diff))
+                self.models[settings.name].update(settings)
+        for name in old.keys() - {m.name for m in new.models}:
+            runtime = self.models.pop(name)
+            await runtime.stop()
+            changes.append(f"model {name}: removed")
+        self.config = new
+        return changes
+
+    async def start(self) -> None:
+        for runtime in self.models.values():
+            runtime.start()
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        await asyncio.gather(*(m.stop() for m in self.models.values()))
+
+    def model(self, name: str, version: str = "") -> ModelRuntime:
+        """The model ``name``; NOT_FOUND when the gateway does not serve it."""
+        runtime = self.models.get(name)
+        if runtime is None:
+            raise InferError(Code.NOT_FOUND, f"unknown model '{name}'")
+        return runtime
+
+    def spec(self, name: str, version: str = "") -> ModelSpec:
+        """The model's spec; UNAVAILABLE until a pod has told the gateway what the model is."""
+        runtime = self.model(name, version)
+        if runtime.spec is None:
+            raise InferError(
+                Code.UNAVAILABLE, f"model '{name}' has no ready pod yet; its metadata is unknown"
+            )
+        return runtime.spec
+
+    def server_metadata(self) -> Any:
+        return pb.ServerMetadataResponse(
+            name=SERVER_NAME, version=SERVER_VERSION, extensions=list(EXTENSIONS)
+        )
+
+    def statistics(self, name: str = "", version: str = "") -> Any:
+        """ModelStatistics of one model, or of all with an empty name."""
+        runtimes = [self.model(name, version)] if name else list(self.models.values())
+        return pb.ModelStatisticsResponse(
+            model_stats=[r.stats.to_proto(r.name, version or r.version) for r in runtimes]
+        )
+
+    def observer(self, model: str, protocol: str) -> _Observer:
+        key = (model, protocol)
+        found = self._observers.get(key)
+        if found is None:
+            found = self._observers[key] = _Observer(self.metrics, model, protocol)
+        return found
+
+    async def infer(
+        self,
+        protocol: str,
+        name: str,
+        version: str,
+        body: InferRequestBody,
+        timeout_s: float | None,
+    ) -> InferResponseBody:
+        """Answer one inference request, accounting for it."""
+        start = time.perf_counter_ns()
+        runtime = self.model(name, version)
+        timeout_s = _timeout_param(body, timeout_s)
+        observer = self.observer(name, protocol)
+        observer.requests.inc()
+        runtime.in_flight += 1
+        ok = False
+        try:
+            reply = await runtime.infer(
+                body, runtime.deadline(timeout_s, time.monotonic()), version
+            )
+            ok = True
+            return reply
+        except InferError as exc:
+            observer.failed(exc.code)
+            raise
+        except asyncio.CancelledError:
+            observer.failed(Code.CANCELLED)
+            raise
+        finally:
+            runtime.in_flight -= 1
+            elapsed = time.perf_counter_ns() - start
+            observer.latency.observe(elapsed / 1e9)
+            runtime.stats.record_request(ok, elapsed, 0)
+
+    def _states(self) -> tuple[list[ModelState], list[PodState]]:
+        models: list[ModelState] = []
+        pods: list[PodState] = []
+        for r in self.models.values():
+            fit = r.scheduler.cost.fit()
+            models.append(
+                ModelState(
+                    r.name,
+                    r.in_flight,
+                    r.scheduler.queue.level_sizes(),
+                    fit.fixed_s if fit else None,
+                    fit.per_row_s if fit else None,
+                )
+            )
+            pods.extend(
+                PodState(r.name, p.address, p.in_flight, p.outstanding_rows, p.ready)
+                for p in r.pods.pods
+            )
+        return models, pods
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
+    """Each changed field as 'path: old -> new'."""
+    out: list[str] = []
+    for key in sorted(before.keys() | after.keys()):
+        a, b = before.get(key), after.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(_diff(a, b, f"{prefix}{key}."))
+        else:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
+def _timeout_param(body: InferRequestBody, timeout_s: float | None) -> float | None:
+    """The tighter of the transport's timeout and the request's ``timeout`` parameter (µs)."""
+    value = body.parameters.get("timeout")
+    if value is None:
+        return timeout_s
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InferError(Code.INVALID_ARGUMENT, "parameter 'timeout' must be microseconds (int)")
+    if value == 0:
+        return timeout_s
+    param_s = value / 1e6
+    return param_s if timeout_s is None else min(param_s, timeout_s)
+
+
+class _Observer:
+    """The metric children for one (model, protocol), bound once."""
+
+    def __init__(self, metrics: GatewayMetrics, model: str, protocol: str) -> None:
+        self._metrics = metrics
+        self._labels = (model, protocol)
+        self.requests = metrics.requests.labels(model, protocol)
+        self.latency = metrics.latency.labels(model, protocol)
+
+    def failed(self, code: Code) -> None:
+        self._metrics.failures.labels(*self._labels, code.reason).inc()

@@ -1,0 +1,79 @@
+"""One model's discovery at run time: an API client and its watcher, started and stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+
+from kubernetes_asyncio.client import ApiClient, DiscoveryV1Api
+
+from gateway.backoff import Backoff
+from gateway.config import DiscoverySettings
+from gateway.discovery.client import api_client
+from gateway.discovery.watcher import Publish, SliceWatcher
+
+__all__ = ["ModelDiscovery"]
+
+log = logging.getLogger(__name__)
+
+
+class ModelDiscovery:
+    """Watches the EndpointSlices of the model's Service and publishes each endpoint view."""
+
+    def __init__(
+        self,
+        settings: DiscoverySettings,
+        publish: Publish,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.watcher: SliceWatcher | None = None
+        self._publish = publish
+        self._backoff = Backoff(rng=rng or random.Random())
+        self._task: asyncio.Task[None] | None = None
+        self._client: ApiClient | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def _run(self) -> None:
+        s = self.settings
+        while self._client is None:
+            try:
+                self._client = await api_client(s.kubeconfig)
+            except Exception as exc:  # a bad or missing config: keep serving, keep trying
+                delay = self._backoff.next()
+                log.error(
+                    "discovery of %s/%s: no API client (%s); again in %.1f s",
+                    s.namespace,
+                    s.service,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+        self._backoff.reset()
+        self.watcher = SliceWatcher(
+            api=DiscoveryV1Api(self._client),
+            namespace=s.namespace,
+            service=s.service,
+            port_name=s.port_name,
+            publish=self._publish,
+            watch_timeout_s=s.watch_timeout_s,
+            silence_timeout_s=s.silence_timeout_s,
+            connect_timeout_s=s.connect_timeout_s,
+            backoff=self._backoff,
+        )
+        await self.watcher.run()

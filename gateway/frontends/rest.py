@@ -1,0 +1,135 @@
+"""The v2 REST front-end: health, metadata, config, statistics and inference.
+
+Served by ``gateway.frontends.http_server`` (httptools), whose route table this module fills.
+"""
+
+from __future__ import annotations
+
+from gateway.core import Gateway
+from gateway.errors import Code, InferError
+from gateway.frontends.http_server import Request, Response, Router, json_response
+from protos import v2_http
+from protos.json_format import message_to_dict
+from protos.tensors import CodecError
+
+__all__ = ["TIMEOUT_HEADER", "build_router", "error_response", "on_error"]
+
+_BINARY = "application/octet-stream"
+_JSON = "application/json"
+_HEADER_LENGTH = v2_http.HEADER_LENGTH.lower()  # request headers are keyed in lower case
+
+
+def error_response(exc: InferError) -> Response:
+    """An error as Triton writes it: the status for its kind and {"error": message}."""
+    headers: tuple[tuple[str, str], ...] = ()
+    if exc.retry_after_s is not None:
+        headers = (("Retry-After", str(max(1, round(exc.retry_after_s)))),)
+    return json_response({"error": exc.message}, exc.code.http_status, headers)
+
+
+def on_error(_: Request, exc: BaseException) -> Response | None:
+    """Every failure as a JSON error with its status; bad input is never a 500."""
+    if isinstance(exc, InferError):
+        return error_response(exc)
+    if isinstance(exc, CodecError):
+        return error_response(InferError(Code.INVALID_ARGUMENT, str(exc)))
+    return None
+
+
+_EMPTY: dict[bool, Response] = {True: Response(200), False: Response(400)}
+
+
+def _flag(ok: bool) -> Response:
+    """Health answers: 200 when true, 400 when false, empty body (clients read the status)."""
+    return _EMPTY[ok]
+
+
+def _names(request: Request) -> tuple[str, str]:
+    return request.params["model"], request.params.get("version", "")
+
+
+def build_router(gateway: Gateway) -> Router:
+    """The REST routes over ``gateway``."""
+    router = Router()
+
+    async def live(_: Request) -> Response:
+        return _flag(gateway.live)
+
+    async def ready(_: Request) -> Response:
+        return _flag(gateway.ready)
+
+    async def server_metadata(_: Request) -> Response:
+        return json_response(message_to_dict(gateway.server_metadata()))
+
+    async def model_ready(request: Request) -> Response:
+        return _flag(gateway.model(*_names(request)).ready)
+
+    async def model_metadata(request: Request) -> Response:
+        return json_response(message_to_dict(gateway.spec(*_names(request)).metadata()))
+
+    async def model_config(request: Request) -> Response:
+        return json_response(message_to_dict(gateway.model(*_names(request)).config()))
+
+    async def model_stats(request: Request) -> Response:
+        return json_response(message_to_dict(gateway.statistics(*_names(request))))
+
+    async def all_stats(_: Request) -> Response:
+        return json_response(message_to_dict(gateway.statistics()))
+
+    async def infer(request: Request) -> Response:
+        name, version = _names(request)
+        gateway.model(name, version)  # 404 for a model we do not serve, before decoding
+        decoded = v2_http.decode_request(request.body, _header_length(request))
+        response = await gateway.infer("http", name, version, decoded, _timeout_header(request))
+        binary = [v2_http.wants_binary(decoded, t.name) for t in response.outputs]
+        out, json_length = v2_http.encode_response(response, binary)
+        if json_length is None:
+            return Response(200, out, _JSON)
+        return Response(200, out, _BINARY, ((v2_http.HEADER_LENGTH, str(json_length)),))
+
+    model = "/v2/models/{model}"
+    versioned = "/v2/models/{model}/versions/{version}"
+    router.add("GET", "/v2/health/live", live)
+    router.add("GET", "/v2/health/ready", ready)
+    router.add("GET", "/v2", server_metadata)
+    router.add("GET", "/v2/models/stats", all_stats)
+    for base in (model, versioned):  # infer first: routes are tried in order, it is the hot one
+        router.add("POST", f"{base}/infer", infer)
+    for base in (model, versioned):
+        router.add("GET", base, model_metadata)
+        router.add("GET", f"{base}/ready", model_ready)
+        router.add("GET", f"{base}/config", model_config)
+        router.add("GET", f"{base}/stats", model_stats)
+    return router
+
+
+def _header_length(request: Request) -> int | None:
+    value = request.headers.get(_HEADER_LENGTH)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InferError(
+            Code.INVALID_ARGUMENT, f"{v2_http.HEADER_LENGTH} must be an integer, got '{value}'"
+        ) from None
+
+
+TIMEOUT_HEADER = "Inference-Timeout-Ms"
+_TIMEOUT_KEY = TIMEOUT_HEADER.lower()
+
+
+def _timeout_header(request: Request) -> float | None:
+    """The caller's timeout from the Inference-Timeout-Ms header, in seconds."""
+    value = request.headers.get(_TIMEOUT_KEY)
+    if value is None:
+        return None
+    try:
+        ms = float(value)
+    except ValueError:
+        ms = -1.0
+    if not ms > 0:
+        raise InferError(
+            Code.INVALID_ARGUMENT, f"{TIMEOUT_HEADER} must be a positive number, got '{value}'"
+        )
+    return ms / 1000

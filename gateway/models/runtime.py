@@ -1,0 +1,240 @@
+"""One served model at run time: its spec, its pods, and its scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+from gateway.config import ModelSettings
+from gateway.discovery.model_discovery import ModelDiscovery
+from gateway.discovery.store import EndpointSnapshot
+from gateway.errors import Code, InferError
+from gateway.metrics import GatewayMetrics, ModelMetrics
+from gateway.models.spec import ModelSpec
+from gateway.routing.outlier import OutlierDetector, OutlierPolicy
+from gateway.routing.pod_set import Pod, PodSet
+from gateway.routing.retry_budget import RetryBudget
+from gateway.scheduler import Scheduler
+from gateway.stats import ModelStats
+from protos.infer import InferRequestBody, InferResponseBody
+
+__all__ = ["ModelRuntime", "pod_devices", "pod_slots"]
+
+log = logging.getLogger(__name__)
+DEFAULT_SLOTS = 2
+
+
+def _reported_devices(pod_config: Any) -> int:
+    if pod_config is None:
+        return 0
+    return int(sum(g.count for g in pod_config.instance_group if g.count > 0))
+
+
+def pod_slots(settings: ModelSettings, pod_config: Any) -> int:
+    """In-flight batches per pod: the config's, else one per device the pod reports plus one
+    waiting in the pod's own queue (so a device never idles while its next batch crosses the
+    network), else 2."""
+    if settings.max_inflight_per_pod is not None:
+        return settings.max_inflight_per_pod
+    devices = _reported_devices(pod_config)
+    return devices + 1 if devices else DEFAULT_SLOTS
+
+
+def pod_devices(settings: ModelSettings, pod_config: Any) -> int:
+    """Batches a pod runs at once: the devices it reports (its instance groups), else 1, never
+    more than its slots."""
+    return max(1, min(pod_slots(settings, pod_config), _reported_devices(pod_config) or 1))
+
+
+def _size_pod(pod: Pod, settings: ModelSettings, pod_config: Any) -> None:
+    pod.slots = pod_slots(settings, pod_config)
+    pod.timeline.devices = pod_devices(settings, pod_config)
+
+
+def _outlier_policy(settings: ModelSettings) -> OutlierPolicy:
+    o = settings.outlier_detection
+    return OutlierPolicy(
+        consecutive_failures=o.consecutive_failures,
+        base_ejection_s=o.base_ejection_s,
+        max_ejection_s=o.max_ejection_s,
+        max_ejected_percent=o.max_ejected_percent,
+        interval_s=o.interval_s,
+    )
+
+
+class ModelRuntime:
+    """A model the gateway serves: validates requests against its spec and schedules them."""
+
+    def __init__(
+        self,
+        settings: ModelSettings,
+        *,
+        metrics: GatewayMetrics,
+        probe_interval_s: float,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.spec: ModelSpec | None = None
+        self.stats = ModelStats()
+        self.in_flight = 0  # requests admitted and not yet answered
+        self._fetching = False
+        self.pods = PodSet(
+            model=settings.target_model,
+            addresses=list(settings.endpoints),
+            probe_interval_s=probe_interval_s,
+            probe_timeout_s=settings.connect_timeout_ms / 1000,
+            on_ready=self._pod_ready,
+            on_change=lambda: self.scheduler.wake(),
+            outliers=OutlierDetector(_outlier_policy(settings)),
+            retry_budget=RetryBudget(
+                percent=settings.retry_budget.percent, floor=settings.retry_budget.min_retries
+            ),
+        )
+        self.metrics = ModelMetrics(metrics, self.name)
+        self.scheduler = Scheduler(
+            settings=settings, pods=self.pods, stats=self.stats, metrics=self.metrics, rng=rng
+        )
+        self.discovery: ModelDiscovery | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def version(self) -> str:
+        """The version the pods serve (their metadata's first), "1" until known."""
+        return self.spec.versions[0] if self.spec and self.spec.versions else "1"
+
+    @property
+    def ready(self) -> bool:
+        """Ready when the spec is known and at least one pod is ready (v2 ModelReady)."""
+        return self.spec is not None and any(p.ready for p in self.pods.pods)
+
+    def start(self) -> None:
+        self.pods.start()
+        self.scheduler.start()
+        self._start_discovery()
+
+    async def stop(self) -> None:
+        if self.discovery is not None:
+            await self.discovery.stop()
+        await self.scheduler.stop()
+        await self.pods.stop()
+
+    def _start_discovery(self) -> None:
+        """Watch the model's Service, if it has one; each endpoint view goes to the PodSet
+        (the first one compared in full, so a restarted watch drops what it no longer lists)."""
+        self.discovery = None
+        if self.settings.discovery is None:
+            return
+        first = [True]
+
+        def publish(snapshot: EndpointSnapshot, changed: frozenset[str]) -> None:
+            if self.discovery is not discovery:
+                return  # a watch being stopped after a reload
+            self.pods.set_endpoints(snapshot.endpoints, None if first[0] else changed)
+            first[0] = False
+
+        discovery = self.discovery = ModelDiscovery(self.settings.discovery, publish)
+        discovery.start()
+
+    def update(self, settings: ModelSettings) -> None:
+        """Apply new settings for this model (live reload); queued requests stay queued."""
+        rewatch = settings.discovery != self.settings.discovery
+        self.settings = settings
+        self.pods.set_addresses(list(settings.endpoints))
+        self.pods.outliers.policy = _outlier_policy(settings)  # ejections in force stay
+        self.pods.retry_budget.percent = settings.retry_budget.percent
+        self.pods.retry_budget.floor = settings.retry_budget.min_retries
+        if rewatch:
+            if self.discovery is not None:
+                stopping = asyncio.get_running_loop().create_task(self.discovery.stop())
+                self._background.add(stopping)
+                stopping.add_done_callback(self._background.discard)
+            if settings.discovery is None:
+                self.pods.set_endpoints({})
+            self._start_discovery()
+        self.scheduler.update(settings)
+        if self.spec is not None:
+            self._apply_spec(self.spec)
+
+    def deadline(self, timeout_s: float | None, now: float) -> float:
+        """The request's deadline: the caller's timeout, capped by the model's default."""
+        default = self.settings.default_timeout_ms / 1000
+        return now + (default if timeout_s is None else min(timeout_s, default))
+
+    def config(self) -> Any:
+        """The model's config in force: the pod's, with the gateway's batching."""
+        if self.spec is None:
+            raise InferError(
+                Code.UNAVAILABLE, f"model '{self.name}' has no ready pod yet; its config is unknown"
+            )
+        return self.spec.config(self.settings.dynamic_batching)
+
+    async def infer(
+        self, body: InferRequestBody, deadline: float, version: str = ""
+    ) -> InferResponseBody:
+        """Validate, queue and answer one request; every failure is an InferError."""
+        spec = self.spec or await self._wait_spec(deadline)
+        rows = spec.validate(body)
+        outputs = await self.scheduler.submit(body, rows, deadline, version)
+        return InferResponseBody(self.name, outputs, version, body.id)
+
+    async def _wait_spec(self, deadline: float) -> ModelSpec:
+        """Wait, up to the deadline, for a pod to describe the model; else UNAVAILABLE."""
+        while self.spec is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise InferError(Code.UNAVAILABLE, f"no ready pod for model '{self.name}'")
+            try:
+                await asyncio.wait_for(self.pods.changed(), remaining)
+            except TimeoutError:
+                continue
+        return self.spec
+
+    def _pod_ready(self, pod: Pod) -> None:
+        if self.spec is not None:
+            _size_pod(pod, self.settings, self.spec.pod_config)
+        elif not self._fetching:
+            self._fetching = True
+            fetch = asyncio.get_running_loop().create_task(self._fetch_spec(pod))
+            self._background.add(fetch)  # keep a reference: the loop holds tasks weakly
+            fetch.add_done_callback(self._background.discard)
+
+    def _apply_spec(self, spec: ModelSpec) -> None:
+        max_batch = spec.max_batch_size
+        self.scheduler.max_batch_size = max_batch
+        for pod in self.pods.pods:
+            _size_pod(pod, self.settings, spec.pod_config)
+
+    async def _fetch_spec(self, pod: Pod) -> None:
+        """Learn the model from a pod: ModelConfig, or ModelMetadata when it has no config."""
+        timeout = self.settings.connect_timeout_ms / 1000
+        try:
+            metadata = await pod.client.model_metadata(timeout)
+            config = await pod.client.model_config(timeout)
+            if config is not None:
+                spec = ModelSpec.from_config(
+                    self.name, config, self.settings.max_batch_size, tuple(metadata.versions)
+                )
+            else:
+                spec = ModelSpec.from_metadata(self.name, metadata, self.settings.max_batch_size)
+        except Exception as exc:  # any failure: the pod is not usable yet
+            log.warning("cannot read model %s from pod %s: %s", self.name, pod.address, exc)
+            self.pods.set_ready(pod, False)
+        else:
+            self._apply_spec(spec)
+            self.spec = spec
+            log.info(
+                "model %s: max_batch_size %d, %d slots per pod, inputs %s, outputs %s (from %s)",
+                self.name,
+                spec.max_batch_size,
+                pod.slots,
+                list(spec.inputs),
+                list(spec.outputs),
+                pod.address,
+            )
+            self.pods.notify()
+        finally:
+            self._fetching = False

@@ -1,0 +1,198 @@
+"""What an A/B side targets: a running server by address, or a pod or gateway this run starts.
+
+Spec text (``loadtest ab --a SPEC --b SPEC``):
+
+- ``http://HOST:PORT`` — a running server's HTTP; ``HOST:PORT`` or ``grpc://HOST:PORT`` — its gRPC.
+- ``pod[:OPTIONS]`` — a simulated pod, sent to directly.
+- ``gateway[:OPTIONS]`` — a gateway in front of simulated pods; ``gateway`` batches like
+  ``gateway:batch`` (``dynamic_batching`` with a ``max_queue_delay``), ``gateway:nobatch`` sends
+  one request per batch (the gateway config of ``loadtest goodput``, ``gateway_model``).
+
+OPTIONS, comma-separated: ``batch``, ``nobatch``, ``pods=N`` (gateway), ``F=MS`` and ``c=MS``
+(the pod's device ms per batch and per row), ``max-batch=N``. Self-started sides with the same
+pod options share their pods, so ``--a pod --b gateway`` compares one pod direct and through a
+gateway in front of that very pod.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from loadtest.benches.ab import CpuSource, PidCpu, Side
+from loadtest.benches.goodput import GoodputConfig, gateway_model
+from loadtest.clients.base import ClientSpec, is_grpc
+from loadtest.clients.payload import SimPayload
+from loadtest.stack.procs import GatewayProc, PodProc, running, start_gateway, start_pod
+
+__all__ = ["PodParams", "Setup", "Target", "launched", "parse_pids", "parse_setup"]
+
+SELF_STARTED = ("pod", "gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class PodParams:
+    """A simulated pod's device cost: ``fixed_ms + per_row_ms * n`` per batch of n rows."""
+
+    fixed_ms: float = 0.0
+    per_row_ms: float = 0.0
+    max_batch: int = 32
+
+    def args(self) -> list[str]:
+        """``simpod``'s command-line flags (those ``loadtest goodput`` starts its pods with)."""
+        config = GoodputConfig(
+            fixed_ms=self.fixed_ms, per_row_ms=self.per_row_ms, max_batch=self.max_batch
+        )
+        return config.pod_args()
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """One side's target, parsed: ``kind`` is ``url``, ``pod`` or ``gateway``."""
+
+    kind: str
+    text: str
+    address: str = ""  # url: http://host:port, or host:port for gRPC
+    pod: PodParams = field(default_factory=PodParams)
+    pods: int = 1
+    batching: bool = True
+
+
+def _option(setup: Setup, option: str) -> Setup:
+    name, _, value = option.partition("=")
+    try:
+        if option in ("batch", "nobatch") and setup.kind == "gateway":
+            return replace(setup, batching=option == "batch")
+        if name == "pods" and value and setup.kind == "gateway" and int(value) >= 1:
+            return replace(setup, pods=int(value))
+        if name == "F" and value and float(value) >= 0:
+            return replace(setup, pod=replace(setup.pod, fixed_ms=float(value)))
+        if name == "c" and value and float(value) >= 0:
+            return replace(setup, pod=replace(setup.pod, per_row_ms=float(value)))
+        if name == "max-batch" and value and int(value) >= 1:
+            return replace(setup, pod=replace(setup.pod, max_batch=int(value)))
+    except ValueError:
+        pass
+    raise ValueError(f"bad option {option!r} for {setup.kind} in {setup.text!r}")
+
+
+def parse_setup(text: str, pod: PodParams | None = None) -> Setup:
+    """Parse a side's spec (see the module doc); ``pod`` gives the pod options' defaults."""
+    text = text.strip()
+    kind, _, options = text.partition(":")
+    if kind in SELF_STARTED:
+        setup = Setup(kind, text, pod=pod or PodParams())
+        for option in (o.strip() for o in options.split(",") if o.strip()):
+            setup = _option(setup, option)
+        return setup
+    address = text.removeprefix("grpc://")
+    host, _, port = address.removeprefix("http://").rpartition(":")
+    if not host or not port.isdigit() or "/" in host:
+        raise ValueError(
+            f"expected http://HOST:PORT, HOST:PORT, pod[:options] or gateway[:options]; "
+            f"got {text!r}"
+        )
+    return Setup("url", text, address=address)
+
+
+def parse_pids(text: str) -> dict[str, CpuSource]:
+    """``NAME=PID,PID,…`` (a bare PID is named ``pidPID``): a running server's processes."""
+    watched: dict[str, CpuSource] = {}
+    for item in (i.strip() for i in text.split(",") if i.strip()):
+        name, _, pid = item.rpartition("=")
+        if not pid.isdigit():
+            raise ValueError(f"expected NAME=PID or PID, got {item!r}")
+        watched[name or f"pid{pid}"] = PidCpu(int(pid))
+    return watched
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A server to send to, started or given: its addresses and its processes under test."""
+
+    label: str
+    http_url: str = ""
+    grpc_address: str = ""
+    watched: Mapping[str, CpuSource] = field(default_factory=dict)
+
+    def address(self, kind: str) -> str:
+        address = self.grpc_address if is_grpc(kind) else self.http_url
+        if not address:
+            wanted = "a gRPC HOST:PORT" if is_grpc(kind) else "an http:// URL"
+            raise ValueError(f"{kind} needs {wanted}; {self.label!r} is not one")
+        return address
+
+    def side(
+        self,
+        kind: str,
+        payload: SimPayload,
+        *,
+        verify_every: int = 16,
+        timeout_s: float = 30.0,
+        label: str | None = None,
+    ) -> Side:
+        spec = ClientSpec(
+            kind, self.address(kind), payload, verify_every=verify_every, timeout_s=timeout_s
+        )
+        return Side(label or self.label, spec, self.watched)
+
+
+def _url_target(setup: Setup, watched: Mapping[str, CpuSource]) -> Target:
+    if setup.address.startswith("http://"):
+        return Target(setup.text, http_url=setup.address, watched=watched)
+    return Target(setup.text, grpc_address=setup.address, watched=watched)
+
+
+def _pod_names(pods: Sequence[PodProc]) -> dict[str, CpuSource]:
+    if len(pods) == 1:
+        return {"pod": pods[0]}
+    return {f"pod{i}": p for i, p in enumerate(pods)}
+
+
+@contextlib.contextmanager
+def launched(
+    setups: Sequence[Setup],
+    *,
+    max_queue_delay_us: int = 5000,
+    pids: Sequence[Mapping[str, CpuSource]] = (),
+) -> Iterator[list[Target]]:
+    """Start what ``setups`` need (pods shared between setups with the same pod options, one
+    gateway per distinct config) and yield a ``Target`` per setup; stop them all on exit.
+
+    ``pids[i]``: the processes under test of setup i when it is a running server.
+    """
+    model_config = GoodputConfig(max_queue_delay_us=max_queue_delay_us)
+    with contextlib.ExitStack() as stack:
+        pod_count: dict[PodParams, int] = {}
+        for s in setups:
+            if s.kind in SELF_STARTED:
+                pod_count[s.pod] = max(pod_count.get(s.pod, 0), s.pods)
+        pods: dict[PodParams, list[PodProc]] = {}
+        for params, n in pod_count.items():
+            pods[params] = []
+            for _ in range(n):
+                pod = start_pod(params.args())
+                stack.enter_context(running(pod))
+                pods[params].append(pod)
+        gateways: dict[tuple[PodParams, int, bool], GatewayProc] = {}
+        targets: list[Target] = []
+        for i, s in enumerate(setups):
+            if s.kind == "url":
+                targets.append(_url_target(s, pids[i] if i < len(pids) else {}))
+                continue
+            mine = pods[s.pod][: s.pods]
+            if s.kind == "pod":
+                p = mine[0]
+                targets.append(Target(s.text, p.http_url, p.grpc_address, _pod_names(mine)))
+                continue
+            key = (s.pod, s.pods, s.batching)
+            if key not in gateways:
+                mode = "batching" if s.batching else "none"
+                endpoints = [p.grpc_address for p in mine]
+                gateways[key] = start_gateway([gateway_model(model_config, mode, endpoints)])
+                stack.enter_context(running(gateways[key]))
+            gw = gateways[key]
+            watched: dict[str, CpuSource] = {"gateway": gw, **_pod_names(mine)}
+            targets.append(Target(s.text, gw.http_url, gw.grpc_address, watched))
+        yield targets

@@ -1,0 +1,322 @@
+"""``loadtest goodput``: rows/s served within a p99 SLO, with and without batching, vs the limit.
+
+Simulated pods (``F + c·n`` device time, one batch at a time) sit behind a gateway, started
+for each pod count and each gateway config: WITH batching (``dynamic_batching`` with a
+``max_queue_delay``, plus the gateway's cost model) and WITHOUT (no ``dynamic_batching``: one
+request per batch). For each, open-loop Poisson load climbs a grid of offered loads (fractions
+of the pods' physical limit) and then bisects (``goodput_sweep``). Every step reads the gateway's
+and pods' CPU and the gateway's batch sizes over its window (``goodput_probe``). The goodput is
+the most rows/s a passing step served. It prints every step, then one table side by side, and
+writes JSON.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from loadtest.benches.ab import CpuSource, PidCpu
+from loadtest.benches.goodput_report import print_steps, print_summary, step_line
+from loadtest.benches.goodput_sweep import (
+    DEFAULT_GRID,
+    MODES,
+    Step,
+    Sweep,
+    judge,
+    median_sweep,
+    next_fraction,
+    physical_limit,
+    select_goodput,
+)
+from loadtest.clients.base import ClientSpec, is_grpc
+from loadtest.clients.payload import SimPayload
+from loadtest.generators.open_loop import OpenLoopConfig, run_open_loop
+from loadtest.probes.stack import StackProbe, wait_idle
+from loadtest.results.open_loop_result import DEFAULT_LAG_LIMIT_US, OpenLoopResult
+from loadtest.results.report import machine_note, write_json
+from loadtest.stack.procs import GatewayProc, PodProc, running, start_gateway, start_pod
+
+__all__ = [
+    "MODES",
+    "GoodputConfig",
+    "Sweep",
+    "gateway_model",
+    "goodput_doc",
+    "median_sweep",
+    "run_goodput",
+]
+
+DEFAULT_JSON = Path("reports/bench-goodput.json")
+_SETTLE_S = 0.5  # between steps
+_IDLE_WAIT_S = 60.0  # at most, for the gateway to answer what an overloaded step left queued
+
+
+@dataclass(frozen=True, slots=True)
+class GoodputConfig:
+    pods: tuple[int, ...] = (1, 2)
+    modes: tuple[str, ...] = MODES
+    rows: int = 1
+    duration_s: float = 4.0
+    warmup_s: float = 1.0
+    slo_ms: float = 50.0
+    processes: int | None = None  # None: one per ``rate_per_process`` req/s offered
+    rate_per_process: float = 2500.0  # well under one process's ceiling (README)
+    protocol: str = "http-binary"
+    grid: tuple[float, ...] = DEFAULT_GRID
+    stop_after: int = 2
+    refine: int = 2
+    invalid_retries: int = 2  # reruns of a step whose generator fell behind (a noisy moment)
+    repeats: int = 1  # sweeps per pod count and mode; the summary shows the median
+    error_tolerance: float = 0.001
+    fixed_ms: float = 8.0
+    per_row_ms: float = 0.25
+    max_batch: int = 32
+    max_queue_delay_us: int = 5000
+    inflight_per_pod: int | None = None
+    timeout_s: float = 2.0
+    verify_every: int = 64
+    lag_limit_us: int = DEFAULT_LAG_LIMIT_US
+    seed: int = 1
+    json_path: Path = DEFAULT_JSON
+    # A running server instead of started pods and gateways: its address (as the protocol
+    # wants it), the rows/s the grid's fractions are of, its gateway metrics and processes.
+    target: str | None = None
+    target_limit_rows_s: float | None = None
+    target_metrics: str | None = None
+    target_pids: tuple[tuple[str, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.target is not None and not (self.target_limit_rows_s or 0) > 0:
+            raise ValueError("a target needs the rows/s its offered loads are fractions of")
+
+    def generator_processes(self, rate: float) -> int:
+        """Generator processes for ``rate`` req/s: as few as keep each under its budget, so
+        they take as little CPU from the processes under test as they can."""
+        if self.processes is not None:
+            return self.processes
+        return max(1, math.ceil(rate / self.rate_per_process))
+
+    def limit(self, pods: int) -> float:
+        return physical_limit(pods, self.fixed_ms, self.per_row_ms, self.max_batch)
+
+    def pod_args(self) -> list[str]:
+        return [
+            "--fixed-ms",
+            f"{self.fixed_ms:g}",
+            "--per-row-ms",
+            f"{self.per_row_ms:g}",
+            "--max-batch",
+            str(self.max_batch),
+            "--log-level",
+            "WARNING",
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class SweepTarget:
+    """Where a sweep sends: the address per protocol, the gateway's metrics (None: not read),
+    the processes whose CPU counts, and a check that the server is still up."""
+
+    http_url: str
+    grpc_address: str
+    metrics_url: str | None
+    procs: dict[str, CpuSource]
+    gone: Callable[[], str | None] = lambda: None
+
+    def address(self, protocol: str) -> str:
+        return self.grpc_address if is_grpc(protocol) else self.http_url
+
+    @classmethod
+    def started(cls, gateway: GatewayProc, pods: list[PodProc]) -> SweepTarget:
+        procs: dict[str, CpuSource] = {"gateway": gateway}
+        procs.update({f"pod{i}": p for i, p in enumerate(pods)})
+
+        def gone() -> str | None:
+            code = gateway.popen.poll()
+            return None if code is None else f"the gateway exited with {code} during a step"
+
+        return cls(gateway.http_url, gateway.grpc_address, gateway.metrics_url, procs, gone)
+
+    @classmethod
+    def running(cls, config: GoodputConfig) -> SweepTarget:
+        assert config.target is not None
+        procs: dict[str, CpuSource] = {name: PidCpu(pid) for name, pid in config.target_pids}
+        return cls(config.target, config.target, config.target_metrics, procs)
+
+
+def gateway_model(config: GoodputConfig, mode: str, endpoints: list[str]) -> dict[str, Any]:
+    """The gateway's model config for ``mode``: batching, or one request per batch."""
+    model: dict[str, Any] = {"name": "sim", "endpoints": endpoints}
+    if mode == "batching":
+        model["dynamic_batching"] = {"max_queue_delay_microseconds": config.max_queue_delay_us}
+    if config.inflight_per_pod is not None:
+        model["max_inflight_per_pod"] = config.inflight_per_pod
+    return model
+
+
+def _step(config: GoodputConfig, sweep: Sweep, target: SweepTarget, fraction: float) -> None:
+    offered = fraction * sweep.limit_rows_s
+    spec = ClientSpec(
+        config.protocol,
+        target.address(config.protocol),
+        SimPayload(rows=config.rows),
+        verify_every=config.verify_every,
+        timeout_s=config.timeout_s,
+    )
+    load = OpenLoopConfig(
+        rate=offered / config.rows,
+        duration_s=config.duration_s,
+        warmup_s=config.warmup_s,
+        processes=config.generator_processes(offered / config.rows),
+        seed=config.seed + 1000 * sweep.run + len(sweep.steps),
+        lag_limit_us=config.lag_limit_us,
+        drain_s=config.timeout_s + 1.0,
+    )
+    probe = StackProbe(target.procs, target.metrics_url)
+    result = run_open_loop(spec, load, probe)
+    gone = target.gone()
+    if gone is not None:
+        raise RuntimeError(gone)
+    step = _to_step(config, fraction, offered, result, probe)
+    verdict = judge(step, config.slo_ms, config.error_tolerance)
+    sweep.steps.append(step)
+    sweep.details.append(
+        {
+            **step.as_dict(),
+            "passed": verdict.passed,
+            "verdict": verdict.reason,
+            "cpu_s": {k: round(v, 4) for k, v in probe.cpu_s.items()},
+            "load": result.as_dict(),
+        }
+    )
+    print(step_line(sweep.pods, sweep.mode, step, verdict), flush=True)
+
+
+def _to_step(
+    config: GoodputConfig,
+    fraction: float,
+    offered: float,
+    result: OpenLoopResult,
+    probe: StackProbe,
+) -> Step:
+    s, lag = result.summary(), result.lag()
+    gw_cpu = probe.cpu_s.get("gateway")
+    return Step(
+        fraction=fraction,
+        offered_rows_s=offered,
+        served_rows_s=result.throughput * config.rows,
+        due=result.due,
+        ok=result.ok,
+        errors=result.error_count,
+        p50_us=s.p50_us,
+        p99_us=s.p99_us,
+        valid=result.valid,
+        mean_batch_rows=probe.batches.mean if probe.batches else None,
+        gateway_cpu_us_per_req=(
+            gw_cpu * 1e6 / result.ok if gw_cpu is not None and result.ok else None
+        ),
+        generator_lag_p99_us=lag.p99_us,
+        generator_cpu_us_per_req=result.cpu_us_per_request,
+        error_kinds=tuple(sorted(result.errors.items())),
+        invalid_reason=result.invalid,
+    )
+
+
+def _settle(target: SweepTarget) -> None:
+    """Let the gateway answer what a step left queued, then pause before the next."""
+    waited = (
+        0.0 if target.metrics_url is None else wait_idle(target.metrics_url, "sim", _IDLE_WAIT_S)
+    )
+    if waited > 1.0:
+        print(f"  (waited {waited:.1f} s for the gateway's backlog to clear)", flush=True)
+    time.sleep(_SETTLE_S)
+
+
+def _sweep(config: GoodputConfig, sweep: Sweep, target: SweepTarget) -> None:
+    tried: list[tuple[float, bool]] = []
+    while True:
+        fraction = next_fraction(
+            tried, config.grid, stop_after=config.stop_after, refine=config.refine
+        )
+        if fraction is None:
+            break
+        for attempt in range(1 + config.invalid_retries):
+            if attempt:
+                print(f"  (generator fell behind: step rerun {attempt})", flush=True)
+            _step(config, sweep, target, fraction)
+            _settle(target)
+            if sweep.steps[-1].valid:
+                break
+        verdict = judge(sweep.steps[-1], config.slo_ms, config.error_tolerance)
+        tried.append((fraction, verdict.passed))
+    sweep.goodput = select_goodput(sweep.steps, config.slo_ms, config.error_tolerance)
+
+
+def run_goodput(config: GoodputConfig) -> list[Sweep]:
+    """Run every sweep, print the steps and the side-by-side table, write the JSON report."""
+    started = time.time()
+    sweeps: list[Sweep] = []
+    if config.target is not None:
+        assert config.target_limit_rows_s is not None
+        for run in range(config.repeats):
+            sweep = Sweep(0, "target", config.target_limit_rows_s, run=run)
+            sweeps.append(sweep)
+            _sweep(config, sweep, SweepTarget.running(config))
+        _report(config, sweeps, started)
+        return sweeps
+    for n in config.pods:
+        pods: list[PodProc] = []
+        try:
+            for _ in range(n):
+                pods.append(start_pod(config.pod_args()))
+            endpoints = [p.grpc_address for p in pods]
+            for mode in config.modes:
+                gateway = start_gateway([gateway_model(config, mode, endpoints)])
+                with running(gateway):
+                    for run in range(config.repeats):
+                        sweep = Sweep(n, mode, config.limit(n), run=run)
+                        sweeps.append(sweep)
+                        _sweep(config, sweep, SweepTarget.started(gateway, pods))
+        finally:
+            for pod in reversed(pods):
+                pod.stop()
+    _report(config, sweeps, started)
+    return sweeps
+
+
+def _report(config: GoodputConfig, sweeps: list[Sweep], started: float) -> None:
+    print_steps(sweeps, config)
+    print_summary(sweeps, config)
+    write_json(config.json_path, goodput_doc(config, sweeps, started))
+    print(f"wrote {config.json_path}")
+
+
+def goodput_doc(config: GoodputConfig, sweeps: list[Sweep], started: float) -> dict[str, Any]:
+    """The JSON report of a run started at ``started`` (Unix seconds)."""
+
+    def goodput(s: Sweep, scale: float, digits: int) -> float | None:
+        return None if s.goodput is None else round(s.goodput.served_rows_s / scale, digits)
+
+    return {
+        "benchmark": "goodput",
+        "started_unix": round(started, 3),
+        "config": {**asdict(config), "json_path": str(config.json_path)},
+        "note": machine_note(),
+        "sweeps": [
+            {
+                "pods": s.pods,
+                "mode": s.mode,
+                "run": s.run,
+                "physical_limit_rows_s": round(s.limit_rows_s, 1),
+                "goodput_rows_s": goodput(s, 1.0, 1),
+                "goodput_fraction": goodput(s, s.limit_rows_s, 4),
+                "goodput_step": None if s.goodput is None else s.goodput.as_dict(),
+                "steps": s.details,
+            }
+            for s in sweeps
+        ],
+    }

@@ -1,0 +1,1 @@
+"""Load-generator clients, one interface over every wire, and the request they send."""

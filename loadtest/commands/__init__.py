@@ -1,0 +1,1 @@
+"""The ``loadtest`` sub-commands, one module each."""

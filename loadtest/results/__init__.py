@@ -1,0 +1,1 @@
+"""What a run measured: histograms, results, per-second series, printed reports."""

@@ -1,0 +1,1 @@
+"""The local stack: simulated pods and the gateway as processes on loopback."""

@@ -1,0 +1,1 @@
+"""Load traces: rate shapes, the trace run, its monitor, report and plots."""

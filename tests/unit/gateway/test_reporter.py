@@ -1,0 +1,161 @@
+"""The gateway's reporter: report building, backoff, and the real gRPC stream to a receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from autoscaler.aggregate import ReportStore
+from autoscaler.receiver import LoadReceiver, start_receiver
+from gateway.config import AutoscalerSettings
+from gateway.reporter import (
+    LoadCollector,
+    LoadReporter,
+    ModelSnapshot,
+    ReportBuilder,
+    backoff_delay,
+)
+from loadtest.stack.procs import free_port
+
+
+def snap(model: str = "sim", **fields: object) -> ModelSnapshot:
+    base: dict[str, object] = dict(
+        model=model,
+        queued_requests=0,
+        queued_rows=0,
+        inflight_rows=0,
+        arrival_rows_per_s=0.0,
+        arrived_requests_total=0,
+        completed_rows_total=0,
+        rejected_requests_total=0,
+        fixed_s=None,
+        per_row_s=None,
+        slots_per_pod=2,
+        max_batch_size=32,
+        ready_endpoints=1,
+        starting_endpoints=0,
+    )
+    return ModelSnapshot(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def test_counters_become_deltas_since_the_previous_report() -> None:
+    b = ReportBuilder("gw-1")
+    first = b.build(snap(arrived_requests_total=100, completed_rows_total=50), 10.0)
+    assert (first.seq, first.interval_s, first.arrived_requests, first.completed_rows) == (
+        1,
+        0.0,
+        0,
+        0,
+    )
+    second = b.build(
+        snap(arrived_requests_total=130, completed_rows_total=90, rejected_requests_total=2),
+        10.25,
+    )
+    assert (second.seq, second.arrived_requests, second.completed_rows) == (2, 30, 40)
+    assert second.rejected_requests == 2 and second.interval_s == pytest.approx(0.25)
+    assert not second.HasField("batch_cost")
+    third = b.build(snap(fixed_s=0.01, per_row_s=0.001), 10.5)
+    assert third.batch_cost.fixed_s == 0.01
+
+
+def test_a_model_that_is_no_longer_served_gets_a_final_report() -> None:
+    b = ReportBuilder("gw-1")
+    b.build_all([snap("a"), snap("b")], 0.0)
+    out = b.build_all([snap("a")], 0.25)
+    assert [(m.model, m.final) for m in out] == [("a", False), ("b", True)]
+    assert [(m.model, m.final) for m in b.finals()] == [("a", True)]
+
+
+@pytest.mark.parametrize("attempt", [0, 1, 3, 10, 100])
+def test_backoff_is_capped_and_jittered(attempt: int) -> None:
+    rng = random.Random(attempt)
+    delays = [backoff_delay(attempt, base_s=0.2, cap_s=5.0, rng=rng) for _ in range(50)]
+    ceiling = min(5.0, 0.2 * 2**attempt)
+    assert all(ceiling / 2 <= d <= ceiling for d in delays)
+    assert len(set(delays)) > 1
+
+
+class Snapshots:
+    """A gateway stand-in whose load the test sets; counts how often it was read."""
+
+    def __init__(self) -> None:
+        self.current = snap(inflight_rows=7, queued_requests=1, queued_rows=2)
+        self.calls = 0
+
+    def __call__(self, now: float) -> list[ModelSnapshot]:
+        self.calls += 1
+        return [self.current]
+
+
+async def until(predicate: Callable[[], bool], limit_s: float = 10.0) -> None:
+    """Wait for a condition (a bound on a hang, not a timing assertion)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+def reporter(port: int, snapshots: Snapshots) -> LoadReporter:
+    settings = AutoscalerSettings(
+        address=f"127.0.0.1:{port}", report_interval_ms=20, replica_id="gw-1"
+    )
+    return LoadReporter(
+        settings=settings,
+        snapshots=snapshots,
+        rng=random.Random(1),
+        backoff_base_s=0.02,
+        backoff_cap_s=0.1,
+    )
+
+
+async def test_reports_reach_the_receiver_and_a_goodbye_ends_them() -> None:
+    store = ReportStore(ttl_s=5.0, missing_hold_s=60.0)
+    loop = asyncio.get_running_loop()
+    server, port = await start_receiver(LoadReceiver(store, clock=loop.time), "127.0.0.1:0")
+    rep = reporter(port, Snapshots())
+    rep.start()
+    try:
+        await until(lambda: store.load("sim", loop.time()) is not None)
+        load = store.load("sim", loop.time())
+        assert load is not None and (load.inflight_rows, load.queued_rows) == (7, 2)
+        await until(lambda: rep.connected)
+    finally:
+        await rep.stop()
+        await server.stop(None)
+    assert store.load("sim", loop.time()) is None
+    assert store.staleness("sim", loop.time()) is None, "the goodbye removed the gateway"
+
+
+async def test_without_an_autoscaler_it_retries_and_connects_once_one_listens() -> None:
+    port = free_port()
+    snapshots = Snapshots()
+    rep = reporter(port, snapshots)
+    rep.start()
+    try:
+        await until(lambda: rep.stream_failures >= 3)
+        assert not rep.connected
+        store = ReportStore(ttl_s=5.0, missing_hold_s=60.0)
+        loop = asyncio.get_running_loop()
+        server, _ = await start_receiver(LoadReceiver(store, clock=loop.time), f"127.0.0.1:{port}")
+        try:
+            await until(lambda: store.load("sim", loop.time()) is not None)
+        finally:
+            await server.stop(None)
+        failures = rep.stream_failures
+        await until(lambda: rep.stream_failures > failures)  # the autoscaler went away again
+    finally:
+        await asyncio.wait_for(rep.stop(), 5.0)
+
+
+def test_the_signals_are_exported_for_an_hpa_or_keda() -> None:
+    registry = CollectorRegistry()
+    registry.register(LoadCollector(Snapshots(), None, clock=lambda: 0.0))
+    text = generate_latest(registry).decode()
+    assert 'gateway_load_inflight_rows{model="sim"} 7.0' in text
+    assert 'gateway_load_demand_rows{model="sim"} 9.0' in text
+    assert 'gateway_load_ready_endpoints{model="sim"} 1.0' in text

@@ -1,0 +1,176 @@
+"""The goodput search, pure: the pass rule, the choice of goodput, the sweep's next step, the
+physical limit, the gateway config per mode and the batch counts read from /metrics."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadtest.benches.goodput import GoodputConfig, gateway_model
+from loadtest.benches.goodput_sweep import (
+    DEFAULT_GRID,
+    Step,
+    Sweep,
+    judge,
+    median_sweep,
+    next_fraction,
+    physical_limit,
+    select_goodput,
+)
+from loadtest.probes.stack import BatchCounts, parse_batch_counts, parse_inflight
+
+SLO_MS, TOL = 50.0, 0.001
+
+
+def step(
+    fraction: float,
+    served: float,
+    p99_ms: float = 20.0,
+    errors: int = 0,
+    valid: bool = True,
+    due: int = 10_000,
+) -> Step:
+    return Step(
+        fraction=fraction,
+        offered_rows_s=fraction * 2000,
+        served_rows_s=served,
+        due=due,
+        ok=due - errors,
+        errors=errors,
+        p50_us=int(p99_ms * 500),
+        p99_us=int(p99_ms * 1000),
+        valid=valid,
+    )
+
+
+def test_physical_limit_is_full_batches_back_to_back() -> None:
+    assert physical_limit(1, 8.0, 0.25, 32) == pytest.approx(2000.0)
+    assert physical_limit(2, 8.0, 0.25, 32) == pytest.approx(4000.0)
+    assert physical_limit(1, 8.0, 0.25, 32, devices=2) == pytest.approx(4000.0)
+
+
+def test_a_step_passes_only_within_slo_errors_and_schedule() -> None:
+    assert judge(step(0.5, 1000), SLO_MS, TOL).passed
+    assert judge(step(0.5, 1000, p99_ms=50.0), SLO_MS, TOL).passed  # p99 ≤ SLO
+    assert "p99" in judge(step(0.5, 1000, p99_ms=51.0), SLO_MS, TOL).reason
+    assert judge(step(0.5, 1000, errors=10), SLO_MS, TOL).passed  # 0.1% tolerated
+    assert "errors" in judge(step(0.5, 1000, errors=11), SLO_MS, TOL).reason
+    assert "invalid" in judge(step(0.5, 1000, valid=False), SLO_MS, TOL).reason
+    assert not judge(step(0.5, 0, due=0), SLO_MS, TOL).passed
+
+
+def test_goodput_is_the_most_served_by_a_passing_step() -> None:
+    steps = [
+        step(0.5, 1000),
+        step(0.9, 1790, p99_ms=45),
+        step(1.0, 1850, p99_ms=300),  # served more, but over the SLO
+        step(0.95, 1880, valid=False),  # the generator fell behind: not trusted
+        step(0.8, 1600),
+    ]
+    best = select_goodput(steps, SLO_MS, TOL)
+    assert best is not None and best.served_rows_s == 1790
+
+
+def test_goodput_is_none_when_nothing_passes() -> None:
+    assert select_goodput([step(0.1, 200, p99_ms=80)], SLO_MS, TOL) is None
+    assert select_goodput([], SLO_MS, TOL) is None
+
+
+def run_sweep(capacity: float, **kwargs: object) -> list[float]:
+    """The fractions a sweep tries against a system that passes every load ≤ capacity."""
+    tried: list[tuple[float, bool]] = []
+    while (f := next_fraction(tried, **kwargs)) is not None:  # type: ignore[arg-type]
+        tried.append((f, f <= capacity))
+        assert len(tried) < 50
+    return [f for f, _ in tried]
+
+
+def test_the_median_sweep_counts_none_passed_as_zero() -> None:
+    def sweep(run: int, served: float | None) -> Sweep:
+        good = None if served is None else step(0.9, served)
+        return Sweep(1, "batching", 2000.0, goodput=good, run=run)
+
+    runs = [sweep(0, 1812.0), sweep(1, 1882.0), sweep(2, None)]
+    assert median_sweep(runs).run == 0
+    assert median_sweep([sweep(0, None), sweep(1, 1700.0)]).run == 0  # the lower middle
+    assert median_sweep(runs[1:2]).run == 1
+
+
+def test_the_sweep_climbs_the_grid_then_bisects() -> None:
+    order = run_sweep(0.92, grid=(0.3, 0.5, 0.7, 0.9, 0.95, 1.0, 1.1), refine=2)
+    assert order == [0.3, 0.5, 0.7, 0.9, 0.95, 1.0, 0.925, 0.9125]
+
+
+def test_the_sweep_stops_after_consecutive_failures() -> None:
+    order = run_sweep(0.05, refine=0)
+    assert order == [0.02, 0.04, 0.06, 0.08]
+
+
+def test_one_failure_alone_does_not_stop_the_climb() -> None:
+    tried = [(0.3, True), (0.5, False)]
+    assert next_fraction(tried, (0.3, 0.5, 0.7, 0.9), stop_after=2, refine=0) == 0.7
+    tried += [(0.7, True), (0.9, False)]
+    assert next_fraction(tried, (0.3, 0.5, 0.7, 0.9), stop_after=2, refine=0) is None
+
+
+def test_when_the_first_step_fails_the_sweep_bisects_towards_zero() -> None:
+    order = run_sweep(0.012, grid=(0.02, 0.04), refine=2)
+    assert order == [0.02, 0.04, 0.01, 0.015]
+
+
+def test_the_sweep_ends_when_every_step_passes() -> None:
+    assert run_sweep(5.0, grid=(0.5, 1.0), refine=3) == [0.5, 1.0]
+
+
+def test_the_default_grid_is_ascending() -> None:
+    assert list(DEFAULT_GRID) == sorted(DEFAULT_GRID)
+
+
+def test_batching_mode_sets_the_triton_knob_and_none_leaves_it_out() -> None:
+    config = GoodputConfig(max_queue_delay_us=5000)
+    with_b = gateway_model(config, "batching", ["127.0.0.1:1"])
+    without = gateway_model(config, "none", ["127.0.0.1:1"])
+    assert with_b["dynamic_batching"] == {"max_queue_delay_microseconds": 5000}
+    assert "dynamic_batching" not in without
+    assert "max_inflight_per_pod" not in without
+    pinned = gateway_model(GoodputConfig(inflight_per_pod=2), "none", [])
+    assert pinned["max_inflight_per_pod"] == 2
+
+
+METRICS = """\
+# HELP gateway_batch_rows Rows per batch sent
+# TYPE gateway_batch_rows histogram
+gateway_batch_rows_bucket{le="1.0",model="sim"} 3.0
+gateway_batch_rows_bucket{le="+Inf",model="sim"} 10.0
+gateway_batch_rows_count{model="sim"} 10.0
+gateway_batch_rows_sum{model="sim"} 120.0
+gateway_batch_rows_count{model="other"} 4.0
+gateway_batch_rows_sum{model="other"} 4.0
+# HELP gateway_requests_total Inference requests received
+# TYPE gateway_requests_total counter
+gateway_requests_total{model="sim",protocol="http"} 10.0
+"""
+
+
+def test_batch_counts_are_read_per_model_and_their_deltas_give_the_mean() -> None:
+    now = parse_batch_counts(METRICS, "sim")
+    assert now == BatchCounts(120.0, 10.0)
+    assert (now - BatchCounts(20.0, 5.0)).mean == 20.0
+    assert parse_batch_counts(METRICS, "missing") == BatchCounts()
+    assert BatchCounts().mean is None
+
+
+def test_requests_in_flight_are_read_per_model() -> None:
+    text = (
+        "# TYPE gateway_inflight_requests gauge\n"
+        'gateway_inflight_requests{model="sim"} 7.0\n'
+        'gateway_inflight_requests{model="other"} 1.0\n'
+    )
+    assert parse_inflight(text, "sim") == 7.0
+    assert parse_inflight(text, "missing") is None
+    assert parse_inflight(METRICS, "sim") is None
+
+
+def test_generator_processes_grow_with_the_offered_rate_unless_pinned() -> None:
+    auto = GoodputConfig(rate_per_process=2500.0)
+    assert [auto.generator_processes(r) for r in (40.0, 2500.0, 2501.0, 3800.0)] == [1, 1, 2, 2]
+    assert GoodputConfig(processes=3).generator_processes(40.0) == 3

@@ -1,0 +1,67 @@
+"""The ``loadtest`` command line: sub-commands, defaults, overrides and rejected values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadtest.cli import build_parser
+from loadtest.clients.base import STANDARD_KINDS
+
+
+def test_stack_defaults_are_the_documented_ports() -> None:
+    args = build_parser().parse_args(["stack"])
+    assert (args.pods, args.http_port, args.grpc_port, args.metrics_port) == (2, 8000, 8001, 8002)
+    assert (args.fixed_ms, args.per_row_ms, args.max_batch) == (8.0, 0.25, 32)
+
+
+def test_stack_ports_and_pod_count_can_be_overridden() -> None:
+    args = build_parser().parse_args(
+        ["stack", "--pods", "3", "--http-port", "18000", "--pod-base-port", "19000"]
+    )
+    assert (args.pods, args.http_port, args.pod_base_port) == (3, 18000, 19000)
+
+
+def test_bench_defaults() -> None:
+    args = build_parser().parse_args(["bench"])
+    assert args.protocols == STANDARD_KINDS  # grpc-stream on request
+    assert (args.concurrency, args.rows, args.duration, args.warmup) == (16, 1, 5.0, 1.0)
+    assert (args.processes, args.rounds, args.max_batch) == (1, 1, 32)
+    assert (args.pod_fixed_ms, args.pod_per_row_ms) == (0.0, 0.0)
+    assert args.json == Path("reports/bench-datapath.json")
+
+
+def test_bench_takes_a_subset_of_protocols() -> None:
+    args = build_parser().parse_args(["bench", "--protocols", "grpc,http-binary"])
+    assert args.protocols == ("grpc", "http-binary")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "--protocols", "ftp"],
+        ["bench", "--concurrency", "0"],
+        ["bench", "--duration", "0"],
+        ["bench", "--warmup", "-1"],
+        ["load", "--protocol", "carrier-pigeon"],
+        ["stack", "--pods", "0"],
+        [],
+    ],
+)
+def test_bad_arguments_are_rejected(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv)
+    assert exc.value.code == 2
+
+
+def test_load_takes_a_target_and_in_process_mode() -> None:
+    args = build_parser().parse_args(
+        ["load", "--protocol", "grpc", "--target", "127.0.0.1:9001", "--processes", "0"]
+    )
+    assert (args.protocol, args.target, args.processes, args.model) == (
+        "grpc",
+        "127.0.0.1:9001",
+        0,
+        "sim",
+    )
