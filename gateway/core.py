@@ -76,10 +76,17 @@ class Gateway:
         await asyncio.gather(*(m.stop() for m in self.models.values()))
 
     def model(self, name: str, version: str = "") -> ModelRuntime:
-        """The model ``name``; NOT_FOUND when the gateway does not serve it."""
+        """The model ``name`` (at ``version``, when one is asked for); NOT_FOUND when the gateway
+        does not serve it, or its pods have said which versions they serve and this is not one."""
         runtime = self.models.get(name)
         if runtime is None:
             raise InferError(Code.NOT_FOUND, f"unknown model '{name}'")
+        spec = runtime.spec
+        if version and spec is not None and version not in spec.versions:
+            raise InferError(
+                Code.NOT_FOUND,
+                f"model '{name}' has no version '{version}' (served: {', '.join(spec.versions)})",
+            )
         return runtime
 
     def spec(self, name: str, version: str = "") -> ModelSpec:
@@ -124,6 +131,7 @@ class Gateway:
         timeout_s = _timeout_param(body, timeout_s)
         observer = self.observer(name, protocol)
         observer.requests.inc()
+        runtime.requests_total += 1
         runtime.in_flight += 1
         ok = False
         try:
@@ -142,25 +150,18 @@ class Gateway:
             runtime.in_flight -= 1
             elapsed = time.perf_counter_ns() - start
             observer.latency.observe(elapsed / 1e9)
-            runtime.stats.record_request(ok, elapsed, 0)
+            runtime.stats.record_request(ok, elapsed)
 
     def _states(self) -> tuple[list[ModelState], list[PodState]]:
         models: list[ModelState] = []
         pods: list[PodState] = []
+        now = time.monotonic()
         for r in self.models.values():
-            fit = r.scheduler.cost.fit()
-            models.append(
-                ModelState(
-                    r.name,
-                    r.in_flight,
-                    r.scheduler.queue.level_sizes(),
-                    fit.fixed_s if fit else None,
-                    fit.per_row_s if fit else None,
-                )
-            )
+            s = r.scheduler.state(now)
+            models.append(ModelState(r.name, r.in_flight, list(s.levels), s.fixed_s, s.per_row_s))
             pods.extend(
                 PodState(r.name, p.address, p.in_flight, p.outstanding_rows, p.ready)
-                for p in r.pods.pods
+                for p in s.pods
             )
         return models, pods
 

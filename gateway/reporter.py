@@ -27,6 +27,7 @@ import grpc
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from gateway.backoff import Backoff
 from protos import autoscaler_pb2 as pb
 from protos import autoscaler_pb2_grpc as pb_grpc
 
@@ -40,7 +41,6 @@ __all__ = [
     "LoadReporter",
     "ModelSnapshot",
     "ReportBuilder",
-    "backoff_delay",
     "default_replica_id",
     "gateway_snapshots",
     "snapshot",
@@ -77,37 +77,25 @@ class ModelSnapshot:
     starting_endpoints: int
 
 
-def _counter_total(counter: Any, model: str) -> int:
-    """The sum of a labelled counter's children for one model (public collect API)."""
-    total = 0.0
-    for family in counter.collect():
-        for sample in family.samples:
-            if sample.name.endswith("_total") and sample.labels.get("model") == model:
-                total += sample.value
-    return int(total)
-
-
-def snapshot(runtime: ModelRuntime, metrics: Any, now: float) -> ModelSnapshot:
-    """Read one model's signals from the running gateway (scheduler, pods, metrics)."""
-    scheduler = runtime.scheduler
-    pods = runtime.pods.pods
-    ready = [p for p in pods if p.ready]
-    fit = scheduler.cost.fit()
+def snapshot(runtime: ModelRuntime, now: float) -> ModelSnapshot:
+    """One model's signals, from its scheduler's state and its request count."""
+    s = runtime.scheduler.state(now)
+    ready = s.ready_pods
     return ModelSnapshot(
         model=runtime.name,
-        queued_requests=scheduler.queue.requests,
-        queued_rows=scheduler.queue.rows,
-        inflight_rows=sum(p.outstanding_rows for p in pods),
-        arrival_rows_per_s=scheduler.arrivals.rate(now),
-        arrived_requests_total=_counter_total(metrics.requests, runtime.name),
-        completed_rows_total=runtime.stats.inference_count,
-        rejected_requests_total=_counter_total(metrics.rejections, runtime.name),
-        fixed_s=fit.fixed_s if fit else None,
-        per_row_s=fit.per_row_s if fit else None,
+        queued_requests=s.queued_requests,
+        queued_rows=s.queued_rows,
+        inflight_rows=s.inflight_rows,
+        arrival_rows_per_s=s.arrival_rows_per_s,
+        arrived_requests_total=runtime.requests_total,
+        completed_rows_total=s.completed_rows_total,
+        rejected_requests_total=s.rejected_requests_total,
+        fixed_s=s.fixed_s,
+        per_row_s=s.per_row_s,
         slots_per_pod=max((p.slots for p in ready), default=0),
-        max_batch_size=scheduler.max_batch_size,
+        max_batch_size=s.max_batch_size,
         ready_endpoints=len(ready),
-        starting_endpoints=len(pods) - len(ready),
+        starting_endpoints=len(s.pods) - len(ready),
     )
 
 
@@ -168,12 +156,6 @@ class ReportBuilder:
         return [self.final(m) for m in sorted(self._last)]
 
 
-def backoff_delay(attempt: int, *, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """Exponential backoff capped at ``cap_s``, jittered to 50-100% so replicas spread out."""
-    ceiling = min(cap_s, base_s * 2 ** min(attempt, 30))
-    return ceiling * (0.5 + 0.5 * rng.random())
-
-
 def default_replica_id() -> str:
     """The host name (the pod name in Kubernetes) and the process id."""
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -197,9 +179,9 @@ class LoadReporter:
         self.builder = ReportBuilder(settings.replica_id or default_replica_id())
         self._snapshots = snapshots
         self._clock = clock
-        self._rng = rng or random.Random()
-        self._base = backoff_base_s
-        self._cap = backoff_cap_s
+        self._backoff = Backoff(
+            base_s=backoff_base_s, cap_s=backoff_cap_s, rng=rng or random.Random()
+        )
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._channel: grpc.aio.Channel | None = None
@@ -223,7 +205,6 @@ class LoadReporter:
                 await self._task
 
     async def _run(self) -> None:
-        attempt = 0
         async with grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS) as channel:
             self._channel = channel
             stub = pb_grpc.LoadReportServiceStub(channel)
@@ -234,7 +215,7 @@ class LoadReporter:
                 except grpc.aio.AioRpcError as exc:
                     self.stream_failures += 1
                     log.log(
-                        logging.WARNING if attempt == 0 else logging.DEBUG,
+                        logging.WARNING if self._backoff.failures == 0 else logging.DEBUG,
                         "load report stream to %s failed: %s",
                         self.address,
                         exc.code().name,
@@ -246,8 +227,9 @@ class LoadReporter:
                     self.connected = False
                 if self._stop.is_set():
                     break
-                attempt = 0 if self.reports_sent > sent_before + 1 else attempt + 1
-                delay = backoff_delay(attempt, base_s=self._base, cap_s=self._cap, rng=self._rng)
+                if self.reports_sent > sent_before + 1:  # the stream had worked: start afresh
+                    self._backoff.reset()
+                delay = self._backoff.next()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
 
@@ -270,7 +252,7 @@ def gateway_snapshots(gateway: Gateway) -> Callable[[float], list[ModelSnapshot]
     """A snapshot function over the gateway's models as they are at each call."""
 
     def take(now: float) -> list[ModelSnapshot]:
-        return [snapshot(r, gateway.metrics, now) for r in list(gateway.models.values())]
+        return [snapshot(r, now) for r in list(gateway.models.values())]
 
     return take
 

@@ -18,18 +18,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.batching.admission import estimated_wait_s, rejection_reason
-from gateway.batching.cost_model import BatchCost, CostModel
+from gateway.batching.admission import estimated_wait_s, rejection_reason, retry_after_s
+from gateway.batching.cost_model import CostModel
 from gateway.batching.merge import batch_key, merge_requests, split_response
 from gateway.batching.policy import BatchingPolicy, LoadView, decide
-from gateway.batching.queue import BatchQueue, Pending, QueueFull, QueuePolicy, TimeoutAction
+from gateway.batching.queue import BatchQueue, Pending, QueueFull
+from gateway.batching.queue_policy import BadParameter, LevelPolicies, QueuePolicy
 from gateway.batching.rate import RateEstimator
 from gateway.batching.timeline import InFlight
 from gateway.config import DynamicBatchingSettings, ModelSettings
 from gateway.errors import Code, InferError
 from gateway.routing.call_policy import call_timeout, judge
-from gateway.routing.pick import pick_pod
+from gateway.routing.pick import choose_pod
 from gateway.routing.pod_set import Pod, PodSet
+from gateway.scheduler_state import PodView, SchedulerState
 from gateway.stats import ModelStats
 from protos import v2_grpc
 from protos.infer import InferRequestBody
@@ -39,7 +41,6 @@ __all__ = ["Scheduler", "SchedulerMetrics"]
 
 log = logging.getLogger(__name__)
 _NO_BATCHING = DynamicBatchingSettings()
-_SAME_TIME_S = 0.0005  # pods whose devices free this close together count as free at once
 
 
 @dataclass(slots=True)
@@ -49,6 +50,7 @@ class _Ticket:
     body: InferRequestBody
     version: str
     future: asyncio.Future[list[Tensor]]
+    queued_ns: int = 0  # time in the queue, once sent
 
 
 class SchedulerMetrics(Protocol):
@@ -68,16 +70,6 @@ class _NoMetrics:
 
     def rejected(self, reason: str) -> None:
         pass
-
-
-def _queue_policy(settings: DynamicBatchingSettings, level: int) -> QueuePolicy:
-    p = settings.queue_policy(level)
-    return QueuePolicy(
-        max_queue_size=p.max_queue_size,
-        default_timeout_s=p.default_timeout_microseconds / 1e6,
-        allow_timeout_override=p.allow_timeout_override,
-        timeout_action=TimeoutAction(p.timeout_action),
-    )
 
 
 class Scheduler:
@@ -109,7 +101,8 @@ class Scheduler:
         self.queue = BatchQueue(self.batching.levels)
         self._policy_key: tuple[int, int] | None = None
         self._policy = BatchingPolicy(max_batch_size=1)
-        self._queue_policies: dict[int, QueuePolicy] = {}  # by level, for the settings in force
+        self._levels = LevelPolicies(self.batching)  # the queue policies in force
+        self.rejected_total = 0  # requests turned away: queue full, overloaded, timed out
 
     @property
     def batching(self) -> DynamicBatchingSettings:
@@ -118,7 +111,7 @@ class Scheduler:
     def update(self, settings: ModelSettings) -> None:
         """Swap the model's settings; every queued request stays queued."""
         self.settings = settings
-        self._queue_policies.clear()
+        self._levels = LevelPolicies(self.batching)
         if self.queue.levels != self.batching.levels:
             self.queue.resize(self.batching.levels)
         self.wake()
@@ -132,21 +125,9 @@ class Scheduler:
         """The batching policy in force, built once per settings and model max batch size."""
         key = (id(self.settings), self.max_batch_size)
         if key != self._policy_key:
-            self._policy_key, self._policy = key, self._build_policy()
+            self._policy_key = key
+            self._policy = BatchingPolicy.of(self.settings.dynamic_batching, self.max_batch_size)
         return self._policy
-
-    def _build_policy(self) -> BatchingPolicy:
-        b = self.settings.dynamic_batching
-        if b is None or self.max_batch_size <= 0:  # one request per batch, sent at once
-            return BatchingPolicy(max_batch_size=max(1, self.max_batch_size), use_cost_model=False)
-        limit = self.max_batch_size
-        return BatchingPolicy(
-            max_batch_size=limit,
-            preferred_batch_sizes=tuple(sorted(s for s in b.preferred_batch_size if s <= limit)),
-            max_queue_delay_s=b.max_queue_delay_microseconds / 1e6,
-            target_utilisation=b.target_utilisation,
-            use_cost_model=b.cost_model,
-        )
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -168,46 +149,28 @@ class Scheduler:
 
     # -- admission -------------------------------------------------------------------------
 
-    def _level(self, body: InferRequestBody) -> int:
-        b = self.batching
-        value = body.parameters.get("priority", 0)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise InferError(Code.INVALID_ARGUMENT, "parameter 'priority' must be an integer ≥ 0")
-        if value == 0:
-            return b.default_level
-        if value > b.levels:
-            raise InferError(
-                Code.INVALID_ARGUMENT,
-                f"priority {value} is outside 1..{b.levels} (priority_levels of the model)",
-            )
-        return value
-
     async def submit(
         self, body: InferRequestBody, rows: int, deadline: float, version: str = ""
     ) -> list[Tensor]:
         """Queue a validated request and wait for its outputs (or its error)."""
         now = self._clock()
-        level = self._level(body)
-        policy = self._queue_policies.get(level)
-        if policy is None:
-            policy = self._queue_policies[level] = _queue_policy(self.batching, level)
-        queue_timeout = policy.default_timeout_s
-        requested = body.parameters.get("timeout")
-        if policy.allow_timeout_override and isinstance(requested, int) and requested > 0:
-            queue_timeout = requested / 1e6
+        try:
+            place = self._levels.place(body.parameters, now)
+        except BadParameter as exc:
+            raise InferError(Code.INVALID_ARGUMENT, str(exc)) from None
         future: asyncio.Future[list[Tensor]] = asyncio.get_running_loop().create_future()
         pending = Pending(
             rows=rows,
             key=(version, batch_key(body, self.batches)),
             enqueued=now,
             deadline=deadline,
-            queue_deadline=now + queue_timeout if queue_timeout > 0 else math.inf,
-            level=level,
-            action=policy.timeout_action,
+            queue_deadline=place.queue_deadline,
+            level=place.level,
+            action=place.policy.timeout_action,
             payload=_Ticket(body, version, future),
         )
         self.arrivals.record(rows, now)  # shed load is demand too
-        self._admit(pending, policy, now)
+        self._admit(pending, place.policy, now)
         self.wake()
         try:
             return await future
@@ -228,9 +191,9 @@ class Scheduler:
             wait_s=wait,
             max_wait_s=max_wait_ms / 1000 if max_wait_ms else None,
         )
-        retry_after = max(1.0, wait or 0.0)
+        retry_after = retry_after_s(wait)
         if reason is not None:
-            self._metrics.rejected("overloaded")
+            self._rejected("overloaded")
             raise InferError(
                 Code.RESOURCE_EXHAUSTED,
                 f"model '{self.settings.name}' is overloaded: {reason}",
@@ -239,7 +202,7 @@ class Scheduler:
         try:
             self.queue.admit(pending, policy)
         except QueueFull as exc:
-            self._metrics.rejected("queue_full")
+            self._rejected("queue_full")
             raise InferError(
                 Code.RESOURCE_EXHAUSTED,
                 f"model '{self.settings.name}': {exc}",
@@ -274,7 +237,7 @@ class Scheduler:
             if not batch:
                 break
             fit = self.cost.fit()
-            pod, send_at = self._next_pod(free, fit, now)
+            pod, send_at = choose_pod(free, fit, now, self._rng)
             decision = decide(
                 policy,
                 LoadView(self.arrivals.rate(now), fit, self._devices()),
@@ -292,13 +255,29 @@ class Scheduler:
             self._send(pod, batch, now)
         return self.queue.next_expiry()
 
-    def _next_pod(self, free: list[Pod], fit: BatchCost | None, now: float) -> tuple[Pod, float]:
-        """The free pod whose device frees first, and when a batch should leave for it (power of
-        two choices among the pods free at once)."""
-        times = [pod.timeline.send_at(fit, now) for pod in free]
-        first = min(times)
-        soonest = [pod for pod, t in zip(free, times, strict=True) if t <= first + _SAME_TIME_S]
-        return pick_pod(soonest, self._rng) or soonest[0], first
+    def state(self, now: float) -> SchedulerState:
+        """What the scheduler holds now, for the reporter and the metrics: queue, cost, pods."""
+        fit = self.cost.fit()
+        pods = tuple(
+            PodView(p.address, p.in_flight, p.outstanding_rows, p.ready, p.slots)
+            for p in self.pods.pods
+        )
+        return SchedulerState(
+            queued_requests=self.queue.requests,
+            queued_rows=self.queue.rows,
+            levels=tuple(self.queue.level_sizes()),
+            arrival_rows_per_s=self.arrivals.rate(now),
+            completed_rows_total=self.stats.inference_count,
+            rejected_requests_total=self.rejected_total,
+            fixed_s=fit.fixed_s if fit else None,
+            per_row_s=fit.per_row_s if fit else None,
+            max_batch_size=self.max_batch_size,
+            pods=pods,
+        )
+
+    def _rejected(self, reason: str) -> None:
+        self.rejected_total += 1
+        self._metrics.rejected(reason)
 
     def _devices(self) -> int:
         return sum(p.timeline.devices for p in self.pods.ready_pods())
@@ -310,7 +289,7 @@ class Scheduler:
                 Code.UNAVAILABLE,
                 f"no ready pod for model '{self.settings.name}' (waited {waited_ms:.0f} ms)",
             )
-        self._metrics.rejected("timeout")
+        self._rejected("timeout")
         return InferError(
             Code.DEADLINE_EXCEEDED,
             f"request timed out after {waited_ms:.0f} ms in the queue of "
@@ -322,6 +301,7 @@ class Scheduler:
         pod.in_flight += 1
         pod.outstanding_rows += rows
         for p in batch:
+            p.payload.queued_ns = int((now - p.enqueued) * 1e9)
             self._metrics.queue_time(now - p.enqueued)
         self._metrics.batch_sent(pod.address, rows, len(batch))
         on_pod = pod.timeline.sent(rows, now)
@@ -368,6 +348,7 @@ class Scheduler:
             self.stats.record_batch(rows, len(batch), *ns)
             for ticket, outs in zip(tickets, outputs, strict=True):
                 if not ticket.future.done():
+                    self.stats.record_queued(ticket.queued_ns)
                     ticket.future.set_result(outs)
         finally:
             pod.timeline.finished(on_pod, self._clock())  # no-op once answered

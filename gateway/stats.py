@@ -28,8 +28,10 @@ class ModelStats(Statistics):
         self.batch_size(rows).add(compute_ns)
         self.last_inference_ms = time.time_ns() // 1_000_000
 
-    def record_request(self, ok: bool, total_ns: int, queue_ns: int) -> None:
-        """One request's end: its whole time in the gateway and its time queued."""
+    def record_request(self, ok: bool, total_ns: int) -> None:
+        """One request's end: its whole time in the gateway."""
         (self.success if ok else self.fail).add(total_ns)
-        if ok:
-            self.queue.add(queue_ns)
+
+    def record_queued(self, queue_ns: int) -> None:
+        """A request answered by a pod: the time it waited in the gateway's queue."""
+        self.queue.add(queue_ns)

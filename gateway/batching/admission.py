@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from gateway.batching.cost_model import BatchCost
 
-__all__ = ["estimated_wait_s", "rejection_reason"]
+__all__ = ["estimated_wait_s", "rejection_reason", "retry_after_s"]
 
 
 def estimated_wait_s(
@@ -36,3 +36,8 @@ def rejection_reason(
             f"{max(0.0, deadline - now) * 1000:.0f} ms"
         )
     return None
+
+
+def retry_after_s(wait_s: float | None) -> float:
+    """The Retry-After a rejected caller is given: the estimated wait, at least a second."""
+    return max(1.0, wait_s or 0.0)

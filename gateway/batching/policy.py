@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.batching.cost_model import BatchCost
+from gateway.config import DynamicBatchingSettings
 
 __all__ = ["BatchingPolicy", "Decision", "LoadView", "decide", "rows_to_keep_up"]
 
@@ -35,6 +36,21 @@ class BatchingPolicy:
     target_utilisation: float = 0.85
     use_cost_model: bool = True
     send_lead_s: float = 0.0005  # a batch for a busy pod goes this much before it must
+
+    @classmethod
+    def of(cls, batching: DynamicBatchingSettings | None, max_batch_size: int) -> BatchingPolicy:
+        """The policy for a model's batching config and its pods' max batch size: one request
+        per batch, sent at once, when either is off."""
+        if batching is None or max_batch_size <= 0:
+            return cls(max_batch_size=max(1, max_batch_size), use_cost_model=False)
+        b, limit = batching, max_batch_size
+        return cls(
+            max_batch_size=limit,
+            preferred_batch_sizes=tuple(sorted(s for s in b.preferred_batch_size if s <= limit)),
+            max_queue_delay_s=b.max_queue_delay_microseconds / 1e6,
+            target_utilisation=b.target_utilisation,
+            use_cost_model=b.cost_model,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,29 +7,15 @@ caller's) always rejects it.
 
 from __future__ import annotations
 
-import enum
 import math
 from collections import deque
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BatchQueue", "Pending", "QueueFull", "QueuePolicy", "TimeoutAction"]
+from gateway.batching.queue_policy import QueuePolicy, TimeoutAction
 
-
-class TimeoutAction(enum.Enum):
-    REJECT = "REJECT"
-    DELAY = "DELAY"
-
-
-@dataclass(frozen=True, slots=True)
-class QueuePolicy:
-    """Triton's ModelQueuePolicy for one priority level."""
-
-    max_queue_size: int = 0  # 0: unbounded
-    default_timeout_s: float = 0.0  # 0: none
-    allow_timeout_override: bool = False
-    timeout_action: TimeoutAction = TimeoutAction.REJECT
+__all__ = ["BatchQueue", "Pending", "QueueFull"]
 
 
 class QueueFull(Exception):

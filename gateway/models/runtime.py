@@ -81,6 +81,7 @@ class ModelRuntime:
         self.spec: ModelSpec | None = None
         self.stats = ModelStats()
         self.in_flight = 0  # requests admitted and not yet answered
+        self.requests_total = 0  # inference requests received since start
         self._fetching = False
         self.pods = PodSet(
             model=settings.target_model,

@@ -1,4 +1,5 @@
-"""The routing choice: which pod gets the next batch. Pure; randomness is injected."""
+"""The routing choice: which pod gets the next batch, and when it should leave. Pure; randomness
+is injected."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import random
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
-__all__ = ["Routable", "pick_pod"]
+from gateway.batching.cost_model import BatchCost
+
+__all__ = ["Routable", "Timed", "choose_pod", "pick_pod"]
+
+SAME_TIME_S = 0.0005  # pods whose devices free this close together count as free at once
 
 
 class Routable(Protocol):
@@ -16,7 +21,19 @@ class Routable(Protocol):
     def outstanding_rows(self) -> int: ...
 
 
+class _SendAt(Protocol):
+    def send_at(self, fit: BatchCost | None, now: float) -> float: ...
+
+
+class Timed(Routable, Protocol):
+    """A pod with a device timeline: when a batch should leave to reach a device as it frees."""
+
+    @property
+    def timeline(self) -> _SendAt: ...
+
+
 P = TypeVar("P", bound="Routable")
+T = TypeVar("T", bound="Timed")
 
 
 def pick_pod(candidates: Sequence[P], rng: random.Random) -> P | None:
@@ -32,3 +49,15 @@ def pick_pod(candidates: Sequence[P], rng: random.Random) -> P | None:
     a, b = rng.sample(range(len(candidates)), 2)
     first, second = candidates[a], candidates[b]
     return second if second.outstanding_rows < first.outstanding_rows else first
+
+
+def choose_pod(
+    free: Sequence[T], fit: BatchCost | None, now: float, rng: random.Random
+) -> tuple[T, float]:
+    """Among pods with a free slot (at least one), the one whose device frees first, and when a
+    batch should leave for it; pods free at once (within ``SAME_TIME_S``) are picked between by
+    ``pick_pod``."""
+    times = [pod.timeline.send_at(fit, now) for pod in free]
+    first = min(times)
+    soonest = [pod for pod, t in zip(free, times, strict=True) if t <= first + SAME_TIME_S]
+    return pick_pod(soonest, rng) or soonest[0], first

@@ -104,6 +104,22 @@ async def test_stream_answers_every_request_and_reports_errors_in_band(
     assert all(not by_id[f"r{i}"].error_message for i in range(10))
 
 
+async def test_a_version_the_pods_do_not_serve_is_not_found(gateway: GatewayProc) -> None:
+    async with aiohttp.ClientSession() as session:
+        base = f"{gateway.http_url}/v2/models/sim"
+        async with session.get(f"{base}/versions/1") as resp:
+            assert resp.status == 200
+        async with session.get(f"{base}/versions/7/ready") as resp:
+            assert resp.status == 404
+            assert "no version '7'" in (await resp.json())["error"]
+    async with grpc.aio.insecure_channel(gateway.grpc_address) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        body, _ = sim_request(1, 5)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.ModelInfer(v2_grpc.encode_request("sim", body, "7"), timeout=10)
+        assert info.value.code() is grpc.StatusCode.NOT_FOUND
+
+
 def test_metrics_count_requests_and_show_pods(gateway: GatewayProc) -> None:
     with urllib.request.urlopen(gateway.metrics_url, timeout=5) as resp:
         text = resp.read().decode()

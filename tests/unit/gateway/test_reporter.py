@@ -17,7 +17,6 @@ from gateway.reporter import (
     LoadReporter,
     ModelSnapshot,
     ReportBuilder,
-    backoff_delay,
 )
 from loadtest.stack.procs import free_port
 
@@ -68,15 +67,6 @@ def test_a_model_that_is_no_longer_served_gets_a_final_report() -> None:
     out = b.build_all([snap("a")], 0.25)
     assert [(m.model, m.final) for m in out] == [("a", False), ("b", True)]
     assert [(m.model, m.final) for m in b.finals()] == [("a", True)]
-
-
-@pytest.mark.parametrize("attempt", [0, 1, 3, 10, 100])
-def test_backoff_is_capped_and_jittered(attempt: int) -> None:
-    rng = random.Random(attempt)
-    delays = [backoff_delay(attempt, base_s=0.2, cap_s=5.0, rng=rng) for _ in range(50)]
-    ceiling = min(5.0, 0.2 * 2**attempt)
-    assert all(ceiling / 2 <= d <= ceiling for d in delays)
-    assert len(set(delays)) > 1
 
 
 class Snapshots:

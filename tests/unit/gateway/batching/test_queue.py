@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.batching.queue import BatchQueue, Pending, QueueFull, QueuePolicy, TimeoutAction
+from gateway.batching.queue import BatchQueue, Pending, QueueFull
+from gateway.batching.queue_policy import QueuePolicy, TimeoutAction
 from gateway.batching.rate import RateEstimator
 
 OPEN = QueuePolicy()

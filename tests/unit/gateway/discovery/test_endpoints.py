@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
-from gateway.backoff import Backoff
 from gateway.discovery.endpoints import Endpoint, routable, slice_endpoints
 from gateway.discovery.store import SliceStore
 
@@ -117,13 +115,3 @@ def test_no_change_gives_the_same_snapshot() -> None:
     )
     second, changed = store.snapshot()
     assert second is first and not changed
-
-
-def test_backoff_grows_to_its_cap_with_jitter_and_resets() -> None:
-    b = Backoff(base_s=0.1, cap_s=1.0, rng=random.Random(5))
-    delays = [b.next() for _ in range(8)]
-    assert 0.05 <= delays[0] <= 0.1
-    assert all(0.5 <= d <= 1.0 for d in delays[4:])
-    assert len(set(delays)) == len(delays)
-    b.reset()
-    assert b.next() <= 0.1

@@ -6,32 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
-from gateway.backends.pod_client import PodClient
 from gateway.discovery.endpoints import Endpoint
 from gateway.routing.outlier import OutlierDetector, OutlierPolicy
 from gateway.routing.pod_set import PodSet
-
-
-class FakeClient:
-    def __init__(self, address: str, model: str) -> None:
-        self.address = address
-        self.model = model
-        self.ready = True
-        self.closed = False
-
-    async def model_ready(self, timeout_s: float) -> bool:
-        return self.ready
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes.clock import Clock
+from tests.fakes.pod_client import FakePodClient, FakePods
 
 
 def podset(clock: Clock, static: list[str] | None = None, **kw: object) -> PodSet:
@@ -41,7 +20,7 @@ def podset(clock: Clock, static: list[str] | None = None, **kw: object) -> PodSe
         probe_interval_s=10.0,
         probe_timeout_s=1.0,
         on_ready=lambda pod: None,
-        client_factory=lambda a, m: cast(PodClient, FakeClient(a, m)),
+        client_factory=FakePods(),
         clock=clock,
         outliers=OutlierDetector(OutlierPolicy(consecutive_failures=2, base_ejection_s=5.0)),
         **kw,  # type: ignore[arg-type]
@@ -58,7 +37,7 @@ async def test_a_new_endpoint_gets_no_batch_before_its_probe_passes() -> None:
     assert pods.ready_pods() == ()
     await pods.probe(pods.pods[0])
     assert names(pods.ready_pods()) == {"a:1"}
-    cast(FakeClient, pods.pods[0].client).ready = False
+    cast(FakePodClient, pods.pods[0].client).ready = False
     await pods.probe(pods.pods[0])
     assert pods.ready_pods() == ()
 
@@ -88,10 +67,10 @@ async def test_a_removed_endpoint_gets_no_new_batch_and_closes_after_its_batches
     assert (added, removed) == ([], ["a:1"])
     assert names(pods.ready_pods()) == {"b:1"} and names(pods.free_pods()) == {"b:1"}
     await asyncio.sleep(0.06)
-    assert not cast(FakeClient, a.client).closed  # a batch is still in flight
+    assert not cast(FakePodClient, a.client).closed  # a batch is still in flight
     a.in_flight = 0
     await asyncio.sleep(0.06)
-    assert cast(FakeClient, a.client).closed
+    assert cast(FakePodClient, a.client).closed
     await pods.stop()
 
 

@@ -1,0 +1,1 @@
+"""Fakes shared by every test: one fake pod client, one hand-moved clock."""

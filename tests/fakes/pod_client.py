@@ -1,0 +1,51 @@
+"""The one fake pod client: stands where ``gateway.backends.pod_client.PodClient`` does."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from gateway.backends.pod_client import PodClient
+from gateway.errors import Code, InferError
+from protos import v2_grpc
+from protos.infer import InferResponseBody
+from protos.tensors import from_numpy, to_numpy
+
+__all__ = ["FakePodClient", "FakePods"]
+
+
+class FakePodClient:
+    """A pod that needs no process: ready (``ready``), answers ``OUTPUT0 = 2·INPUT0``, or fails
+    with ``error`` for ``fail_times`` calls (-1: always)."""
+
+    def __init__(self, address: str, model: str) -> None:
+        self.address = address
+        self.model = model
+        self.ready = True
+        self.closed = False
+        self.error: Code | None = None
+        self.fail_times = -1
+        self.calls = 0
+
+    async def infer(self, request: Any, timeout_s: float, connect_s: float | None = None) -> Any:
+        self.calls += 1
+        if self.error is not None and self.fail_times != 0:
+            self.fail_times -= 1
+            raise InferError(self.error, f"{self.address}: {self.error.name}")
+        body = v2_grpc.decode_request(request)
+        x = to_numpy(body.inputs[0])
+        out = InferResponseBody(self.model, [from_numpy("OUTPUT0", "FP32", 2 * x)], "", body.id)
+        return v2_grpc.encode_response(out)
+
+    async def model_ready(self, timeout_s: float) -> bool:
+        return self.ready
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class FakePods(dict[str, FakePodClient]):
+    """A ``client_factory`` for a PodSet that keeps each fake it made, by address."""
+
+    def __call__(self, address: str, model: str) -> PodClient:
+        self[address] = FakePodClient(address, model)
+        return cast(PodClient, self[address])
