@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.config import GatewayConfig, ModelSettings
 from gateway.errors import Code, InferError
-from gateway.metrics import GatewayMetrics, ModelState, PodState, StateCollector
+from gateway.metrics import GatewayMetrics, ModelState, StateCollector
 from gateway.models.runtime import ModelRuntime
 from gateway.models.spec import ModelSpec
 from protos import grpc_service_pb2 as pb
@@ -152,18 +152,11 @@ class Gateway:
             observer.latency.observe(elapsed / 1e9)
             runtime.stats.record_request(ok, elapsed)
 
-    def _states(self) -> tuple[list[ModelState], list[PodState]]:
-        models: list[ModelState] = []
-        pods: list[PodState] = []
+    def _states(self) -> list[ModelState]:
         now = time.monotonic()
-        for r in self.models.values():
-            s = r.scheduler.state(now)
-            models.append(ModelState(r.name, r.in_flight, list(s.levels), s.fixed_s, s.per_row_s))
-            pods.extend(
-                PodState(r.name, p.address, p.in_flight, p.outstanding_rows, p.ready)
-                for p in s.pods
-            )
-        return models, pods
+        return [
+            ModelState(r.name, r.in_flight, r.scheduler.state(now)) for r in self.models.values()
+        ]
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:

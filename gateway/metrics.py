@@ -10,11 +10,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from gateway.scheduler_state import SchedulerState
+
 __all__ = [
     "GatewayMetrics",
     "ModelMetrics",
     "ModelState",
-    "PodState",
     "StateCollector",
 ]
 
@@ -42,65 +43,52 @@ class GatewayMetrics:
     """Every metric the gateway exports; label children are bound once per model or pod."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.requests = Counter(
-            "gateway_requests", "Inference requests received", ["model", "protocol"], registry=r
-        )
-        self.failures = Counter(
+        self.registry = r = CollectorRegistry()
+
+        def counter(name: str, doc: str, labels: list[str]) -> Counter:
+            return Counter(name, doc, labels, registry=r)
+
+        def histogram(
+            name: str, doc: str, labels: list[str], buckets: tuple[float, ...] = _LATENCY_BUCKETS
+        ) -> Histogram:
+            return Histogram(name, doc, labels, buckets=buckets, registry=r)
+
+        mp = ["model", "protocol"]
+        self.requests = counter("gateway_requests", "Inference requests received", mp)
+        self.failures = counter(
             "gateway_request_failures",
             "Inference requests answered with an error, by reason",
-            ["model", "protocol", "reason"],
-            registry=r,
+            [*mp, "reason"],
         )
-        self.latency = Histogram(
-            "gateway_request_duration_seconds",
-            "Time from a request's arrival to its answer",
-            ["model", "protocol"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.latency = histogram(
+            "gateway_request_duration_seconds", "Time from a request's arrival to its answer", mp
         )
-        self.batches = Counter(
-            "gateway_pod_batches", "Batches sent, by pod", ["model", "pod"], registry=r
-        )
-        self.queue_time = Histogram(
+        self.batches = counter("gateway_pod_batches", "Batches sent, by pod", ["model", "pod"])
+        self.queue_time = histogram(
             "gateway_queue_duration_seconds",
             "Time a request waited in the gateway's queue before its batch was sent",
             ["model"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
         )
-        self.rejections = Counter(
+        self.rejections = counter(
             "gateway_rejections",
             "Requests the gateway itself turned away, by reason (queue_full, timeout)",
             ["model", "reason"],
-            registry=r,
         )
-        self.batch_rows = Histogram(
+        self.batch_rows = histogram(
             "gateway_batch_rows",
             "Rows per batch sent",
             ["model"],
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
-            registry=r,
+            (1, 2, 4, 8, 16, 32, 64, 128, 256),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class PodState:
-    model: str
-    pod: str
-    in_flight: int
-    outstanding_rows: int
-    ready: bool
 
 
 @dataclass(frozen=True, slots=True)
 class ModelState:
+    """One served model at scrape time: requests in the gateway, and its scheduler's state."""
+
     model: str
     in_flight: int
-    queue: list[tuple[int, int, int]]  # (priority level, requests, rows); level 0 = delayed
-    fixed_s: float | None
-    per_row_s: float | None
+    scheduler: SchedulerState
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
@@ -110,19 +98,15 @@ def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
 class StateCollector(Collector):
     """Gauges read from live state at scrape time, so the hot path keeps no gauge current."""
 
-    def __init__(self, states: Callable[[], tuple[list[ModelState], list[PodState]]]) -> None:
+    def __init__(self, states: Callable[[], list[ModelState]]) -> None:
         self._states = states
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        models, pods = self._states()
+        models = self._states()
         mp = ["model", "pod"]
         in_flight = _gauge("gateway_pod_inflight_batches", "Batches sent, not yet answered", mp)
         rows = _gauge("gateway_pod_outstanding_rows", "Rows sent to a pod, not yet answered", mp)
         ready = _gauge("gateway_pod_ready", "1 when the gateway routes to the pod", mp)
-        for p in pods:
-            in_flight.add_metric([p.model, p.pod], p.in_flight)
-            rows.add_metric([p.model, p.pod], p.outstanding_rows)
-            ready.add_metric([p.model, p.pod], 1.0 if p.ready else 0.0)
         requests = _gauge(
             "gateway_inflight_requests", "Requests admitted, not yet answered", ["model"]
         )
@@ -139,13 +123,18 @@ class StateCollector(Collector):
             "gateway_batch_cost_per_row_seconds", "Fitted c of batch time F + c*n", ["model"]
         )
         for m in models:
+            s = m.scheduler
+            for p in s.pods:
+                in_flight.add_metric([m.model, p.address], p.in_flight)
+                rows.add_metric([m.model, p.address], p.outstanding_rows)
+                ready.add_metric([m.model, p.address], 1.0 if p.ready else 0.0)
             requests.add_metric([m.model], m.in_flight)
-            for level, n, r in m.queue:
+            for level, n, r in s.levels:
                 q_requests.add_metric([m.model, str(level)], n)
                 q_rows.add_metric([m.model, str(level)], r)
-            if m.fixed_s is not None and m.per_row_s is not None:
-                fixed.add_metric([m.model], m.fixed_s)
-                per_row.add_metric([m.model], m.per_row_s)
+            if s.fixed_s is not None and s.per_row_s is not None:
+                fixed.add_metric([m.model], s.fixed_s)
+                per_row.add_metric([m.model], s.per_row_s)
         yield from (in_flight, rows, ready, requests, q_requests, q_rows, fixed, per_row)
 
 

@@ -9,7 +9,6 @@ formed across all pods of the model (pull-based): whichever pod frees a slot get
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
@@ -33,6 +32,7 @@ from gateway.routing.pick import choose_pod
 from gateway.routing.pod_set import Pod, PodSet
 from gateway.scheduler_state import PodView, SchedulerState
 from gateway.stats import ModelStats
+from gateway.tasks import cancel_and_wait
 from protos import v2_grpc
 from protos.infer import InferRequestBody
 from protos.tensors import CodecError, Tensor
@@ -134,10 +134,7 @@ class Scheduler:
 
     async def stop(self) -> None:
         """Stop dispatching; queued requests are answered UNAVAILABLE, batches in flight end."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         for p in list(self.queue):
             self._fail(p, InferError(Code.UNAVAILABLE, "the gateway is shutting down"))
         self.queue.take(list(self.queue))

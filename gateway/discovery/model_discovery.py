@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 
@@ -13,6 +12,7 @@ from gateway.backoff import Backoff
 from gateway.config import DiscoverySettings
 from gateway.discovery.client import api_client
 from gateway.discovery.watcher import Publish, SliceWatcher
+from gateway.tasks import cancel_and_wait
 
 __all__ = ["ModelDiscovery"]
 
@@ -40,11 +40,8 @@ class ModelDiscovery:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._client is not None:
             await self._client.close()
             self._client = None

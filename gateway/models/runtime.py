@@ -55,14 +55,7 @@ def _size_pod(pod: Pod, settings: ModelSettings, pod_config: Any) -> None:
 
 
 def _outlier_policy(settings: ModelSettings) -> OutlierPolicy:
-    o = settings.outlier_detection
-    return OutlierPolicy(
-        consecutive_failures=o.consecutive_failures,
-        base_ejection_s=o.base_ejection_s,
-        max_ejection_s=o.max_ejection_s,
-        max_ejected_percent=o.max_ejected_percent,
-        interval_s=o.interval_s,
-    )
+    return OutlierPolicy(**settings.outlier_detection.model_dump())  # the same fields
 
 
 class ModelRuntime:

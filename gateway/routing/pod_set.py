@@ -28,6 +28,7 @@ from gateway.batching.timeline import DeviceTimeline
 from gateway.discovery.endpoints import Endpoint
 from gateway.routing.outlier import OutlierDetector
 from gateway.routing.retry_budget import RetryBudget
+from gateway.tasks import cancel_and_wait
 
 __all__ = ["ClientFactory", "Pod", "PodSet"]
 
@@ -216,12 +217,8 @@ class PodSet:
         self._started = False
         if self._timer is not None:
             self._timer.cancel()
-        tasks = [*self._tasks.values(), *self._retiring]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in [*self._tasks.values(), *self._retiring]:
+            await cancel_and_wait(task)
         await asyncio.gather(*(p.client.close() for p in self._pods.values()))
 
     def set_addresses(self, addresses: list[str]) -> tuple[list[str], list[str]]:
