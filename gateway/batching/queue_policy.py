@@ -14,6 +14,7 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.config import DynamicBatchingSettings
 
@@ -77,8 +78,7 @@ def priority_level(value: object, *, levels: int, default_level: int) -> int:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
+class Placement(NamedTuple):
     """Where a request goes in the queue: its level, that level's policy, its queue deadline."""
 
     level: int

@@ -48,13 +48,13 @@ def service_selector(service: str) -> str:
 class WatcherStats:
     """What the watcher has done, for logs, tests and the benchmark."""
 
-    lists: int = 0
-    watches: int = 0
-    events: int = 0
+    lists: int = 0  # full lists (the first, and after each 410 Gone)
+    watches: int = 0  # watch requests started
+    events: int = 0  # ADDED, MODIFIED and DELETED events applied
     bookmarks: int = 0
-    expired: int = 0
-    failures: int = 0
-    publishes: int = 0
+    expired: int = 0  # 410 Gone answers: the resourceVersion was too old
+    failures: int = 0  # lists or watches that failed (API down, cut or silent stream)
+    publishes: int = 0  # endpoint views handed on
 
 
 class SliceWatcher:

@@ -21,11 +21,11 @@ __all__ = ["OutlierDetector", "OutlierPolicy"]
 class OutlierPolicy:
     """Envoy's ``consecutive_5xx`` detector; its defaults (5, 30 s, 300 s, 10 %, 10 s)."""
 
-    consecutive_failures: int = 5
-    base_ejection_s: float = 30.0
-    max_ejection_s: float = 300.0
-    max_ejected_percent: float = 10.0
-    interval_s: float = 10.0
+    consecutive_failures: int = 5  # failures in a row that eject a pod
+    base_ejection_s: float = 30.0  # the first ejection; the n-th lasts n times as long
+    max_ejection_s: float = 300.0  # the longest an ejection lasts
+    max_ejected_percent: float = 10.0  # of the pods at once; one may always be ejected
+    interval_s: float = 10.0  # a pod's ejection count decays by one per clean interval
 
     def allowed(self, hosts: int) -> int:
         """How many of ``hosts`` may be ejected at once: the percentage, but at least one."""

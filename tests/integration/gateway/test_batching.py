@@ -9,12 +9,14 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
 import pytest
 import yaml
 
+from loadtest.probes.metrics import parse_metrics
 from loadtest.stack.procs import GatewayProc, PodProc, start_gateway, start_pod
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos import v2_grpc
@@ -27,13 +29,9 @@ BATCHING = {"max_queue_delay_microseconds": 5000}
 
 
 def metric(gw: GatewayProc, name: str) -> float:
+    """The sum of a sample's values over its labels (0 when absent)."""
     with urllib.request.urlopen(gw.metrics_url, timeout=5) as resp:
-        text = resp.read().decode()
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and not line.startswith("#"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+        return parse_metrics(resp.read().decode()).total(name) or 0.0
 
 
 def one_slot_gateway(pod: PodProc, batching: dict[str, object]) -> GatewayProc:
@@ -157,13 +155,20 @@ async def test_queue_timeout_rejects_expired_requests_without_sending_them(
     assert sent_rows == 32 * (len(results) - len(expired))
 
 
+async def behind_a_busy_pod(stub: Any) -> tuple[list[asyncio.Future[Any]], InferRequestBody]:
+    """Three full batches sent (the pod works on them one at a time) and a 7-row request to
+    queue behind them."""
+    busy = [asyncio.ensure_future(infer(stub, "sim", 32, i)) for i in range(3)]
+    await asyncio.sleep(0.01)
+    request, _ = body(7, 99)
+    return busy, request
+
+
 async def test_a_cancelled_request_leaves_the_queue_unsent(pod: PodProc, stub_for) -> None:
     gw = one_slot_gateway(pod, BATCHING)
     try:
         stub = stub_for(gw)
-        busy = [asyncio.ensure_future(infer(stub, "sim", 32, i)) for i in range(3)]
-        await asyncio.sleep(0.01)
-        request, _ = body(7, 99)
+        busy, request = await behind_a_busy_pod(stub)
         call = stub.ModelInfer(v2_grpc.encode_request("sim", request), timeout=20)
         await asyncio.sleep(0.005)
         call.cancel()
@@ -240,9 +245,7 @@ async def test_an_http_client_that_disconnects_leaves_the_queue_unsent(
     gw = one_slot_gateway(pod, BATCHING)
     try:
         stub = stub_for(gw)
-        busy = [asyncio.ensure_future(infer(stub, "sim", 32, i)) for i in range(3)]
-        await asyncio.sleep(0.01)
-        request, _ = body(7, 99)
+        busy, request = await behind_a_busy_pod(stub)
         payload, _ = v2_http.encode_request(request, binary=False)
         async with aiohttp.ClientSession() as session:
             with pytest.raises(asyncio.TimeoutError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import Callable
 
@@ -22,22 +23,10 @@ from loadtest.stack.procs import free_port
 
 
 def snap(model: str = "sim", **fields: object) -> ModelSnapshot:
-    base: dict[str, object] = dict(
-        model=model,
-        queued_requests=0,
-        queued_rows=0,
-        inflight_rows=0,
-        arrival_rows_per_s=0.0,
-        arrived_requests_total=0,
-        completed_rows_total=0,
-        rejected_requests_total=0,
-        fixed_s=None,
-        per_row_s=None,
-        slots_per_pod=2,
-        max_batch_size=32,
-        ready_endpoints=1,
-        starting_endpoints=0,
-    )
+    """A snapshot of an idle model on one ready pod; ``fields`` override."""
+    zero: dict[str, object] = {f.name: 0 for f in dataclasses.fields(ModelSnapshot)}
+    ready = {"fixed_s": None, "per_row_s": None, "slots_per_pod": 2, "max_batch_size": 32}
+    base = {**zero, **ready, "model": model, "ready_endpoints": 1}
     return ModelSnapshot(**{**base, **fields})  # type: ignore[arg-type]
 
 

@@ -9,7 +9,6 @@ gateway, none hangs, and the in-flight gauges go back to zero.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import urllib.request
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from loadtest.kube_api.objects import (
     write_kubeconfig,
 )
 from loadtest.kube_api.server import KubeApiServer
+from loadtest.probes.metrics import parse_metrics
 from loadtest.stack.procs import GatewayProc, PodProc, start_gateway, start_pod
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos import v2_grpc
@@ -105,9 +105,8 @@ async def steady_load(address: str, stop: asyncio.Event, workers: int = 6) -> Ou
 
 
 def gauge(text: str, name: str) -> dict[str, float]:
-    """Samples of a gauge by its pod label."""
-    pattern = re.compile(rf'^{name}{{model="sim",pod="([^"]+)"}} (\S+)$', re.M)
-    return {m.group(1): float(m.group(2)) for m in pattern.finditer(text)}
+    """Samples of a gauge of model ``sim`` by its pod label."""
+    return parse_metrics(text).by_label(name, "pod", model="sim")
 
 
 async def scrape(url: str) -> str:
@@ -143,8 +142,7 @@ async def inflight_back_to_zero(stack: Stack) -> None:
 def executions(pod: PodProc) -> float:
     with urllib.request.urlopen(f"{pod.http_url}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    m = re.search(r'^nv_inference_exec_count{model="sim"} (\S+)$', text, re.M)
-    return float(m.group(1)) if m else 0.0
+    return parse_metrics(text).total("nv_inference_exec_count", model="sim") or 0.0
 
 
 @pytest.fixture
@@ -193,6 +191,17 @@ def assert_nothing_lost(out: Outcomes) -> None:
         assert details and details != "Deadline Exceeded"
 
 
+async def end_load(stack: Stack, stop: asyncio.Event, load: asyncio.Task[Outcomes]) -> Outcomes:
+    """Stop the load; nothing was lost, every error was a deadline, and nothing is left in
+    flight on any pod."""
+    stop.set()
+    out = await load
+    assert_nothing_lost(out)
+    assert all(code == "DEADLINE_EXCEEDED" for code, _ in out.errors)
+    await inflight_back_to_zero(stack)
+    return out
+
+
 async def test_a_pod_killed_mid_batch_loses_no_request(stack: Stack) -> None:
     stop = asyncio.Event()
     load = asyncio.create_task(steady_load(stack.gateway.grpc_address, stop))
@@ -202,13 +211,9 @@ async def test_a_pod_killed_mid_batch_loses_no_request(stack: Stack) -> None:
     await asyncio.sleep(0.7)
     stack.remove_pod(victim)  # Kubernetes notices later than the gateway
     await asyncio.sleep(0.5)
-    stop.set()
-    out = await load
-    assert_nothing_lost(out)
     # Every batch of the killed pod went to another pod: none failed UNAVAILABLE. (On a busy
     # machine a request may still miss its deadline; that error is explicit, and allowed.)
-    assert all(code == "DEADLINE_EXCEEDED" for code, _ in out.errors)
-    await inflight_back_to_zero(stack)
+    await end_load(stack, stop, load)
 
 
 @pytest.mark.parametrize("stack", [["--stall-rate", "1.0"]], indirect=True)
@@ -216,12 +221,8 @@ async def test_a_pod_that_stalls_loses_no_request(stack: Stack) -> None:
     stop = asyncio.Event()
     load = asyncio.create_task(steady_load(stack.gateway.grpc_address, stop))
     await asyncio.sleep(4.0)  # more than a deadline: the stalled batches fail explicitly
-    stop.set()
-    out = await load
-    assert_nothing_lost(out)
+    out = await end_load(stack, stop, load)
     assert out.errors  # the stalled pod's batches were answered, with an explicit error
-    assert all(code == "DEADLINE_EXCEEDED" for code, _ in out.errors)
-    await inflight_back_to_zero(stack)
 
 
 async def test_a_draining_pod_gets_no_new_batch_and_loses_no_request(stack: Stack) -> None:
@@ -238,8 +239,4 @@ async def test_a_draining_pod_gets_no_new_batch_and_loses_no_request(stack: Stac
     stack.remove_pod(draining)
     draining.stop()  # SIGTERM once out of the slices
     await asyncio.sleep(0.3)
-    stop.set()
-    out = await load
-    assert_nothing_lost(out)
-    assert all(code == "DEADLINE_EXCEEDED" for code, _ in out.errors)
-    await inflight_back_to_zero(stack)
+    await end_load(stack, stop, load)

@@ -19,9 +19,17 @@ def at(
     now: float = 10.0,
     oldest: float = 10.0,
     deadline: float = math.inf,
+    send_at: float | None = None,
 ) -> tuple[int, str, float]:
+    """The decision for a batch of ``rows`` (its rows, reason and wait) at ``now``."""
     d = decide(
-        policy, load, now=now, batch_rows=rows, oldest_enqueued=oldest, earliest_deadline=deadline
+        policy,
+        load,
+        now=now,
+        batch_rows=rows,
+        oldest_enqueued=oldest,
+        earliest_deadline=deadline,
+        send_at=send_at,
     )
     return d.rows, d.reason, d.wait_until
 
@@ -132,64 +140,34 @@ def test_a_batch_for_a_busy_pod_gathers_rows_until_just_before_it_must_leave() -
     load = LoadView(1500.0, SIM, 1)
     # The oldest request waited past max_queue_delay and a preferred size is reached, yet the
     # pod cannot start the batch for 10 ms: it waits, and more rows can join.
-    held = decide(
-        policy,
-        load,
-        now=10.0,
-        batch_rows=9,
-        oldest_enqueued=9.9,
-        earliest_deadline=math.inf,
-        send_at=10.010,
-    )
-    assert held.rows == 0
-    assert held.wait_until == 10.010 - policy.send_lead_s
+    held = at(policy, load, 9, now=10.0, oldest=9.9, send_at=10.010)
+    assert held[0] == 0
+    assert held[2] == 10.010 - policy.send_lead_s
     # Once it is time to leave, Triton's rules apply again.
-    due = decide(
-        policy,
-        load,
-        now=10.0096,
-        batch_rows=9,
-        oldest_enqueued=9.9,
-        earliest_deadline=math.inf,
-        send_at=10.010,
-    )
-    assert (due.rows, due.reason) == (8, "preferred")
+    due = at(policy, load, 9, now=10.0096, oldest=9.9, send_at=10.010)
+    assert due[:2] == (8, "preferred")
 
 
 def test_a_busy_pod_still_gets_a_full_batch_or_one_a_deadline_needs_at_once() -> None:
     policy = BatchingPolicy(32, max_queue_delay_s=0.005)
     load = LoadView(1500.0, SIM, 1)
-    full = decide(
-        policy,
-        load,
-        now=10.0,
-        batch_rows=32,
-        oldest_enqueued=10.0,
-        earliest_deadline=math.inf,
-        send_at=10.010,
+    full = at(policy, load, 32, now=10.0, oldest=10.0, send_at=10.010)
+    assert full[:2] == (32, "full")
+    urgent = at(
+        policy, load, 4, now=10.0, oldest=10.0, send_at=10.010, deadline=10.0 + SIM.seconds(4)
     )
-    assert (full.rows, full.reason) == (32, "full")
-    urgent = decide(
-        policy,
-        load,
-        now=10.0,
-        batch_rows=4,
-        oldest_enqueued=10.0,
-        earliest_deadline=10.0 + SIM.seconds(4),
-        send_at=10.010,
-    )
-    assert (urgent.rows, urgent.reason) == (4, "deadline")
+    assert urgent[:2] == (4, "deadline")
     # A deadline between now and the planned send bounds the wait.
-    waits = decide(
+    waits = at(
         policy,
         load,
+        4,
         now=10.0,
-        batch_rows=4,
-        oldest_enqueued=10.0,
-        earliest_deadline=10.0 + SIM.seconds(4) + 0.003,
+        oldest=10.0,
         send_at=10.010,
+        deadline=10.0 + SIM.seconds(4) + 0.003,
     )
-    assert waits.rows == 0 and math.isclose(waits.wait_until, 10.003)
+    assert waits[0] == 0 and math.isclose(waits[2], 10.003)
 
 
 def test_cost_model_tracks_the_quick_end_of_noisy_batches() -> None:
