@@ -68,11 +68,17 @@ def served(server_and_port: tuple[HttpServer, Handlers, int]) -> tuple[Handlers,
     return server_and_port[1], server_and_port[2]
 
 
+async def connect(port: int, raw: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the server that has sent ``raw``."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    return reader, writer
+
+
 async def exchange(
     port: int, raw: bytes, responses: int = 1
 ) -> list[tuple[int, dict[str, str], bytes]]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(raw)
+    reader, writer = await connect(port, raw)
     out = [await read_response(reader) for _ in range(responses)]
     writer.close()
     return out
@@ -132,10 +138,10 @@ async def test_expect_100_continue_is_answered_before_the_body(
     served: tuple[Handlers, int],
 ) -> None:
     _, port = served
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
+    reader, writer = await connect(
+        port,
         b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
-        b"Expect: 100-continue\r\n\r\n"
+        b"Expect: 100-continue\r\n\r\n",
     )
     interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     assert interim.startswith(b"HTTP/1.1 100 Continue")
@@ -147,8 +153,9 @@ async def test_expect_100_continue_is_answered_before_the_body(
 
 async def test_head_answers_a_get_route_without_a_body(served: tuple[Handlers, int]) -> None:
     _, port = served
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"HEAD /slow/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /slow/2 HTTP/1.1\r\nHost: x\r\n\r\n")
+    reader, writer = await connect(
+        port, b"HEAD /slow/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /slow/2 HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     assert head.startswith(b"HTTP/1.1 200") and b"Content-Length: 1" in head
     status, _, body = await read_response(reader)  # the next answer follows at once
@@ -168,8 +175,7 @@ async def test_a_body_over_the_limit_is_413_and_the_connection_lives(
 
 async def test_a_malformed_request_is_400_and_closed(served: tuple[Handlers, int]) -> None:
     _, port = served
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+    reader, writer = await connect(port, b"NOT HTTP AT ALL\r\n\r\n")
     status, headers, body = await read_response(reader)
     assert status == 400 and b"malformed" in body
     assert headers["connection"] == "close"
@@ -187,8 +193,9 @@ async def test_handler_errors_are_answered_never_dropped(served: tuple[Handlers,
 
 async def test_connection_close_is_honoured(served: tuple[Handlers, int]) -> None:
     _, port = served
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /slow/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    reader, writer = await connect(
+        port, b"GET /slow/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     status, headers, _ = await read_response(reader)
     assert status == 200 and headers["connection"] == "close"
     assert await asyncio.wait_for(reader.read(), 5) == b""
@@ -197,8 +204,7 @@ async def test_connection_close_is_honoured(served: tuple[Handlers, int]) -> Non
 
 async def test_a_client_that_leaves_cancels_its_handler(served: tuple[Handlers, int]) -> None:
     handlers, port = served
-    _, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+    _, writer = await connect(port, b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
     await asyncio.wait_for(handlers.started.wait(), 5)
     writer.close()
     await asyncio.wait_for(handlers.cancelled.wait(), 5)
@@ -206,8 +212,9 @@ async def test_a_client_that_leaves_cancels_its_handler(served: tuple[Handlers, 
 
 async def test_headers_over_the_limit_are_431_and_closed(served: tuple[Handlers, int]) -> None:
     _, port = served
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /slow/1 HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+    reader, writer = await connect(
+        port, b"GET /slow/1 HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+    )
     status, headers, _ = await read_response(reader)
     assert status == 431 and headers["connection"] == "close"
     writer.close()
@@ -218,8 +225,7 @@ async def test_idle_connections_are_closed_and_busy_ones_kept(
 ) -> None:
     server, handlers, port = server_and_port
     idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
-    _, busy_writer = await asyncio.open_connection("127.0.0.1", port)
-    busy_writer.write(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+    _, busy_writer = await connect(port, b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
     await asyncio.wait_for(handlers.started.wait(), 5)
     server.keepalive_s = 0.0
     assert server.close_idle() == 1  # the idle one; the one being answered stays
@@ -233,11 +239,11 @@ async def test_an_expected_body_over_the_limit_is_refused_before_it_is_sent(
     served: tuple[Handlers, int],
 ) -> None:
     _, port = served
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
+    reader, writer = await connect(
+        port,
         b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Length: "
         + str(LIMIT + 1).encode()
-        + b"\r\nExpect: 100-continue\r\n\r\n"
+        + b"\r\nExpect: 100-continue\r\n\r\n",
     )  # no body: the answer must come without it
     status, headers, body = await read_response(reader)
     assert status == 413 and str(LIMIT + 1).encode() in body
