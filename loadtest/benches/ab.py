@@ -13,27 +13,24 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from loadtest.clients.base import ClientSpec
 from loadtest.generators.closed_loop import ClosedLoopConfig, run_closed_loop
 from loadtest.generators.open_loop import OpenLoopConfig, run_open_loop
+from loadtest.generators.workers import WindowProbe
+from loadtest.probes.cpu import CpuSource, CpuWindow
 from loadtest.results.load_result import LoadResult
 from loadtest.results.open_loop_result import OpenLoopResult
-from loadtest.results.report import fmt_rate, fmt_ratio, fmt_us
-from loadtest.stack.procs import cpu_seconds
+from loadtest.results.report import fmt_cpu_us, fmt_rate, fmt_ratio, fmt_us
 
 __all__ = [
     "AbResult",
-    "CpuProbe",
-    "CpuSource",
     "Leg",
     "LoadPlan",
-    "PidCpu",
     "Side",
     "alternation",
     "figures",
-    "fmt_cpu_us",
     "ratio",
     "ratios",
     "run_ab",
@@ -42,39 +39,6 @@ __all__ = [
 
 LoadPlan = ClosedLoopConfig | OpenLoopConfig
 TOTAL_CPU = "cpu_us_per_req"  # the figure: CPU-µs per request of all processes under test
-
-
-class CpuSource(Protocol):
-    """A process whose CPU time can be read (``procs.Proc``, ``PidCpu``)."""
-
-    def cpu_seconds(self) -> float: ...
-
-
-@dataclass(frozen=True, slots=True)
-class PidCpu:
-    """A process under test known only by its pid (a server this run did not start)."""
-
-    pid: int
-
-    def cpu_seconds(self) -> float:
-        return cpu_seconds(self.pid)
-
-
-class CpuProbe:
-    """A ``WindowProbe``: the CPU seconds each process used over the measurement window."""
-
-    def __init__(self, procs: Mapping[str, CpuSource]) -> None:
-        self._procs = procs
-        self._before: dict[str, float] = {}
-        self.seconds: dict[str, float] = {}
-
-    def start(self) -> None:
-        self._before = {name: p.cpu_seconds() for name, p in self._procs.items()}
-
-    def stop(self) -> None:
-        self.seconds = {
-            name: p.cpu_seconds() - self._before[name] for name, p in self._procs.items()
-        }
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -159,10 +123,6 @@ def alternation(rounds: int, sides: int = 2) -> list[tuple[int, int]]:
     return [(r, s) for r in range(rounds) for s in range(sides)]
 
 
-def fmt_cpu_us(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f}"
-
-
 _ROW_LABELS = {
     "throughput_rps": ("req/s", fmt_rate),
     "p50_us": ("p50", fmt_us),
@@ -243,7 +203,7 @@ def _rounded(doc: Mapping[str, float | None]) -> dict[str, float | None]:
     return {k: _round(v) for k, v in doc.items()}
 
 
-def run_load(spec: ClientSpec, load: LoadPlan, probe: CpuProbe | None = None) -> LoadResult:
+def run_load(spec: ClientSpec, load: LoadPlan, probe: WindowProbe | None = None) -> LoadResult:
     """One run of ``load`` (closed- or open-loop) against ``spec``'s target."""
     if isinstance(load, OpenLoopConfig):
         return run_open_loop(spec, load, probe)
@@ -271,7 +231,7 @@ def run_ab(
         plan = load
         if isinstance(load, OpenLoopConfig):
             plan = dataclasses.replace(load, seed=load.seed + round_no)
-        probe = CpuProbe(side.watched)
+        probe = CpuWindow(side.watched)
         log(f"round {round_no + 1}: {tag}{side.label:<{width}} ...")
         result = run_load(side.spec, plan, probe)
         ab.legs[index].add(result, probe.seconds)

@@ -9,17 +9,18 @@ higher than A's.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from loadtest.benches.ab import AbResult, LoadPlan, run_ab
-from loadtest.benches.ab_setups import PodParams, launched, parse_pids, parse_setup
+from loadtest.benches.ab_setups import launched, parse_pids, parse_setup
 from loadtest.clients.base import CLIENT_KINDS
 from loadtest.clients.payload import SimPayload
 from loadtest.generators.closed_loop import ClosedLoopConfig
 from loadtest.generators.open_loop import OpenLoopConfig
-from loadtest.results.report import machine_note, print_table, write_json
+from loadtest.results.report import machine_note, print_table, report_doc, write_json
+from loadtest.stack.simpod_args import SimPod
 
 __all__ = ["AbConfig", "ab_doc", "run_ab_bench"]
 
@@ -84,7 +85,7 @@ class AbConfig:
 
 def run_ab_bench(config: AbConfig) -> AbResult:
     """Start what the targets need, run the A/B, print the table, write the JSON report."""
-    pod = PodParams(config.fixed_ms, config.per_row_ms, config.max_batch)
+    pod = SimPod(config.fixed_ms, config.per_row_ms, config.max_batch)
     setups = [parse_setup(config.a, pod), parse_setup(config.b, pod)]
     pids = [parse_pids(config.a_pids), parse_pids(config.b_pids)]
     payload = SimPayload(rows=config.rows)
@@ -120,11 +121,4 @@ def run_ab_bench(config: AbConfig) -> AbResult:
 
 def ab_doc(config: AbConfig, result: AbResult, started: float) -> dict[str, Any]:
     """The JSON report of a run started at ``started`` (Unix seconds)."""
-    return {
-        "benchmark": "ab",
-        "started_unix": round(started, 3),
-        "config": {**asdict(config), "json_path": str(config.json_path)},
-        "load": config.describe(),
-        "note": machine_note(),
-        **result.as_dict(),
-    }
+    return report_doc("ab", config, started, load=config.describe(), **result.as_dict())

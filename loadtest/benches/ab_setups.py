@@ -20,31 +20,17 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from loadtest.benches.ab import CpuSource, PidCpu, Side
+from loadtest.benches.ab import Side
 from loadtest.benches.goodput import GoodputConfig, gateway_model
 from loadtest.clients.base import ClientSpec, is_grpc
 from loadtest.clients.payload import SimPayload
+from loadtest.probes.cpu import CpuSource, PidCpu
 from loadtest.stack.procs import GatewayProc, PodProc, running, start_gateway, start_pod
+from loadtest.stack.simpod_args import SimPod
 
-__all__ = ["PodParams", "Setup", "Target", "launched", "parse_pids", "parse_setup"]
+__all__ = ["Setup", "Target", "launched", "parse_pids", "parse_setup"]
 
 SELF_STARTED = ("pod", "gateway")
-
-
-@dataclass(frozen=True, slots=True)
-class PodParams:
-    """A simulated pod's device cost: ``fixed_ms + per_row_ms * n`` per batch of n rows."""
-
-    fixed_ms: float = 0.0
-    per_row_ms: float = 0.0
-    max_batch: int = 32
-
-    def args(self) -> list[str]:
-        """``simpod``'s command-line flags (those ``loadtest goodput`` starts its pods with)."""
-        config = GoodputConfig(
-            fixed_ms=self.fixed_ms, per_row_ms=self.per_row_ms, max_batch=self.max_batch
-        )
-        return config.pod_args()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +40,7 @@ class Setup:
     kind: str
     text: str
     address: str = ""  # url: http://host:port, or host:port for gRPC
-    pod: PodParams = field(default_factory=PodParams)
+    pod: SimPod = field(default_factory=SimPod)
     pods: int = 1
     batching: bool = True
 
@@ -77,12 +63,12 @@ def _option(setup: Setup, option: str) -> Setup:
     raise ValueError(f"bad option {option!r} for {setup.kind} in {setup.text!r}")
 
 
-def parse_setup(text: str, pod: PodParams | None = None) -> Setup:
+def parse_setup(text: str, pod: SimPod | None = None) -> Setup:
     """Parse a side's spec (see the module doc); ``pod`` gives the pod options' defaults."""
     text = text.strip()
     kind, _, options = text.partition(":")
     if kind in SELF_STARTED:
-        setup = Setup(kind, text, pod=pod or PodParams())
+        setup = Setup(kind, text, pod=pod or SimPod())
         for option in (o.strip() for o in options.split(",") if o.strip()):
             setup = _option(setup, option)
         return setup
@@ -164,18 +150,18 @@ def launched(
     """
     model_config = GoodputConfig(max_queue_delay_us=max_queue_delay_us)
     with contextlib.ExitStack() as stack:
-        pod_count: dict[PodParams, int] = {}
+        pod_count: dict[SimPod, int] = {}
         for s in setups:
             if s.kind in SELF_STARTED:
                 pod_count[s.pod] = max(pod_count.get(s.pod, 0), s.pods)
-        pods: dict[PodParams, list[PodProc]] = {}
+        pods: dict[SimPod, list[PodProc]] = {}
         for params, n in pod_count.items():
             pods[params] = []
             for _ in range(n):
-                pod = start_pod(params.args())
+                pod = start_pod(params.args(quiet=True))
                 stack.enter_context(running(pod))
                 pods[params].append(pod)
-        gateways: dict[tuple[PodParams, int, bool], GatewayProc] = {}
+        gateways: dict[tuple[SimPod, int, bool], GatewayProc] = {}
         targets: list[Target] = []
         for i, s in enumerate(setups):
             if s.kind == "url":

@@ -139,12 +139,20 @@ class ThisDecider:
         return decision.desired
 
 
-class HpaStyle:
-    def __init__(self, c: BenchConfig) -> None:
-        self.name = "HPA-style"
-        self.tick_s = 15.0
+class _OnConcurrency:
+    """A policy on concurrency, ticking every ``tick_s``: one target per pod for all of them,
+    the rows a pod holds at 70% of its throughput at the latency target."""
+
+    def __init__(self, c: BenchConfig, name: str, tick_s: float) -> None:
+        self.name = name
+        self.tick_s = tick_s
         self.max_replicas = c.max_replicas
         self.target = c.target_rows_per_pod * 0.7
+
+
+class HpaStyle(_OnConcurrency):
+    def __init__(self, c: BenchConfig) -> None:
+        super().__init__(c, "HPA-style", 15.0)
         self.recs: list[tuple[float, int]] = []
         self.changes: list[tuple[float, int]] = []
 
@@ -163,12 +171,9 @@ class HpaStyle:
         return min(rec, up_limit, self.max_replicas)
 
 
-class KpaStyle:
+class KpaStyle(_OnConcurrency):
     def __init__(self, c: BenchConfig) -> None:
-        self.name = "KPA-style"
-        self.tick_s = 2.0
-        self.max_replicas = c.max_replicas
-        self.target = c.target_rows_per_pod * 0.7
+        super().__init__(c, "KPA-style", 2.0)
         self.samples: list[tuple[float, float]] = []
         self.panic_since: float | None = None
         self.max_panic = 0

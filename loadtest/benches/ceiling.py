@@ -22,14 +22,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.benches.ab import CpuProbe, fmt_cpu_us
-from loadtest.benches.ab_setups import PodParams
 from loadtest.clients.base import STANDARD_KINDS, ClientSpec, is_grpc
 from loadtest.clients.payload import SimPayload
 from loadtest.generators.open_loop import OpenLoopConfig, run_open_loop
+from loadtest.probes.cpu import CpuWindow
 from loadtest.results.open_loop_result import OpenLoopResult
-from loadtest.results.report import fmt_rate, fmt_us, machine_note, print_table, write_json
+from loadtest.results.report import (
+    fmt_cpu_us,
+    fmt_rate,
+    fmt_us,
+    machine_note,
+    print_table,
+    report_doc,
+    write_json,
+)
 from loadtest.stack.procs import PodProc, running, start_pod
+from loadtest.stack.simpod_args import SimPod
 
 __all__ = [
     "CeilingConfig",
@@ -177,7 +185,7 @@ def _step(config: CeilingConfig, kind: str, pod: PodProc, rate: float) -> Ceilin
         processes=1,
         drain_s=config.timeout_s + 1.0,
     )
-    probe = CpuProbe({"pod": pod})
+    probe = CpuWindow({"pod": pod})
     result = run_open_loop(spec, load, probe)
     return _to_step(rate, result, probe.seconds.get("pod"), config.duration_s)
 
@@ -226,7 +234,7 @@ def _climb(config: CeilingConfig, kind: str, pod: PodProc) -> CeilingFigure:
 def run_ceiling(config: CeilingConfig) -> list[CeilingFigure]:
     """Climb the ladder for every protocol against one zero-cost pod; print, write JSON."""
     started = time.time()
-    pod = start_pod(PodParams().args())
+    pod = start_pod(SimPod().args(quiet=True))
     with running(pod):
         figures = [_climb(config, kind, pod) for kind in config.protocols]
     _report(config, figures)
@@ -276,10 +284,4 @@ def ceiling_doc(
     config: CeilingConfig, figures: Sequence[CeilingFigure], started: float
 ) -> dict[str, Any]:
     """The JSON report of a run started at ``started`` (Unix seconds)."""
-    return {
-        "benchmark": "ceiling",
-        "started_unix": round(started, 3),
-        "config": {**asdict(config), "json_path": str(config.json_path)},
-        "note": machine_note(),
-        "results": [f.as_dict() for f in figures],
-    }
+    return report_doc("ceiling", config, started, results=[f.as_dict() for f in figures])

@@ -11,23 +11,26 @@ everything shares one machine.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.benches.ab import AbResult, Leg, fmt_cpu_us, ratio, run_ab
-from loadtest.benches.ab_setups import PodParams, Setup, launched
+from loadtest.benches.ab import AbResult, Leg, ratio, run_ab
+from loadtest.benches.ab_setups import Setup, launched
 from loadtest.clients.base import STANDARD_KINDS
 from loadtest.clients.payload import SimPayload
 from loadtest.generators.closed_loop import ClosedLoopConfig
 from loadtest.results.report import (
+    fmt_cpu_us,
     fmt_rate,
     fmt_ratio,
     fmt_us,
     machine_note,
     print_table,
+    report_doc,
     write_json,
 )
+from loadtest.stack.simpod_args import SimPod
 
 __all__ = ["BenchConfig", "ProtocolFigures", "datapath_doc", "run_bench"]
 
@@ -129,7 +132,7 @@ COLUMNS = [
 
 def run_bench(config: BenchConfig) -> list[ProtocolFigures]:
     """Start the pod and the gateway, run every protocol both ways, print and write the report."""
-    pod = PodParams(config.pod_fixed_ms, config.pod_per_row_ms, config.max_batch)
+    pod = SimPod(config.pod_fixed_ms, config.pod_per_row_ms, config.max_batch)
     setups = [Setup("pod", "pod", pod=pod), Setup("gateway", "gateway", pod=pod)]
     payload = SimPayload(rows=config.rows)
     figures: list[ProtocolFigures] = []
@@ -176,10 +179,4 @@ def datapath_doc(
     config: BenchConfig, figures: list[ProtocolFigures], started: float
 ) -> dict[str, Any]:
     """The JSON report of a run started at ``started`` (Unix seconds)."""
-    return {
-        "benchmark": "datapath",
-        "started_unix": round(started, 3),
-        "config": {**asdict(config), "json_path": str(config.json_path)},
-        "note": machine_note(),
-        "results": [f.as_dict() for f in figures],
-    }
+    return report_doc("datapath", config, started, results=[f.as_dict() for f in figures])

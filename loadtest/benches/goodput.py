@@ -5,7 +5,7 @@ for each pod count and each gateway config: WITH batching (``dynamic_batching`` 
 ``max_queue_delay``, plus the gateway's cost model) and WITHOUT (no ``dynamic_batching``: one
 request per batch). For each, open-loop Poisson load climbs a grid of offered loads (fractions
 of the pods' physical limit) and then bisects (``goodput_sweep``). Every step reads the gateway's
-and pods' CPU and the gateway's batch sizes over its window (``goodput_probe``). The goodput is
+and pods' CPU and the gateway's batch sizes over its window (``probes.stack``). The goodput is
 the most rows/s a passing step served. It prints every step, then one table side by side, and
 writes JSON.
 """
@@ -15,11 +15,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.benches.ab import CpuSource, PidCpu
 from loadtest.benches.goodput_report import print_steps, print_summary, step_line
 from loadtest.benches.goodput_sweep import (
     DEFAULT_GRID,
@@ -35,10 +34,12 @@ from loadtest.benches.goodput_sweep import (
 from loadtest.clients.base import ClientSpec, is_grpc
 from loadtest.clients.payload import SimPayload
 from loadtest.generators.open_loop import OpenLoopConfig, run_open_loop
+from loadtest.probes.cpu import CpuSource, PidCpu
 from loadtest.probes.stack import StackProbe, wait_idle
 from loadtest.results.open_loop_result import DEFAULT_LAG_LIMIT_US, OpenLoopResult
-from loadtest.results.report import machine_note, write_json
+from loadtest.results.report import report_doc, write_json
 from loadtest.stack.procs import GatewayProc, PodProc, running, start_gateway, start_pod
+from loadtest.stack.simpod_args import SimPod
 
 __all__ = [
     "MODES",
@@ -104,16 +105,8 @@ class GoodputConfig:
         return physical_limit(pods, self.fixed_ms, self.per_row_ms, self.max_batch)
 
     def pod_args(self) -> list[str]:
-        return [
-            "--fixed-ms",
-            f"{self.fixed_ms:g}",
-            "--per-row-ms",
-            f"{self.per_row_ms:g}",
-            "--max-batch",
-            str(self.max_batch),
-            "--log-level",
-            "WARNING",
-        ]
+        """The flags its pods are started with."""
+        return SimPod(self.fixed_ms, self.per_row_ms, self.max_batch).args(quiet=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,12 +294,11 @@ def goodput_doc(config: GoodputConfig, sweeps: list[Sweep], started: float) -> d
     def goodput(s: Sweep, scale: float, digits: int) -> float | None:
         return None if s.goodput is None else round(s.goodput.served_rows_s / scale, digits)
 
-    return {
-        "benchmark": "goodput",
-        "started_unix": round(started, 3),
-        "config": {**asdict(config), "json_path": str(config.json_path)},
-        "note": machine_note(),
-        "sweeps": [
+    return report_doc(
+        "goodput",
+        config,
+        started,
+        sweeps=[
             {
                 "pods": s.pods,
                 "mode": s.mode,
@@ -319,4 +311,4 @@ def goodput_doc(config: GoodputConfig, sweeps: list[Sweep], started: float) -> d
             }
             for s in sweeps
         ],
-    }
+    )

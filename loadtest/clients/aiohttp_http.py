@@ -6,13 +6,13 @@ import asyncio
 
 import aiohttp
 
-from loadtest.clients.base import ClientSpec, InferError, Sampler
+from loadtest.clients.base import ClientSpec, InferError, SampledClient
 from protos.v2_http import HEADER_LENGTH, decode_response, encode_request
 
 __all__ = ["HttpClient"]
 
 
-class HttpClient:
+class HttpClient(SampledClient):
     """POSTs one pre-encoded request body over a keep-alive connection pool.
 
     With ``binary`` the input goes as binary data and every output is asked for as binary;
@@ -20,8 +20,8 @@ class HttpClient:
     """
 
     def __init__(self, spec: ClientSpec, *, binary: bool) -> None:
+        super().__init__(spec)
         payload = spec.payload
-        self._payload = payload
         self._url = f"{spec.target.rstrip('/')}/v2/models/{payload.model}/infer"
         body, header_length = encode_request(payload.request(binary_output=binary), binary)
         self._body = body
@@ -33,11 +33,6 @@ class HttpClient:
             connector=aiohttp.TCPConnector(limit=0, force_close=False),
             timeout=aiohttp.ClientTimeout(total=spec.timeout_s),
         )
-        self._sampler = Sampler(spec.verify_every)
-
-    @property
-    def verified(self) -> int:
-        return self._sampler.verified
 
     async def infer(self) -> None:
         check = self._sampler.due()
@@ -54,8 +49,7 @@ class HttpClient:
             raise InferError(f"http {status}", body[:200].decode("utf-8", "replace"))
         if check:
             length = None if header_length is None else int(header_length)
-            self._payload.check(decode_response(body, length))
-            self._sampler.verified += 1
+            self._verify(decode_response(body, length))
 
     async def aclose(self) -> None:
         await self._session.close()

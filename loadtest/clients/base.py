@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from loadtest.clients.payload import AnswerError, SimPayload
+from protos.infer import InferResponseBody
 from protos.tensors import CodecError
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "ClientSpec",
     "InferClient",
     "InferError",
+    "SampledClient",
     "Sampler",
     "error_kind",
     "is_grpc",
@@ -90,6 +92,24 @@ class Sampler:
     def due(self) -> bool:
         n, self._n = self._n, self._n + 1
         return self._every > 0 and n % self._every == 0
+
+
+class SampledClient:
+    """What the clients share: the payload, and a sample of the answers checked against it."""
+
+    def __init__(self, spec: ClientSpec) -> None:
+        self._payload = spec.payload
+        self._sampler = Sampler(spec.verify_every)
+
+    @property
+    def verified(self) -> int:
+        """Responses checked (and found right) so far."""
+        return self._sampler.verified
+
+    def _verify(self, response: InferResponseBody) -> None:
+        """Check ``response`` against the payload (raising when wrong) and count it."""
+        self._payload.check(response)
+        self._sampler.verified += 1
 
 
 class InferClient(Protocol):

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from loadtest.clients.base import ClientSpec, InferError, Sampler
+from loadtest.clients.base import ClientSpec, InferError, SampledClient
 from loadtest.clients.grpc_unary import CHANNEL_OPTIONS
 from protos import grpc_service_pb2 as pb
 from protos.v2_grpc import decode_response, encode_request
@@ -38,24 +38,19 @@ def with_id(body: bytes, request_id: str) -> bytes:
     return body + _ID_TAG + bytes(varint) + raw
 
 
-class GrpcStreamClient:
+class GrpcStreamClient(SampledClient):
     """Sends every request on one ModelStreamInfer stream and matches answers by id."""
 
     def __init__(self, spec: ClientSpec) -> None:
-        self._payload = spec.payload
+        super().__init__(spec)
         self._body = encode_request(spec.payload.model, spec.payload.request()).SerializeToString()
         self._timeout = spec.timeout_s
         self._channel = grpc.aio.insecure_channel(spec.target, options=CHANNEL_OPTIONS)
         self._open = self._channel.stream_stream(MODEL_STREAM_INFER)  # bytes in, bytes out
-        self._sampler = Sampler(spec.verify_every)
         self._outbox: asyncio.Queue[bytes | None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Future[pb.ModelStreamInferResponse]] = {}
         self._next = 0
-
-    @property
-    def verified(self) -> int:
-        return self._sampler.verified
 
     def _stream(self) -> asyncio.Queue[bytes | None]:
         if self._outbox is None:
@@ -106,8 +101,7 @@ class GrpcStreamClient:
         if answer.error_message:
             raise InferError("grpc-stream error", answer.error_message)
         if check:
-            self._payload.check(decode_response(answer.infer_response))
-            self._sampler.verified += 1
+            self._verify(decode_response(answer.infer_response))
 
     async def aclose(self) -> None:
         if self._outbox is not None:

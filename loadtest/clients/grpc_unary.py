@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import grpc
 
-from loadtest.clients.base import ClientSpec, InferError, Sampler
+from loadtest.clients.base import ClientSpec, InferError, SampledClient
 from protos import grpc_service_pb2 as pb
 from protos.v2_grpc import decode_response, encode_request
 
@@ -24,22 +24,17 @@ CHANNEL_OPTIONS = [
 ]
 
 
-class GrpcClient:
+class GrpcClient(SampledClient):
     """Calls ModelInfer on one channel (HTTP/2 multiplexes the concurrent calls)."""
 
     def __init__(self, spec: ClientSpec) -> None:
-        self._payload = spec.payload
+        super().__init__(spec)
         request = encode_request(spec.payload.model, spec.payload.request())
         self._body: bytes = request.SerializeToString()
         self._timeout = spec.timeout_s
         self._channel = grpc.aio.insecure_channel(spec.target, options=CHANNEL_OPTIONS)
         # No serializers: bytes go out as they are and come back unparsed.
         self._call = self._channel.unary_unary(MODEL_INFER)
-        self._sampler = Sampler(spec.verify_every)
-
-    @property
-    def verified(self) -> int:
-        return self._sampler.verified
 
     async def infer(self) -> None:
         check = self._sampler.due()
@@ -48,8 +43,7 @@ class GrpcClient:
         except grpc.aio.AioRpcError as exc:
             raise InferError(f"grpc {exc.code().name}", str(exc.details())) from exc
         if check:
-            self._payload.check(decode_response(pb.ModelInferResponse.FromString(raw)))
-            self._sampler.verified += 1
+            self._verify(decode_response(pb.ModelInferResponse.FromString(raw)))
 
     async def aclose(self) -> None:
         await self._channel.close()

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import cast
 from urllib.parse import urlsplit
 
-from loadtest.clients.base import ClientSpec, InferError, Sampler
+from loadtest.clients.base import ClientSpec, InferError, SampledClient
 from protos.v2_http import HEADER_LENGTH, decode_response, encode_request
 
 __all__ = ["Done", "RawHttpClient", "build_request", "parse_head"]
@@ -135,13 +135,14 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-class RawHttpClient:
+class RawHttpClient(SampledClient):
     """POSTs one pre-built v2 infer request per call; ``binary`` as ``HttpClient``'s.
 
     Build it inside the event loop that will use it.
     """
 
     def __init__(self, spec: ClientSpec, *, binary: bool) -> None:
+        super().__init__(spec)
         url = urlsplit(spec.target if "//" in spec.target else f"http://{spec.target}")
         if url.scheme != "http" or url.hostname is None:
             raise ValueError(f"raw HTTP client needs an http://host:port target, got {spec.target}")
@@ -150,17 +151,11 @@ class RawHttpClient:
         body, header_length = encode_request(payload.request(binary_output=binary), binary)
         path = f"{url.path.rstrip('/')}/v2/models/{payload.model}/infer"
         self._request = build_request(f"{self._host}:{self._port}", path, body, header_length)
-        self._payload = payload
         self._timeout = spec.timeout_s
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
         self._connecting: set[asyncio.Task[None]] = set()
-        self._sampler = Sampler(spec.verify_every)
         self._loop = asyncio.get_running_loop()
-
-    @property
-    def verified(self) -> int:
-        return self._sampler.verified
 
     @property
     def connections(self) -> int:
@@ -236,11 +231,10 @@ class RawHttpClient:
             return
         if check:
             try:
-                self._payload.check(decode_response(body, header_length))
+                self._verify(decode_response(body, header_length))
             except Exception as exc:  # a wrong or undecodable answer
                 done(exc)
                 return
-            self._sampler.verified += 1
         done(None)
 
     def failed(self, conn: _Connection, exc: BaseException) -> None:

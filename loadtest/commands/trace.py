@@ -1,43 +1,37 @@
-"""The ``loadtest trace`` sub-command: its arguments and its run."""
+"""``loadtest trace``: a load trace against the stack, as a table, JSON and PNG plots."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from loadtest.argtypes import COUNT, NON_NEGATIVE, POSITIVE, POSITIVE_INT, name_pid
-from loadtest.clients.base import CLIENT_KINDS
+from loadtest.argtypes import NON_NEGATIVE, POSITIVE
+from loadtest.commands import options
 from loadtest.traces.shapes import INTERPOLATIONS, TRACE_KINDS
 
-__all__ = ["add_trace_parser", "run_trace_command"]
+__all__ = ["add_parser", "run"]
+
+_DESCRIPTION = (
+    "Open-loop Poisson load whose rate follows a trace, against a stack started like "
+    "`make run` (default) or a running one (--target). Rates are requests/s. Shapes "
+    "default to 200 -> 600 req/s over 30 s. A trace file has `timestamp_s,rate` lines; "
+    "between them the rate is interpolated linearly (--interpolation hold: each rate "
+    "holds until the next line); --trace diurnal (or file without --trace-file) is "
+    "the packaged example, a day in 120 s."
+)
 
 
-def add_trace_parser(sub: Any) -> None:
-    """Add ``trace`` to the ``loadtest`` sub-commands."""
+def add_parser(sub: options.Subcommands) -> None:
     p = sub.add_parser(
         "trace",
         help="a load trace (step, ramp, spike, square, file) against the stack: table, JSON, PNGs",
-        description=(
-            "Open-loop Poisson load whose rate follows a trace, against a stack started like "
-            "`make run` (default) or a running one (--target). Rates are requests/s. Shapes "
-            "default to 200 -> 600 req/s over 30 s. A trace file has `timestamp_s,rate` lines; "
-            "between them the rate is interpolated linearly (--interpolation hold: each rate "
-            "holds until the next line); --trace diurnal (or file without --trace-file) is "
-            "the packaged example, a day in 120 s."
-        ),
+        description=_DESCRIPTION,
     )
     p.add_argument("--trace", choices=TRACE_KINDS, default="step", help="the shape (step)")
     p.add_argument("--base-rate", type=NON_NEGATIVE, help="req/s before/between (200)")
-    p.add_argument(
-        "--peak-rate",
-        type=POSITIVE,
-        help="req/s at the peak (600; file: rescale)",
-    )
-    p.add_argument(
-        "--duration",
-        type=POSITIVE,
-        help="trace seconds (30; file: stretch its time)",
+    p.add_argument("--peak-rate", type=POSITIVE, help="req/s at the peak (600; file: rescale)")
+    options.add_option(
+        p, "duration", default=None, help="trace seconds (30; file: stretch its time)"
     )
     p.add_argument("--at-s", type=POSITIVE, help="step/spike time (default half-way)")
     p.add_argument("--width-s", type=POSITIVE, default=2.0, help="spike length (2 s)")
@@ -46,23 +40,8 @@ def add_trace_parser(sub: Any) -> None:
     p.add_argument(
         "--interpolation", choices=INTERPOLATIONS, default="linear", help="for files (linear)"
     )
-    p.add_argument(
-        "--protocol",
-        choices=CLIENT_KINDS,
-        default="http-binary",
-        help="default http-binary (the generator's cheapest)",
-    )
-    p.add_argument("--rows", type=POSITIVE_INT, default=1, help="rows per request (default 1)")
-    p.add_argument(
-        "--processes",
-        type=COUNT,
-        default=1,
-        help="generator processes; 0 runs in this process (default 1)",
-    )
-    p.add_argument("--slo-ms", type=POSITIVE, default=50.0, help="goodput SLO (50 ms)")
-    p.add_argument("--warmup", type=NON_NEGATIVE, default=1.0, help="s at the first rate (1)")
-    p.add_argument("--timeout", type=POSITIVE, default=2.0, help="per request, s (2)")
-    p.add_argument("--seed", type=int, default=1, help="arrival seed (default 1)")
+    options.add_sweep_options(p)
+    options.add_options(p, "processes")
     p.add_argument("--out", type=Path, help="output folder (default reports/trace-<name>)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument(
@@ -76,16 +55,11 @@ def add_trace_parser(sub: Any) -> None:
         metavar="URL",
         help="with --target: metrics URLs to scrape (gateway :8002/metrics, pods' /metrics)",
     )
-    p.add_argument(
-        "--pid", type=name_pid, action="append", default=[], help="with --target: NAME=PID for CPU"
-    )
-    p.add_argument("--pods", type=POSITIVE_INT, default=2, help="own stack: pods (2)")
-    p.add_argument("--fixed-ms", type=NON_NEGATIVE, default=8.0, help="pod F (8 ms)")
-    p.add_argument("--per-row-ms", type=NON_NEGATIVE, default=0.25, help="pod c (0.25 ms/row)")
-    p.add_argument("--max-batch", type=POSITIVE_INT, default=32, help="pod max batch (32)")
+    options.add_options(p, "pid", "pods")
+    options.add_pod_options(p, fixed_ms=8.0, per_row_ms=0.25)
 
 
-def run_trace_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from loadtest.stack.local import StackConfig
     from loadtest.traces.run import TraceConfig, run_trace
     from loadtest.traces.shapes import TraceFileError, build_trace
@@ -108,26 +82,14 @@ def run_trace_command(args: argparse.Namespace) -> int:
     except (TraceFileError, ValueError) as exc:
         print(f"bad trace: {exc}")
         return 2
-    config = TraceConfig(
+    config = options.config_from(
+        args,
+        TraceConfig,
         trace=trace,
-        protocol=args.protocol,
-        rows=args.rows,
-        processes=args.processes,
-        slo_ms=args.slo_ms,
-        warmup_s=args.warmup,
-        timeout_s=args.timeout,
-        seed=args.seed,
         out_dir=args.out,
-        target=args.target,
         metrics=tuple(args.metrics),
         pids=tuple(args.pid),
-        stack=StackConfig(
-            pods=args.pods,
-            fixed_ms=args.fixed_ms,
-            per_row_ms=args.per_row_ms,
-            max_batch=args.max_batch,
-        ),
+        stack=options.config_from(args, StackConfig),
         plots=not args.no_plots,
     )
-    run = run_trace(config)
-    return 0 if run.result.ok else 1
+    return 0 if run_trace(config).result.ok else 1

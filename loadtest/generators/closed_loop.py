@@ -15,7 +15,15 @@ from collections import Counter
 from dataclasses import dataclass
 
 from loadtest.clients.base import ClientSpec, InferClient, error_kind, open_client
-from loadtest.generators.workers import Ready, WindowProbe, run_in_processes, run_job
+from loadtest.generators.workers import (
+    MeasuredWindow,
+    Ready,
+    WindowProbe,
+    probe_window,
+    run_in_processes,
+    run_job,
+)
+from loadtest.probes.cpu import THIS_PROCESS, CpuWindow
 from loadtest.results.histogram import encode, new_histogram, record_ns
 from loadtest.results.load_result import LoadResult
 
@@ -25,7 +33,7 @@ _ERROR_PAUSE_S = 0.001  # after an error, so a dead server is not hammered in a 
 
 
 @dataclass(frozen=True, slots=True)
-class ClosedLoopConfig:
+class ClosedLoopConfig(MeasuredWindow):
     """Concurrency is per process; ``processes`` 0 runs the load in this process."""
 
     concurrency: int = 16
@@ -41,11 +49,6 @@ class ClosedLoopConfig:
             raise ValueError("duration must be > 0, warm-up and drain >= 0")
         if self.processes < 0:
             raise ValueError("processes must be >= 0")
-
-    @property
-    def window(self) -> tuple[float, float]:
-        """The measurement window, in seconds after the start."""
-        return (self.warmup_s, self.warmup_s + self.duration_s)
 
 
 async def run_load(client: InferClient, config: ClosedLoopConfig, start_at: float) -> LoadResult:
@@ -80,9 +83,9 @@ async def run_load(client: InferClient, config: ClosedLoopConfig, start_at: floa
                 await asyncio.sleep(_ERROR_PAUSE_S)
 
     await asyncio.sleep(max(0.0, start_at - monotonic()))
-    cpu = _CpuWindow()
+    cpu = CpuWindow({"generator": THIS_PROCESS})
     tasks = [asyncio.ensure_future(worker()) for _ in range(config.concurrency)]
-    cpu_task = asyncio.ensure_future(cpu.watch(opens, closes))
+    cpu_task = asyncio.ensure_future(probe_window(cpu, start_at, config.window))
     _, pending = await asyncio.wait(tasks, timeout=closes - monotonic() + config.drain_s)
     for task in pending:
         task.cancel()
@@ -95,21 +98,9 @@ async def run_load(client: InferClient, config: ClosedLoopConfig, start_at: floa
         window_s=config.duration_s,
         sent=sent,
         verified=client.verified,
-        client_cpu_s=cpu.seconds,
+        client_cpu_s=cpu.seconds.get("generator", 0.0),
         error_sample=sample[0] if sample else "",
     )
-
-
-class _CpuWindow:
-    """This process's CPU time over the window."""
-
-    seconds = 0.0
-
-    async def watch(self, opens: float, closes: float) -> None:
-        await asyncio.sleep(max(0.0, opens - time.monotonic()))
-        before = time.process_time()
-        await asyncio.sleep(max(0.0, closes - time.monotonic()))
-        self.seconds = time.process_time() - before
 
 
 async def closed_loop_job(

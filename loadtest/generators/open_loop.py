@@ -45,7 +45,13 @@ from loadtest.generators.arrivals import (
     process_spec,
 )
 from loadtest.generators.open_loop_sender import Sender
-from loadtest.generators.workers import Ready, WindowProbe, run_in_processes, run_job
+from loadtest.generators.workers import (
+    MeasuredWindow,
+    Ready,
+    WindowProbe,
+    run_in_processes,
+    run_job,
+)
 from loadtest.results.open_loop_result import (
     DEFAULT_LAG_LIMIT_US,
     UNFINISHED,
@@ -74,7 +80,7 @@ class ProgressSink(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class OpenLoopConfig:
+class OpenLoopConfig(MeasuredWindow):
     """``rate`` is the total over all processes (requests/s); ``processes`` 0 runs in-process.
 
     With a ``shape`` (relative rate over the window, t = 0 when it opens; the warm-up runs at
@@ -101,11 +107,6 @@ class OpenLoopConfig:
             raise ValueError("warm-up, drain and processes must be >= 0")
         if self.max_outstanding < 1:
             raise ValueError("max_outstanding must be >= 1")
-
-    @property
-    def window(self) -> tuple[float, float]:
-        """The measurement window, in seconds after the start."""
-        return (self.warmup_s, self.warmup_s + self.duration_s)
 
     @property
     def offered_rate(self) -> float:

@@ -22,7 +22,16 @@ from typing import Any, Protocol
 
 from loadtest.results.load_result import LoadResult
 
-__all__ = ["Job", "Ready", "WindowProbe", "run_in_processes", "run_job", "sleep_until"]
+__all__ = [
+    "Job",
+    "MeasuredWindow",
+    "Ready",
+    "WindowProbe",
+    "probe_window",
+    "run_in_processes",
+    "run_job",
+    "sleep_until",
+]
 
 Ready = Callable[[], Awaitable[float]]
 Job = Callable[[Any, int, Ready], Awaitable[LoadResult]]
@@ -37,6 +46,19 @@ class WindowProbe(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+
+class MeasuredWindow:
+    """A load config's measurement window: ``duration_s`` measured after ``warmup_s``."""
+
+    __slots__ = ()
+    warmup_s: float
+    duration_s: float
+
+    @property
+    def window(self) -> tuple[float, float]:
+        """The measurement window, in seconds after the start."""
+        return (self.warmup_s, self.warmup_s + self.duration_s)
 
 
 def sleep_until(deadline: float) -> None:
@@ -75,7 +97,7 @@ def run_job(
             await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
             if started.is_set():
-                await _probe_window(probe, start_at, window)
+                await probe_window(probe, start_at, window)
         return await task
 
     loop = _new_loop()
@@ -85,7 +107,8 @@ def run_job(
         loop.close()
 
 
-async def _probe_window(probe: WindowProbe, start_at: float, window: tuple[float, float]) -> None:
+async def probe_window(probe: WindowProbe, start_at: float, window: tuple[float, float]) -> None:
+    """Tell ``probe`` when the window (seconds after ``start_at``) opens and closes."""
     await asyncio.sleep(max(0.0, start_at + window[0] - time.monotonic()))
     probe.start()
     await asyncio.sleep(max(0.0, start_at + window[1] - time.monotonic()))

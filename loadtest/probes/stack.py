@@ -1,20 +1,19 @@
 """What the goodput benchmark reads from the stack over a measurement window.
 
-At the window's start and end it reads the CPU seconds of the gateway and of each pod, and the
-gateway's ``/metrics`` (the ``gateway_batch_rows`` histogram's sum and count, per model), so the
-deltas give CPU per request and the mean batch size over exactly that window.
+At the window's start and end it reads the CPU seconds of the gateway and of each pod
+(``probes.cpu``), and the gateway's ``/metrics`` (``probes.metrics``: the ``gateway_batch_rows``
+histogram's sum and count, per model), so the deltas give CPU per request and the mean batch
+size over exactly that window.
 """
 
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from loadtest.benches.ab import CpuSource
+from loadtest.probes.cpu import CpuSource, CpuWindow
+from loadtest.probes.metrics import Scrape, fetch_metrics, parse_metrics
 
 __all__ = [
     "BatchCounts",
@@ -24,6 +23,8 @@ __all__ = [
     "parse_inflight",
     "wait_idle",
 ]
+
+_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,45 +41,32 @@ class BatchCounts:
     def mean(self) -> float | None:
         return self.rows / self.batches if self.batches > 0 else None
 
+    @classmethod
+    def of(cls, scrape: Scrape, model: str) -> BatchCounts:
+        """``gateway_batch_rows`` sum and count for ``model`` in ``scrape`` (zeros if absent)."""
+        rows = scrape.total("gateway_batch_rows_sum", model=model)
+        batches = scrape.total("gateway_batch_rows_count", model=model)
+        return cls(rows or 0.0, batches or 0.0)
+
 
 def parse_batch_counts(text: str, model: str) -> BatchCounts:
     """``gateway_batch_rows`` sum and count for ``model`` from Prometheus text (zeros if absent)."""
-    rows = batches = 0.0
-    for family in text_string_to_metric_families(text):
-        if family.name != "gateway_batch_rows":
-            continue
-        for sample in family.samples:
-            if sample.labels.get("model") != model:
-                continue
-            if sample.name.endswith("_sum"):
-                rows = sample.value
-            elif sample.name.endswith("_count"):
-                batches = sample.value
-    return BatchCounts(rows, batches)
+    return BatchCounts.of(parse_metrics(text), model)
 
 
 def parse_inflight(text: str, model: str) -> float | None:
     """``gateway_inflight_requests`` (admitted, not yet answered) for ``model``, if exported."""
-    for family in text_string_to_metric_families(text):
-        if family.name == "gateway_inflight_requests":
-            for sample in family.samples:
-                if sample.labels.get("model") == model:
-                    return sample.value
-    return None
+    return _inflight(parse_metrics(text), model)
 
 
-def _scrape(metrics_url: str, timeout_s: float = 2.0) -> str | None:
-    try:
-        with urllib.request.urlopen(metrics_url, timeout=timeout_s) as resp:
-            return str(resp.read().decode("utf-8", "replace"))
-    except OSError:
-        return None
+def _inflight(scrape: Scrape | None, model: str) -> float | None:
+    return None if scrape is None else scrape.total("gateway_inflight_requests", model=model)
 
 
 def batch_counts(metrics_url: str, model: str) -> BatchCounts | None:
     """The gateway's batch counts now, or None when its metrics cannot be read."""
-    text = _scrape(metrics_url)
-    return None if text is None else parse_batch_counts(text, model)
+    scrape = fetch_metrics(metrics_url, _TIMEOUT_S)
+    return None if scrape is None else BatchCounts.of(scrape, model)
 
 
 def wait_idle(metrics_url: str, model: str, timeout_s: float) -> float:
@@ -86,32 +74,39 @@ def wait_idle(metrics_url: str, model: str, timeout_s: float) -> float:
     backlog does not spill into the next; returns the seconds waited."""
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
-        text = _scrape(metrics_url)
-        inflight = None if text is None else parse_inflight(text, model)
+        scrape = fetch_metrics(metrics_url, _TIMEOUT_S)
+        inflight = (
+            None if scrape is None else scrape.total("gateway_inflight_requests", model=model)
+        )
         if not inflight:
             break
         time.sleep(0.2)
     return time.monotonic() - start
 
 
-@dataclass
 class StackProbe:
     """A ``WindowProbe``: CPU seconds of each process and the gateway's batch counts."""
 
-    procs: Mapping[str, CpuSource]
-    metrics_url: str | None  # None: batch counts are not read
-    model: str = "sim"
-    cpu_s: dict[str, float] = field(default_factory=dict)
-    batches: BatchCounts | None = None
-    _cpu0: dict[str, float] = field(default_factory=dict)
-    _batches0: BatchCounts | None = None
+    def __init__(
+        self, procs: Mapping[str, CpuSource], metrics_url: str | None, model: str = "sim"
+    ) -> None:
+        self.metrics_url = metrics_url  # None: batch counts are not read
+        self.model = model
+        self.batches: BatchCounts | None = None
+        self._cpu = CpuWindow(procs)
+        self._batches0: BatchCounts | None = None
+
+    @property
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds each process used over the window."""
+        return self._cpu.seconds
 
     def start(self) -> None:
         if self.metrics_url is not None:  # read before the CPU, so its cost is not counted
             self._batches0 = batch_counts(self.metrics_url, self.model)
-        self._cpu0 = {name: p.cpu_seconds() for name, p in self.procs.items()}
+        self._cpu.start()
 
     def stop(self) -> None:
-        self.cpu_s = {name: p.cpu_seconds() - self._cpu0[name] for name, p in self.procs.items()}
+        self._cpu.stop()
         end = None if self.metrics_url is None else batch_counts(self.metrics_url, self.model)
         self.batches = None if end is None or self._batches0 is None else end - self._batches0

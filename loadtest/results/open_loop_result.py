@@ -10,7 +10,7 @@ says so, by a pure rule.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -110,14 +110,7 @@ class OpenLoopResult(LoadResult):
         items = list(results)
         base = LoadResult.combine(items, sequential=False)
         return cls(
-            histogram=base.histogram,
-            ok=base.ok,
-            errors=base.errors,
-            window_s=base.window_s,
-            sent=base.sent,
-            verified=base.verified,
-            client_cpu_s=base.client_cpu_s,
-            error_sample=base.error_sample,
+            **{f.name: getattr(base, f.name) for f in fields(LoadResult)},
             due=sum(r.due for r in items),
             lag_histogram=encode(merge(r.lag_histogram for r in items)),
             end_lag_us=max((r.end_lag_us for r in items), default=0),

@@ -5,13 +5,23 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["fmt_rate", "fmt_ratio", "fmt_us", "machine_note", "print_table", "write_json"]
+__all__ = [
+    "fmt_cpu_us",
+    "fmt_rate",
+    "fmt_ratio",
+    "fmt_us",
+    "machine_note",
+    "print_table",
+    "report_doc",
+    "write_json",
+]
 
 
 def fmt_us(value: float | None) -> str:
@@ -29,6 +39,11 @@ def fmt_rate(value: float | None) -> str:
 
 def fmt_ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def fmt_cpu_us(value: float | None) -> str:
+    """CPU-µs per request for a table cell."""
+    return "-" if value is None else f"{value:.0f}"
 
 
 def machine_note() -> str:
@@ -66,3 +81,15 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
     """Write ``doc`` as indented JSON, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def report_doc(benchmark: str, config: Any, started: float, **figures: Any) -> dict[str, Any]:
+    """A benchmark's JSON report: its name, start (Unix seconds), ``config`` (a dataclass with
+    a ``json_path``), the machine note, then ``figures``."""
+    return {
+        "benchmark": benchmark,
+        "started_unix": round(started, 3),
+        "config": {**asdict(config), "json_path": str(config.json_path)},
+        "note": machine_note(),
+        **figures,
+    }

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
+from loadtest.argtypes import NON_NEGATIVE, POSITIVE_INT
 from loadtest.simpod.core import Faults
 
 __all__ = ["PodConfig", "parse_args"]
@@ -30,25 +31,26 @@ class PodConfig:
     log_level: str = "INFO"
 
 
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
+def _probability(text: str) -> float:
+    value = float(NON_NEGATIVE(text))
+    if value > 1.0:
         raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
     return value
 
 
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be non-negative, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
+# The device and its timing: flag, type, PodConfig field, help.
+_DEVICE = (
+    ("--fixed-ms", NON_NEGATIVE, "fixed_ms", "F: fixed device ms per batch"),
+    ("--per-row-ms", NON_NEGATIVE, "per_row_ms", "c: device ms per row"),
+    ("--devices", POSITIVE_INT, "devices", "D: batches that run at once"),
+    ("--max-batch", POSITIVE_INT, "max_batch", "B: max_batch_size of every model"),
+    ("--startup-s", NON_NEGATIVE, "startup_s", "seconds before the pod reports ready"),
+)
+_FAULTS = (
+    ("error", "probability a batch fails with INTERNAL after running"),
+    ("stall", "probability a request never completes (until the client cancels)"),
+    ("crash", "probability a batch makes the process exit (os._exit) mid-batch"),
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,54 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--grpc-port", type=int, default=d.grpc_port, help="default %(default)s")
     p.add_argument("--http-port", type=int, default=d.http_port, help="default %(default)s")
     p.add_argument("--model-name", default=d.model_name, help="demo model name (default sim)")
-    p.add_argument(
-        "--fixed-ms",
-        type=_non_negative,
-        default=d.fixed_ms,
-        help="F: fixed device ms per batch (default %(default)s)",
-    )
-    p.add_argument(
-        "--per-row-ms",
-        type=_non_negative,
-        default=d.per_row_ms,
-        help="c: device ms per row (default %(default)s)",
-    )
-    p.add_argument(
-        "--devices",
-        type=_positive_int,
-        default=d.devices,
-        help="D: batches that run at once (default %(default)s)",
-    )
-    p.add_argument(
-        "--max-batch",
-        type=_positive_int,
-        default=d.max_batch,
-        help="B: max_batch_size of every model (default %(default)s)",
-    )
-    p.add_argument(
-        "--startup-s",
-        type=_non_negative,
-        default=d.startup_s,
-        help="seconds before the pod reports ready (default %(default)s)",
-    )
-    p.add_argument(
-        "--error-rate",
-        type=_rate,
-        default=0.0,
-        help="probability a batch fails with INTERNAL after running",
-    )
-    p.add_argument(
-        "--stall-rate",
-        type=_rate,
-        default=0.0,
-        help="probability a request never completes (until the client cancels)",
-    )
-    p.add_argument(
-        "--crash-rate",
-        type=_rate,
-        default=0.0,
-        help="probability a batch makes the process exit (os._exit) mid-batch",
-    )
+    for flag, kind, name, what in _DEVICE:
+        p.add_argument(
+            flag, type=kind, default=getattr(d, name), help=f"{what} (default %(default)s)"
+        )
+    for fault, what in _FAULTS:
+        p.add_argument(f"--{fault}-rate", type=_probability, default=0.0, help=what)
     p.add_argument("--seed", type=int, default=None, help="seed for failure injection")
     p.add_argument(
         "--identity-models",
@@ -129,18 +89,6 @@ def _parser() -> argparse.ArgumentParser:
 def parse_args(argv: Sequence[str] | None = None) -> PodConfig:
     """The command line ``argv`` (default: sys.argv[1:]) as a PodConfig."""
     ns = _parser().parse_args(argv)
-    return PodConfig(
-        host=ns.host,
-        grpc_port=ns.grpc_port,
-        http_port=ns.http_port,
-        model_name=ns.model_name,
-        fixed_ms=ns.fixed_ms,
-        per_row_ms=ns.per_row_ms,
-        devices=ns.devices,
-        max_batch=ns.max_batch,
-        startup_s=ns.startup_s,
-        faults=Faults(ns.error_rate, ns.stall_rate, ns.crash_rate),
-        seed=ns.seed,
-        identity_models=ns.identity_models,
-        log_level=ns.log_level,
-    )
+    faults = Faults(*(getattr(ns, f"{fault}_rate") for fault, _ in _FAULTS))
+    values = {f.name: getattr(ns, f.name) for f in fields(PodConfig) if f.name != "faults"}
+    return PodConfig(**values, faults=faults)

@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from loadtest.stack.procs import GatewayProc, PodProc, Proc, start_gateway, start_pod
+from loadtest.stack.simpod_args import SimPod
 
 __all__ = ["StackConfig", "StackStopped", "curl_command", "run_stack", "tritonclient_snippet"]
 
@@ -49,15 +50,13 @@ class StackConfig:
         http = self.pod_base_port + 10 * index
         return http, http + 1
 
+    @property
+    def pod(self) -> SimPod:
+        """How each pod is started."""
+        return SimPod(self.fixed_ms, self.per_row_ms, self.max_batch)
+
     def pod_args(self) -> list[str]:
-        return [
-            "--fixed-ms",
-            str(self.fixed_ms),
-            "--per-row-ms",
-            str(self.per_row_ms),
-            "--max-batch",
-            str(self.max_batch),
-        ]
+        return self.pod.args()
 
 
 def curl_command(http_port: int, model: str = "sim", input_name: str = "INPUT0") -> str:

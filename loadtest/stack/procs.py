@@ -102,38 +102,38 @@ class Proc:
         return int(self.popen.returncode)
 
 
-@dataclass
-class PodProc(Proc):
-    """A simulated GPU pod."""
+class _Served:
+    """The addresses of a process that serves HTTP and gRPC on loopback."""
 
-    grpc_port: int = 0
-    http_port: int = 0
-
-    @property
-    def grpc_address(self) -> str:
-        return f"{HOST}:{self.grpc_port}"
+    __slots__ = ()
+    http_port: int
+    grpc_port: int
 
     @property
     def http_url(self) -> str:
         return f"http://{HOST}:{self.http_port}"
 
+    @property
+    def grpc_address(self) -> str:
+        return f"{HOST}:{self.grpc_port}"
+
 
 @dataclass
-class GatewayProc(Proc):
+class PodProc(Proc, _Served):
+    """A simulated GPU pod."""
+
+    grpc_port: int = 0
+    http_port: int = 0
+
+
+@dataclass
+class GatewayProc(Proc, _Served):
     """The gateway, with the config file it was started with."""
 
     http_port: int = 0
     grpc_port: int = 0
     metrics_port: int = 0
     config_path: Path = field(default_factory=Path)
-
-    @property
-    def http_url(self) -> str:
-        return f"http://{HOST}:{self.http_port}"
-
-    @property
-    def grpc_address(self) -> str:
-        return f"{HOST}:{self.grpc_port}"
 
     def stop(self, grace_s: float = 8.0) -> int:
         code = super().stop(grace_s)

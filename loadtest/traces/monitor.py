@@ -2,7 +2,7 @@
 
 ``Monitor`` is the run's ``WindowProbe``: when the measurement window opens it starts a thread
 that, at the end of every second of the window, reads the CPU seconds of each process under test
-(``procs.cpu_seconds``), scrapes every metrics URL (``scrape``), and drains the generator
+(``probes.cpu``), scrapes every metrics URL (``scrape``), and drains the generator
 processes' ``Progress`` queue, then hands the second's figures to the ``LiveView``. The
 generator's hot path does nothing for it beyond putting one small message a second on a queue.
 Its figures are by wall-clock second; the report's latencies are by scheduled second
@@ -25,9 +25,9 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from loadtest.probes.cpu import CpuWindow, PidCpu
 from loadtest.probes.metrics import Scrape, fetch_metrics, figures
 from loadtest.results.per_second import Progress
-from loadtest.stack.procs import cpu_seconds
 
 __all__ = ["LiveSecond", "LiveView", "Monitor", "ServerSecond"]
 
@@ -158,7 +158,7 @@ class Monitor:
         self._abort = threading.Event()
         self._thread: threading.Thread | None = None
         self._scrapes: dict[str, Scrape | None] = {}
-        self._cpu: dict[str, float | None] = {}
+        self._cpu = CpuWindow({name: PidCpu(pid) for name, pid in pids.items()})
         self._t0 = 0.0
         self._last = 0.0
 
@@ -187,7 +187,7 @@ class Monitor:
 
     def _run(self) -> None:
         self._last = time.monotonic()  # the baseline, off the caller's thread
-        self._cpu = {name: _cpu(pid) for name, pid in self.pids.items()}
+        self._cpu.lap()
         self._scrapes = {name: fetch_metrics(url) for name, url in self.sources.items()}
         for k in range(self.seconds):
             wait = self._t0 + k + 1 + _TICK_AFTER_S - time.monotonic()
@@ -198,12 +198,7 @@ class Monitor:
     def _tick(self, k: int) -> None:
         now = time.monotonic()
         dt, self._last = now - self._last, now
-        cpu = {name: _cpu(pid) for name, pid in self.pids.items()}
-        used: dict[str, float | None] = {}
-        for name, now_s in cpu.items():
-            before = self._cpu.get(name)
-            used[name] = None if now_s is None or before is None else now_s - before
-        self._cpu = cpu
+        used = self._cpu.lap()
         metrics: dict[str, dict[str, Any]] = {}
         for name, url in self.sources.items():
             scrape = fetch_metrics(url)
@@ -226,10 +221,3 @@ class Monitor:
                 return
             if isinstance(item, Progress):
                 self.live.setdefault(item.second, LiveSecond(item.second)).add(item)
-
-
-def _cpu(pid: int) -> float | None:
-    try:
-        return cpu_seconds(pid)
-    except (OSError, ValueError, IndexError):
-        return None

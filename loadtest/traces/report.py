@@ -1,7 +1,7 @@
 """A trace run's report: the per-second series, the summary by phase, the table and the JSON.
 
 The series joins, second by second, what the generators measured (by scheduled second:
-``per_second``) with what the stack showed (by wall-clock second: ``trace_monitor``). A phase
+``per_second``) with what the stack showed (by wall-clock second: ``traces.monitor``). A phase
 (``traces.Phase``) holds the seconds whose middle falls in it; the summary gives, per phase and
 overall: the offered load (the trace's integral), served and goodput rates, latency percentiles,
 errors by kind, CPU-µs per request of each process, and whether the generator kept its

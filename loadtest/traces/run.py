@@ -5,7 +5,7 @@ serving ``sim`` from them with dynamic batching), on free loopback ports, so it 
 process id (for CPU) and metrics URL; or it points at a running stack (``target``, ``metrics``,
 ``pids``). The load is the open-loop generator (``open_loop``) with the trace as its rate shape,
 split over generator processes; latency counts from each request's scheduled send time. While
-it runs, ``trace_monitor`` samples the stack each second and shows a live display; at the end it
+it runs, ``traces.monitor`` samples the stack each second and shows a live display; at the end it
 prints the summary table and writes ``report.json`` and the PNG plots into the output folder.
 """
 
@@ -28,13 +28,12 @@ from loadtest.results.open_loop_result import DEFAULT_LAG_LIMIT_US, OpenLoopResu
 from loadtest.results.report import machine_note, write_json
 from loadtest.stack.local import StackConfig
 from loadtest.stack.procs import GatewayProc, PodProc, start_gateway, start_pod
+from loadtest.stack.simpod_args import QUIET
 from loadtest.traces.monitor import LiveView, Monitor
 from loadtest.traces.report import PhaseFigures, print_summary, series, summarize
 from loadtest.traces.shapes import Trace
 
 __all__ = ["TraceConfig", "TraceRun", "run_trace"]
-
-_QUIET = ["--log-level", "WARNING"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +105,7 @@ def _own_stack(config: TraceConfig, stop: contextlib.ExitStack) -> _Stack:
     sc = config.stack
     pods: list[PodProc] = []
     for _ in range(sc.pods):
-        pod = start_pod(sc.pod_args() + _QUIET)
+        pod = start_pod(sc.pod.args(quiet=True))
         stop.callback(pod.stop)
         pods.append(pod)
     model = {
@@ -114,7 +113,7 @@ def _own_stack(config: TraceConfig, stop: contextlib.ExitStack) -> _Stack:
         "endpoints": [p.grpc_address for p in pods],
         "dynamic_batching": {"max_queue_delay_microseconds": 5000},
     }
-    gateway = start_gateway([model], args=_QUIET)
+    gateway = start_gateway([model], args=QUIET)
     stop.callback(gateway.stop)
     sources = {"gateway": gateway.metrics_url}
     kinds = {"gateway": "gateway"}

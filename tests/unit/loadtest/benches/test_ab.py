@@ -6,12 +6,13 @@ import pytest
 
 from loadtest.benches import ab
 from loadtest.benches.ab import AbResult, Leg, Side, alternation, figures, ratio, ratios, run_ab
-from loadtest.benches.ab_setups import PodParams, Setup, parse_pids, parse_setup
+from loadtest.benches.ab_setups import Setup, parse_pids, parse_setup
 from loadtest.clients.base import ClientSpec
 from loadtest.generators.closed_loop import ClosedLoopConfig
 from loadtest.generators.open_loop import OpenLoopConfig
 from loadtest.results.histogram import encode, new_histogram
 from loadtest.results.load_result import LoadResult
+from loadtest.stack.simpod_args import SimPod
 
 
 def result(latencies_us: list[int], *, window_s: float = 1.0, errors: int = 0) -> LoadResult:
@@ -147,11 +148,11 @@ def test_run_ab_passes_a_closed_loop_load_through(monkeypatch: pytest.MonkeyPatc
             Setup(
                 "gateway",
                 "gateway:batch,pods=2,F=2,c=0.5,max-batch=8",
-                pod=PodParams(2.0, 0.5, 8),
+                pod=SimPod(2.0, 0.5, 8),
                 pods=2,
             ),
         ),
-        ("pod:F=8", Setup("pod", "pod:F=8", pod=PodParams(fixed_ms=8.0))),
+        ("pod:F=8", Setup("pod", "pod:F=8", pod=SimPod(fixed_ms=8.0))),
         ("http://127.0.0.1:8000", Setup("url", "http://127.0.0.1:8000", "http://127.0.0.1:8000")),
         ("127.0.0.1:8001", Setup("url", "127.0.0.1:8001", "127.0.0.1:8001")),
         ("grpc://localhost:8001", Setup("url", "grpc://localhost:8001", "localhost:8001")),
@@ -162,8 +163,8 @@ def test_target_specs_parse(text: str, expected: Setup) -> None:
 
 
 def test_pod_options_default_to_the_command_line() -> None:
-    setup = parse_setup("gateway:c=1", PodParams(fixed_ms=4.0, max_batch=16))
-    assert setup.pod == PodParams(4.0, 1.0, 16)
+    setup = parse_setup("gateway:c=1", SimPod(fixed_ms=4.0, max_batch=16))
+    assert setup.pod == SimPod(4.0, 1.0, 16)
 
 
 @pytest.mark.parametrize(
