@@ -35,16 +35,16 @@ class AbConfig:
     b: str
     protocol: str = "http-json"
     rate: float | None = None
-    concurrency: int = 16
-    rounds: int = 3
-    duration_s: float = 5.0
+    concurrency: int = 16  # closed loop: requests in flight per generator process
+    rounds: int = 3  # A, B alternations, merged per side
+    duration_s: float = 5.0  # measured, per round and side
     warmup_s: float = 1.0
-    processes: int = 1
-    rows: int = 1
-    verify_every: int = 16
-    timeout_s: float = 30.0
-    fixed_ms: float = 0.0
-    per_row_ms: float = 0.0
+    processes: int = 1  # generator processes
+    rows: int = 1  # per request
+    verify_every: int = 16  # one answer in N is checked
+    timeout_s: float = 30.0  # per request
+    fixed_ms: float = 0.0  # started pods' F: device ms per batch
+    per_row_ms: float = 0.0  # started pods' c: device ms per row
     max_batch: int = 32
     max_queue_delay_us: int = 5000
     a_pids: str = ""

@@ -38,14 +38,14 @@ Trace = Callable[[float], float]
 
 @dataclass(frozen=True, slots=True)
 class BenchConfig:
-    duration_s: float = 600.0
-    startup_s: float = 15.0
-    base_rows_per_s: float = 1500.0
-    fixed_ms: float = 8.0
-    per_row_ms: float = 0.25
+    duration_s: float = 600.0  # of each trace
+    startup_s: float = 15.0  # a new pod's start-up delay
+    base_rows_per_s: float = 1500.0  # the traces' low rate
+    fixed_ms: float = 8.0  # pod F: device ms per batch
+    per_row_ms: float = 0.25  # pod c: device ms per row
     max_batch: int = 32
-    latency_target_ms: float = 100.0
-    dt_s: float = 0.1
+    latency_target_ms: float = 100.0  # the capacity mode's target
+    dt_s: float = 0.1  # the simulation's step
     deadline_s: float = 1.0  # rows queued longer are shed (expire): the queue holds at most this
     max_replicas: int = 100  # for every policy
 

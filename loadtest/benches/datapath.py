@@ -40,15 +40,15 @@ DEFAULT_JSON = Path("reports/bench-datapath.json")
 @dataclass(frozen=True, slots=True)
 class BenchConfig:
     protocols: tuple[str, ...] = STANDARD_KINDS
-    concurrency: int = 16
-    rows: int = 1
-    duration_s: float = 5.0
+    concurrency: int = 16  # requests in flight per generator process
+    rows: int = 1  # per request
+    duration_s: float = 5.0  # measured, per leg
     warmup_s: float = 1.0
-    processes: int = 1
-    rounds: int = 1
+    processes: int = 1  # generator processes
+    rounds: int = 1  # direct/gateway alternations per protocol
     max_batch: int = 32
-    pod_fixed_ms: float = 0.0
-    pod_per_row_ms: float = 0.0
+    pod_fixed_ms: float = 0.0  # the pod's F (0: the software's cost alone)
+    pod_per_row_ms: float = 0.0  # the pod's c
     verify_every: int = 16
     json_path: Path = DEFAULT_JSON
 

@@ -50,10 +50,10 @@ WRITTEN = "bench.example/written-at"  # perf_counter when the double wrote the s
 
 @dataclass(frozen=True, slots=True)
 class DiscoveryBenchConfig:
-    endpoints: int = 2000
-    slice_size: int = 100
-    churn_per_s: float = 100.0
-    duration_s: float = 10.0
+    endpoints: int = 2000  # in the Service, over every slice
+    slice_size: int = 100  # endpoints per EndpointSlice
+    churn_per_s: float = 100.0  # endpoint changes per second
+    duration_s: float = 10.0  # of churn
     seed: int = 1
 
 

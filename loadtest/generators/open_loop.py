@@ -88,12 +88,12 @@ class OpenLoopConfig(MeasuredWindow):
     """
 
     rate: float
-    duration_s: float = 5.0
+    duration_s: float = 5.0  # measured
     warmup_s: float = 1.0
     processes: int = 1
     arrivals: ArrivalKind = "poisson"
     seed: int = 0
-    max_outstanding: int = 4096
+    max_outstanding: int = 4096  # per process; more are counted as overflow, not sent
     lag_limit_us: int = DEFAULT_LAG_LIMIT_US
     drain_s: float = 10.0
     raw_http: bool = True  # the lean HTTP client (client_raw_http) rather than aiohttp

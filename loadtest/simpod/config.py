@@ -20,11 +20,11 @@ class PodConfig:
     grpc_port: int = 9001
     http_port: int = 9000
     model_name: str = "sim"
-    fixed_ms: float = 8.0
-    per_row_ms: float = 0.25
-    devices: int = 1
+    fixed_ms: float = 8.0  # F: device ms per batch
+    per_row_ms: float = 0.25  # c: device ms per row
+    devices: int = 1  # each runs one batch at a time
     max_batch: int = 32
-    startup_s: float = 0.0
+    startup_s: float = 0.0  # before it is ready
     faults: Faults = field(default_factory=Faults)
     seed: int | None = None
     identity_models: bool = False

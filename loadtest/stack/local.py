@@ -36,14 +36,14 @@ class StackConfig:
     """Ports and the simulated device cost. Pod i listens on base + 10·i (HTTP) and +1 (gRPC)."""
 
     pods: int = 2
-    http_port: int = 8000
+    http_port: int = 8000  # the gateway's ports
     grpc_port: int = 8001
     metrics_port: int = 8002
     pod_base_port: int = 9000
     model: str = "sim"
-    fixed_ms: float = 8.0
-    per_row_ms: float = 0.25
-    max_batch: int = 32
+    fixed_ms: float = 8.0  # pod F: device ms per batch
+    per_row_ms: float = 0.25  # pod c: device ms per row
+    max_batch: int = 32  # the pods' max batch size
 
     def pod_ports(self, index: int) -> tuple[int, int]:
         """(HTTP, gRPC) ports of pod ``index``."""

@@ -46,13 +46,13 @@ class TraceConfig:
 
     trace: Trace
     protocol: str = "http-binary"
-    rows: int = 1
-    processes: int = 1
-    slo_ms: float = 50.0
+    rows: int = 1  # per request
+    processes: int = 1  # generator processes
+    slo_ms: float = 50.0  # goodput counts answers within it
     warmup_s: float = 1.0
-    timeout_s: float = 2.0
-    seed: int = 1
-    verify_every: int = 64
+    timeout_s: float = 2.0  # per request
+    seed: int = 1  # of the arrivals
+    verify_every: int = 64  # one answer in N is checked
     lag_limit_us: int = DEFAULT_LAG_LIMIT_US
     out_dir: Path | None = None
     target: str | None = None
