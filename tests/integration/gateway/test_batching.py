@@ -7,7 +7,7 @@ import os
 import signal
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,28 +155,34 @@ async def test_queue_timeout_rejects_expired_requests_without_sending_them(
     assert sent_rows == 32 * (len(results) - len(expired))
 
 
-async def behind_a_busy_pod(stub: Any) -> tuple[list[asyncio.Future[Any]], InferRequestBody]:
-    """Three full batches sent (the pod works on them one at a time) and a 7-row request to
-    queue behind them."""
-    busy = [asyncio.ensure_future(infer(stub, "sim", 32, i)) for i in range(3)]
-    await asyncio.sleep(0.01)
-    request, _ = body(7, 99)
-    return busy, request
+Leave = Callable[[GatewayProc, Any, InferRequestBody], Awaitable[None]]
 
 
-async def test_a_cancelled_request_leaves_the_queue_unsent(pod: PodProc, stub_for) -> None:
+async def rows_sent_when_one_leaves(pod: PodProc, stub_for: Any, leave: Leave) -> float:
+    """Three full batches keep a one-slot gateway's pod busy (it works on them one at a time)
+    while a 7-row request queues behind them and its caller leaves (``leave``); the rows the
+    pod was sent in the end."""
     gw = one_slot_gateway(pod, BATCHING)
     try:
         stub = stub_for(gw)
-        busy, request = await behind_a_busy_pod(stub)
+        busy = [asyncio.ensure_future(infer(stub, "sim", 32, i)) for i in range(3)]
+        await asyncio.sleep(0.01)
+        request, _ = body(7, 99)
+        await leave(gw, stub, request)
+        await asyncio.gather(*busy)
+        await asyncio.sleep(0.1)
+        return metric(gw, "gateway_batch_rows_sum")
+    finally:
+        gw.stop()
+
+
+async def test_a_cancelled_request_leaves_the_queue_unsent(pod: PodProc, stub_for) -> None:
+    async def cancel(gw: GatewayProc, stub: Any, request: InferRequestBody) -> None:
         call = stub.ModelInfer(v2_grpc.encode_request("sim", request), timeout=20)
         await asyncio.sleep(0.005)
         call.cancel()
-        await asyncio.gather(*busy)
-        await asyncio.sleep(0.1)
-        sent_rows = metric(gw, "gateway_batch_rows_sum")
-    finally:
-        gw.stop()
+
+    sent_rows = await rows_sent_when_one_leaves(pod, stub_for, cancel)
     assert sent_rows == 96, "the cancelled request's 7 rows were sent"
 
 
@@ -242,10 +248,7 @@ async def test_an_http_client_that_disconnects_leaves_the_queue_unsent(
 
     from protos import v2_http
 
-    gw = one_slot_gateway(pod, BATCHING)
-    try:
-        stub = stub_for(gw)
-        busy, request = await behind_a_busy_pod(stub)
+    async def disconnect(gw: GatewayProc, stub: Any, request: InferRequestBody) -> None:
         payload, _ = v2_http.encode_request(request, binary=False)
         async with aiohttp.ClientSession() as session:
             with pytest.raises(asyncio.TimeoutError):
@@ -254,9 +257,6 @@ async def test_an_http_client_that_disconnects_leaves_the_queue_unsent(
                     data=payload,
                     timeout=aiohttp.ClientTimeout(total=0.01),
                 )
-        await asyncio.gather(*busy)
-        await asyncio.sleep(0.1)
-        sent_rows = metric(gw, "gateway_batch_rows_sum")
-    finally:
-        gw.stop()
+
+    sent_rows = await rows_sent_when_one_leaves(pod, stub_for, disconnect)
     assert sent_rows == 96, "the disconnected HTTP caller's 7 rows were sent"

@@ -75,6 +75,14 @@ async def connect(port: int, raw: bytes) -> tuple[asyncio.StreamReader, asyncio.
     return reader, writer
 
 
+def expecting_continue(length: int) -> bytes:
+    """The head of a POST of ``length`` bytes that waits for ``100 Continue``."""
+    return (
+        b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+        b"Expect: 100-continue\r\n\r\n" % length
+    )
+
+
 async def exchange(
     port: int, raw: bytes, responses: int = 1
 ) -> list[tuple[int, dict[str, str], bytes]]:
@@ -138,11 +146,7 @@ async def test_expect_100_continue_is_answered_before_the_body(
     served: tuple[Handlers, int],
 ) -> None:
     _, port = served
-    reader, writer = await connect(
-        port,
-        b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
-        b"Expect: 100-continue\r\n\r\n",
-    )
+    reader, writer = await connect(port, expecting_continue(2))
     interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     assert interim.startswith(b"HTTP/1.1 100 Continue")
     writer.write(b"ok")
@@ -240,10 +244,7 @@ async def test_an_expected_body_over_the_limit_is_refused_before_it_is_sent(
 ) -> None:
     _, port = served
     reader, writer = await connect(
-        port,
-        b"POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Length: "
-        + str(LIMIT + 1).encode()
-        + b"\r\nExpect: 100-continue\r\n\r\n",
+        port, expecting_continue(LIMIT + 1)
     )  # no body: the answer must come without it
     status, headers, body = await read_response(reader)
     assert status == 413 and str(LIMIT + 1).encode() in body
