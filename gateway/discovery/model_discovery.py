@@ -16,6 +16,15 @@ from gateway.tasks import cancel_and_wait
 
 __all__ = ["ModelDiscovery"]
 
+_WATCHER_FIELDS = {
+    "namespace",
+    "service",
+    "port_name",
+    "watch_timeout_s",
+    "silence_timeout_s",
+    "connect_timeout_s",
+}
+
 log = logging.getLogger(__name__)
 
 
@@ -62,15 +71,11 @@ class ModelDiscovery:
                 )
                 await asyncio.sleep(delay)
         self._backoff.reset()
+        watched = s.model_dump(include=_WATCHER_FIELDS)  # the settings' names are the watcher's
         self.watcher = SliceWatcher(
             api=DiscoveryV1Api(self._client),
-            namespace=s.namespace,
-            service=s.service,
-            port_name=s.port_name,
             publish=self._publish,
-            watch_timeout_s=s.watch_timeout_s,
-            silence_timeout_s=s.silence_timeout_s,
-            connect_timeout_s=s.connect_timeout_s,
             backoff=self._backoff,
+            **watched,
         )
         await self.watcher.run()
