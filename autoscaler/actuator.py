@@ -114,6 +114,8 @@ class ScaleActuator:
         raise ScaleError(f"{what}: gave up after {self._attempts} attempts")
 
     def _backoff(self, attempt: int) -> float:
+        # The autoscaler keeps its own copy of this rule (gateway/backoff.py is the gateway's):
+        # it shares only ``protos/`` with the gateway, never imports it.
         return float(min(self._cap, self._base * 2**attempt))
 
     async def read(self, namespace: str, name: str) -> ScaleView:

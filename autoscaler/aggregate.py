@@ -10,31 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autoscaler.load import Cost, ModelLoad
+from autoscaler.load import Cost, LoadGauges, ModelLoad
 
 __all__ = ["GatewayReport", "ReportStore"]
 
 
-@dataclass(frozen=True, slots=True)
-class GatewayReport:
-    """One LoadReport, decoded (see protos/autoscaler.proto for the fields)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayReport(LoadGauges):
+    """One LoadReport, decoded: the gauges, and the counts over the report's interval (see
+    protos/autoscaler.proto for the fields; they have its names, ``cost`` is ``batch_cost``)."""
 
     replica_id: str
     model: str
     seq: int = 0
     interval_s: float = 0.0
-    queued_requests: int = 0
-    queued_rows: int = 0
-    inflight_rows: int = 0
     arrived_requests: int = 0
-    arrival_rows_per_s: float = 0.0
     completed_rows: int = 0
     rejected_requests: int = 0
-    cost: Cost | None = None
-    slots_per_pod: int = 0
-    max_batch_size: int = 0
-    ready_endpoints: int = 0
-    starting_endpoints: int = 0
     final: bool = False
 
     def per_s(self, count: int) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Cost", "ModelLoad", "Observations"]
+__all__ = ["Cost", "LoadGauges", "ModelLoad", "Observations"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +18,24 @@ class Cost:
         return self.fixed_s + self.per_row_s * rows
 
 
-@dataclass(frozen=True, slots=True)
-class ModelLoad:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadGauges:
+    """A model's load as it stands at one instant, in one gateway's report or summed over them:
+    the queue, the rows in flight, the arrival rate, the batch cost fit, and the pods."""
+
+    queued_requests: int = 0
+    queued_rows: int = 0
+    inflight_rows: int = 0
+    arrival_rows_per_s: float = 0.0  # shed rows included (the scheduler counts them)
+    cost: Cost | None = None
+    slots_per_pod: int = 0
+    max_batch_size: int = 0
+    ready_endpoints: int = 0
+    starting_endpoints: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelLoad(LoadGauges):
     """One model's load, summed over the gateway replicas whose reports are live.
 
     ``missing`` counts gateways whose reports expired without a goodbye: their demand is unknown,
@@ -30,18 +46,9 @@ class ModelLoad:
     at: float  # when the newest counted report arrived (the receiver's clock)
     reporters: int
     missing: int = 0
-    queued_requests: int = 0
-    queued_rows: int = 0
-    inflight_rows: int = 0
-    arrival_rows_per_s: float = 0.0  # shed rows included (the scheduler counts them)
     arrived_requests_per_s: float = 0.0
     completed_rows_per_s: float = 0.0
     rejected_requests_per_s: float = 0.0
-    cost: Cost | None = None
-    slots_per_pod: int = 0
-    max_batch_size: int = 0
-    ready_endpoints: int = 0
-    starting_endpoints: int = 0
 
     @property
     def in_system_rows(self) -> int:

@@ -14,50 +14,40 @@ class AutoscalerMetrics:
 
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
-        m = ["model"]
-        self.desired = Gauge("autoscaler_desired_replicas", "Replicas decided", m, registry=r)
-        self.current = Gauge(
-            "autoscaler_current_replicas", "The Deployment's spec.replicas", m, registry=r
-        )
-        self.ready = Gauge(
-            "autoscaler_ready_replicas", "Ready pods the gateways see (largest)", m, registry=r
-        )
-        self.demand = Gauge(
+
+        def gauge(name: str, doc: str, labels: tuple[str, ...] = ("model",)) -> Gauge:
+            return Gauge(name, doc, labels, registry=r)
+
+        def counter(name: str, doc: str, labels: tuple[str, ...] = ("model",)) -> Counter:
+            return Counter(name, doc, labels, registry=r)
+
+        self.desired = gauge("autoscaler_desired_replicas", "Replicas decided")
+        self.current = gauge("autoscaler_current_replicas", "The Deployment's spec.replicas")
+        self.ready = gauge("autoscaler_ready_replicas", "Ready pods the gateways see (largest)")
+        self.demand = gauge(
             "autoscaler_demand_pods",
             "Observed demand in pods, by window (stable, panic)",
-            ["model", "window"],
-            registry=r,
+            ("model", "window"),
         )
-        self.panic = Gauge("autoscaler_panic_mode", "1 while in panic mode", m, registry=r)
-        self.decisions = Counter(
-            "autoscaler_decisions",
-            "Decisions, by the rule that won",
-            ["model", "reason"],
-            registry=r,
+        self.panic = gauge("autoscaler_panic_mode", "1 while in panic mode")
+        self.decisions = counter(
+            "autoscaler_decisions", "Decisions, by the rule that won", ("model", "reason")
         )
-        self.staleness = Gauge(
-            "autoscaler_report_staleness_seconds",
-            "Age of the newest load report of the model",
-            m,
-            registry=r,
+        self.staleness = gauge(
+            "autoscaler_report_staleness_seconds", "Age of the newest load report of the model"
         )
-        self.reporters = Gauge(
-            "autoscaler_reporting_gateways", "Gateways whose reports are live", m, registry=r
-        )
-        self.missing = Gauge(
+        self.reporters = gauge("autoscaler_reporting_gateways", "Gateways whose reports are live")
+        self.missing = gauge(
             "autoscaler_missing_gateways",
             "Gateways whose reports expired without a goodbye (demand unknown)",
-            m,
-            registry=r,
         )
-        self.reports = Counter("autoscaler_reports", "Load reports received", m, registry=r)
-        self.scale_changes = Counter(
+        self.reports = counter("autoscaler_reports", "Load reports received")
+        self.scale_changes = counter(
             "autoscaler_scale_changes",
             "Scale subresource updates, by result (patched, dry_run, failed)",
-            ["model", "result"],
-            registry=r,
+            ("model", "result"),
         )
-        self.leader = Gauge("autoscaler_leader", "1 while this replica holds the Lease", registry=r)
+        self.leader = gauge("autoscaler_leader", "1 while this replica holds the Lease", ())
 
     def observe(
         self,

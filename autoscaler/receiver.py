@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import fields
 from typing import Any
 
 import grpc
@@ -18,30 +19,16 @@ __all__ = ["LoadReceiver", "decode_report", "start_receiver"]
 log = logging.getLogger(__name__)
 
 
+# Every field but ``cost`` has the name of the LoadReport field it is decoded from.
+_SAME_NAMED = tuple(f.name for f in fields(GatewayReport) if f.name != "cost")
+
+
 def decode_report(msg: Any) -> GatewayReport:
     """A LoadReport message as the store's value type."""
     cost = None
     if msg.HasField("batch_cost"):
         cost = Cost(msg.batch_cost.fixed_s, msg.batch_cost.per_row_s)
-    return GatewayReport(
-        replica_id=msg.replica_id,
-        model=msg.model,
-        seq=msg.seq,
-        interval_s=msg.interval_s,
-        queued_requests=msg.queued_requests,
-        queued_rows=msg.queued_rows,
-        inflight_rows=msg.inflight_rows,
-        arrived_requests=msg.arrived_requests,
-        arrival_rows_per_s=msg.arrival_rows_per_s,
-        completed_rows=msg.completed_rows,
-        rejected_requests=msg.rejected_requests,
-        cost=cost,
-        slots_per_pod=msg.slots_per_pod,
-        max_batch_size=msg.max_batch_size,
-        ready_endpoints=msg.ready_endpoints,
-        starting_endpoints=msg.starting_endpoints,
-        final=msg.final,
-    )
+    return GatewayReport(cost=cost, **{name: getattr(msg, name) for name in _SAME_NAMED})
 
 
 class LoadReceiver(pb_grpc.LoadReportServiceServicer):  # type: ignore[misc]

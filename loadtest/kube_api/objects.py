@@ -8,15 +8,26 @@ from typing import Any
 
 import yaml
 
+from loadtest.kube_api.store import ObjectStore
+
 __all__ = [
+    "DEPLOYMENTS",
     "ENDPOINTSLICES",
+    "EVENTS",
+    "LEASES",
     "SliceEndpoint",
     "deployment",
     "endpoint_slice",
+    "set_replicas",
+    "spec_replicas",
     "write_kubeconfig",
 ]
 
+# Resources as the store keys them: "group/version/plural" (the core group is "").
 ENDPOINTSLICES = "discovery.k8s.io/v1/endpointslices"
+DEPLOYMENTS = "apps/v1/deployments"
+LEASES = "coordination.k8s.io/v1/leases"
+EVENTS = "/v1/events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +76,7 @@ def endpoint_slice(
 
 
 def deployment(name: str, replicas: int, labels: dict[str, str]) -> dict[str, Any]:
+    """A Deployment of ``replicas`` pods selected by ``labels`` (none of them running yet)."""
     return {
         "kind": "Deployment",
         "apiVersion": "apps/v1",
@@ -79,6 +91,24 @@ def deployment(name: str, replicas: int, labels: dict[str, str]) -> dict[str, An
         },
         "status": {"replicas": 0},
     }
+
+
+def spec_replicas(store: ObjectStore, namespace: str, name: str) -> int:
+    """A Deployment's ``spec.replicas`` as stored. It reads without copying, so a test may call
+    it from another thread while the server writes (each write replaces the object whole)."""
+    return int(store.objects[(DEPLOYMENTS, namespace, name)]["spec"].get("replicas") or 0)
+
+
+def set_replicas(
+    store: ObjectStore, namespace: str, name: str, replicas: int, expect_rv: str | None = None
+) -> dict[str, Any]:
+    """Write a Deployment's ``spec.replicas`` (guarded by ``expect_rv``, 409 when stale), as
+    ``kubectl scale`` or another controller would; returns the Deployment written."""
+
+    def change(obj: dict[str, Any]) -> None:
+        obj.setdefault("spec", {})["replicas"] = replicas
+
+    return store.update(DEPLOYMENTS, namespace, name, change, expect_rv=expect_rv)
 
 
 def write_kubeconfig(path: Path, server: str, namespace: str = "default") -> Path:

@@ -7,11 +7,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["apply_patch", "merge_patch"]
+__all__ = ["PATCH_TYPES", "UnsupportedMediaType", "apply_patch", "merge_patch"]
 
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+PATCH_TYPES = (MERGE, STRATEGIC, JSON_PATCH)
+
+
+class UnsupportedMediaType(Exception):
+    """A PATCH whose Content-Type is none of the patch types (HTTP 415)."""
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -66,10 +71,12 @@ def apply_patch(target: dict[str, Any], patch: Any, content_type: str) -> dict[s
         if not isinstance(patch, list):
             raise ValueError("a JSON patch is a list of operations")
         result = _json_patch(target, patch)
-    elif content_type in (MERGE, STRATEGIC, "application/json"):
+    elif content_type in (MERGE, STRATEGIC):
         result = merge_patch(target, patch)
     else:
-        raise ValueError(f"unsupported patch type {content_type!r}")
+        raise UnsupportedMediaType(
+            f"the body of the request was in an unknown format: {content_type}"
+        )
     if not isinstance(result, dict):
         raise ValueError("the patch must leave an object")
     return result

@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import orjson
 from aiohttp import web
 
+from loadtest.kube_api.objects import DEPLOYMENTS, set_replicas
 from loadtest.kube_api.patch import apply_patch
-from loadtest.kube_api.store import Conflict, NotFound, ObjectStore
-from loadtest.kube_api.wire import Target, status
+from loadtest.kube_api.store import Invalid, ObjectStore
+from loadtest.kube_api.wire import Target, error_response, json_response
 
 __all__ = ["handle", "scale_of"]
-
-DEPLOYMENTS = "apps/v1/deployments"
 
 
 def scale_of(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -43,38 +41,32 @@ def scale_of(deployment: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _reply(obj: dict[str, Any], code: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(obj), status=code, content_type="application/json")
+def _replicas(scale: dict[str, Any]) -> int:
+    replicas = (scale.get("spec") or {}).get("replicas") or 0
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise Invalid(
+            f"spec.replicas: Invalid value: {replicas!r}: must be greater than or equal to 0"
+        )
+    return replicas
 
 
 async def handle(store: ObjectStore, request: web.Request, target: Target) -> web.Response:
+    """Serve one request on ``deployments/{name}/scale``; the store's errors propagate."""
     ns, name = target.namespace or "", target.name or ""
-    try:
-        current = store.get(DEPLOYMENTS, ns, name)
-        if request.method == "GET":
-            return _reply(scale_of(current))
-        if request.method not in ("PUT", "PATCH"):
-            return _reply(status(405, "MethodNotAllowed", f"{request.method} on scale"), 405)
-        body = json.loads(await request.text())
-        if request.method == "PUT":
-            wanted = body
-        else:
-            wanted = apply_patch(scale_of(current), body, request.content_type)
-        sent_rv = (wanted.get("metadata") or {}).get("resourceVersion")
-        if request.method == "PATCH" and not (
-            isinstance(body, dict) and (body.get("metadata") or {}).get("resourceVersion")
-        ):
-            sent_rv = None  # a patch without a version is unconditional
-        replicas = int((wanted.get("spec") or {}).get("replicas") or 0)
-
-        def set_replicas(d: dict[str, Any]) -> None:
-            d.setdefault("spec", {})["replicas"] = replicas
-
-        updated = store.update(DEPLOYMENTS, ns, name, set_replicas, expect_rv=sent_rv)
-        return _reply(scale_of(updated))
-    except NotFound as exc:
-        return _reply(status(404, "NotFound", str(exc)), 404)
-    except Conflict as exc:
-        return _reply(status(409, "Conflict", str(exc)), 409)
-    except (ValueError, TypeError, KeyError) as exc:
-        return _reply(status(400, "BadRequest", str(exc)), 400)
+    current = store.get(DEPLOYMENTS, ns, name)
+    if request.method == "GET":
+        return json_response(scale_of(current))
+    if request.method not in ("PUT", "PATCH"):
+        return error_response(405, f"{request.method} on scale is not supported")
+    body = json.loads(await request.text())
+    if request.method == "PUT":
+        wanted = body
+    else:
+        wanted = apply_patch(scale_of(current), body, request.content_type)
+    sent_rv = (wanted.get("metadata") or {}).get("resourceVersion")
+    if request.method == "PATCH" and not (
+        isinstance(body, dict) and (body.get("metadata") or {}).get("resourceVersion")
+    ):
+        sent_rv = None  # a patch without a version is unconditional
+    updated = set_replicas(store, ns, name, _replicas(wanted), expect_rv=sent_rv)
+    return json_response(scale_of(updated))

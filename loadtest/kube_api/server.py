@@ -5,9 +5,12 @@ list (with ``labelSelector``, the list's ``resourceVersion``), watch (``?watch=1
 ``resourceVersion``, ``allowWatchBookmarks``, ``timeoutSeconds``; JSON lines over a chunked
 response; ``410 Gone`` as an ERROR event holding a Status, as the real server sends it),
 get, create, replace and merge-patch with ``409 Conflict`` on a stale resourceVersion, delete,
-and the Deployment ``scale`` subresource (``loadtest.kube_api.scale``). Faults are injected
-through ``faults`` (``loadtest.kube_api.faults``); ``stop()`` then ``start()`` on the same port
-is the API server going down and coming back.
+and the Deployment ``scale`` subresource (``loadtest.kube_api.scale``). Errors are ``Status``
+objects (415 for an unknown patch type, 422 for an invalid object). Faults are injected through
+``faults`` (``loadtest.kube_api.faults``): broken watches, 503s, and per request (method and
+resource) an error with its headers (a 429 with ``Retry-After``) or a racing write just before
+it is served; ``stop()`` then ``start()`` on the same port is the API server going down and
+coming back.
 """
 
 from __future__ import annotations
@@ -17,16 +20,25 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from loadtest.kube_api import scale
 from loadtest.kube_api.faults import Faults
-from loadtest.kube_api.patch import apply_patch
-from loadtest.kube_api.store import END, AlreadyExists, Conflict, Expired, NotFound, ObjectStore
+from loadtest.kube_api.patch import UnsupportedMediaType, apply_patch
+from loadtest.kube_api.store import (
+    END,
+    AlreadyExists,
+    Conflict,
+    Expired,
+    Invalid,
+    NotFound,
+    ObjectStore,
+)
 from loadtest.kube_api.wire import (
     Target,
+    error_response,
     event_line,
+    json_response,
     list_body,
     parse_path,
     parse_selector,
@@ -46,14 +58,6 @@ KINDS = {
     "configmaps": "ConfigMap",
 }
 Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
-
-
-def _json(obj: Any, code: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(obj), status=code, content_type="application/json")
-
-
-def _error(code: int, reason: str, message: str) -> web.Response:
-    return _json(status(code, reason, message), code)
 
 
 class KubeApiServer:
@@ -82,6 +86,14 @@ class KubeApiServer:
         addresses: Any = self._runner.addresses
         self.port = int(addresses[0][1])
 
+    async def __aenter__(self) -> KubeApiServer:
+        """``async with KubeApiServer() as api``: started on a free port, stopped on exit."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     async def stop(self) -> None:
         """Go down: close the listener and every open watch, at once."""
         for task in list(self._watches):
@@ -105,24 +117,36 @@ class KubeApiServer:
         self.requests.append((request.method, request.path, query))
         fail, self.faults.fail_requests = Faults.take(self.faults.fail_requests)
         if fail:
-            return _error(503, "ServiceUnavailable", "the API server is unavailable (injected)")
+            return error_response(503, "the API server is unavailable (injected)")
         target = parse_path(request.path)
         if target is None:
-            return _error(404, "NotFound", f"the server could not find {request.path}")
-        if target.subresource == "scale" and target.plural == "deployments":
-            return await scale.handle(self.store, request, target)
-        if target.subresource is not None:
-            return _error(404, "NotFound", f"no subresource {target.subresource}")
+            return error_response(404, f"the server could not find {request.path}")
+        injection = self.faults.take_injection(request.method, target.plural, target.subresource)
+        if injection is not None:
+            if injection.before is not None:
+                injection.before()
+            if injection.code is not None:
+                return error_response(
+                    injection.code, f"injected {injection.code}", headers=injection.headers
+                )
         try:
+            if target.subresource == "scale" and target.plural == "deployments":
+                return await scale.handle(self.store, request, target)
+            if target.subresource is not None:
+                return error_response(404, f"no subresource {target.subresource}")
             return await self._route(request, target)
         except NotFound as exc:
-            return _error(404, "NotFound", str(exc))
+            return error_response(404, str(exc))
         except AlreadyExists as exc:
-            return _error(409, "AlreadyExists", str(exc))
+            return error_response(409, str(exc), "AlreadyExists")
         except Conflict as exc:
-            return _error(409, "Conflict", str(exc))
+            return error_response(409, str(exc))
+        except UnsupportedMediaType as exc:
+            return error_response(415, str(exc))
+        except Invalid as exc:
+            return error_response(422, str(exc))
         except (ValueError, KeyError, TypeError) as exc:
-            return _error(400, "BadRequest", f"bad request: {exc}")
+            return error_response(400, f"bad request: {exc}")
 
     async def _route(self, request: web.Request, target: Target) -> web.StreamResponse:
         method, s = request.method, self.store
@@ -135,15 +159,15 @@ class KubeApiServer:
             if method == "POST" and target.namespace is not None:
                 body = await request.json()
                 self._fill(body, target)
-                return _json(s.create(target.resource, ns, body), 201)
+                return json_response(s.create(target.resource, ns, body), 201)
         elif method == "GET":
-            return _json(s.get(target.resource, ns, target.name))
+            return json_response(s.get(target.resource, ns, target.name))
         elif method == "PUT":
             body = await request.json()
             self._fill(body, target)
             if body.get("metadata", {}).get("name") != target.name:
                 raise ValueError("the name in the body does not match the path")
-            return _json(s.replace(target.resource, ns, body))
+            return json_response(s.replace(target.resource, ns, body))
         elif method == "PATCH":
             patch = json.loads(await request.text())
             kind = request.content_type
@@ -158,10 +182,10 @@ class KubeApiServer:
             patched["metadata"]["resourceVersion"] = (
                 expect or current["metadata"]["resourceVersion"]
             )
-            return _json(s.replace(target.resource, ns, patched))
+            return json_response(s.replace(target.resource, ns, patched))
         elif method == "DELETE":
-            return _json(s.delete(target.resource, ns, target.name))
-        return _error(405, "MethodNotAllowed", f"{method} is not supported here")
+            return json_response(s.delete(target.resource, ns, target.name))
+        return error_response(405, f"{method} is not supported here")
 
     def _fill(self, body: dict[str, Any], target: Target) -> None:
         body.setdefault("kind", KINDS.get(target.plural, target.plural))

@@ -18,6 +18,7 @@ __all__ = [
     "Change",
     "Conflict",
     "Expired",
+    "Invalid",
     "NotFound",
     "ObjectStore",
     "Subscription",
@@ -38,6 +39,10 @@ class NotFound(Exception):
 
 class AlreadyExists(Exception):
     """A create of a name that exists (HTTP 409, reason AlreadyExists)."""
+
+
+class Invalid(Exception):
+    """An object that fails validation (HTTP 422, reason Invalid)."""
 
 
 class Expired(Exception):

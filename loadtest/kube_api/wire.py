@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from aiohttp import web
 
-__all__ = ["Target", "event_line", "list_body", "parse_path", "parse_selector", "status"]
+__all__ = [
+    "REASONS",
+    "Target",
+    "error_response",
+    "event_line",
+    "json_response",
+    "list_body",
+    "parse_path",
+    "parse_selector",
+    "status",
+]
+
+# The Status ``reason`` the real server sends with each error code.
+REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    410: "Expired",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
 
 
 def status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -21,6 +50,24 @@ def status(code: int, reason: str, message: str) -> dict[str, Any]:
         "reason": reason,
         "code": code,
     }
+
+
+def json_response(
+    obj: Any, code: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """``obj`` as the JSON body of a response."""
+    return web.Response(
+        body=orjson.dumps(obj), status=code, headers=headers, content_type="application/json"
+    )
+
+
+def error_response(
+    code: int, message: str, reason: str | None = None, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """An error answer: HTTP ``code`` with a Status body (reason: the code's, unless given)."""
+    return json_response(
+        status(code, reason or REASONS.get(code, "Unknown"), message), code, headers
+    )
 
 
 def list_body(kind: str, api_version: str, items: list[dict[str, Any]], rv: int) -> bytes:

@@ -16,7 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _compat import CLIENT_KINDS, DATATYPES, SHORT_TIMEOUT_MS, V2, Target
+from _compat import CLIENT_KINDS, SHORT_TIMEOUT_MS, V2, Target
+from _data import DATATYPES
 
 from loadtest.stack import procs
 

@@ -10,7 +10,8 @@ import zlib
 
 import numpy as np
 import pytest
-from _compat import DATATYPES, V2, assert_error, decode_bytes_array, sample
+from _compat import V2, assert_error
+from _data import DATATYPES, decode_bytes_array, sample
 
 SHAPE = (4, 5)
 JSON_TYPES = [dt for dt in DATATYPES if dt not in ("FP16", "BF16")]

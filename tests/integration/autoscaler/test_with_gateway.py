@@ -21,43 +21,32 @@ import grpc
 import numpy as np
 import pytest
 import yaml
-from aiohttp.test_utils import TestServer
 
+from loadtest.kube_api.objects import (
+    DEPLOYMENTS,
+    EVENTS,
+    LEASES,
+    deployment,
+    spec_replicas,
+    write_kubeconfig,
+)
+from loadtest.kube_api.server import KubeApiServer
+from loadtest.probes.metrics import parse_metrics
 from loadtest.stack.procs import HOST, Proc, free_port, start_gateway, start_pod, wait_http
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos import v2_grpc
 from protos.infer import InferRequestBody
 from protos.tensors import from_numpy
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from autoscaler_kube_double import KubeDouble
-
 NS = "default"
 
 
 @pytest.fixture
-async def kube(tmp_path: Path) -> AsyncIterator[tuple[KubeDouble, Path]]:
-    double = KubeDouble()
-    double.add_deployment(NS, "sim", 1)
-    server = TestServer(double.app(), host=HOST)
-    await server.start_server()
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {"name": "double", "cluster": {"server": f"http://{HOST}:{server.port}"}}
-                ],
-                "users": [{"name": "test", "user": {"token": "test"}}],
-                "contexts": [{"name": "double", "context": {"cluster": "double", "user": "test"}}],
-                "current-context": "double",
-            }
-        )
-    )
-    yield double, kubeconfig
-    await server.close()
+async def kube() -> AsyncIterator[KubeApiServer]:
+    """The API server double, holding the Deployment ``sim`` at one replica."""
+    async with KubeApiServer() as server:
+        server.store.create(DEPLOYMENTS, NS, deployment("sim", 1, {"app": "sim"}))
+        yield server
 
 
 def start_autoscaler(config: dict[str, Any], tmp_path: Path, name: str) -> tuple[Proc, str]:
@@ -74,13 +63,14 @@ def start_autoscaler(config: dict[str, Any], tmp_path: Path, name: str) -> tuple
     return Proc(name, popen), f"{metrics}/metrics"
 
 
-def scrape(url: str, name: str) -> float:
-    """The value of one sample (full name with labels) of a metrics page; 0 if absent."""
+def scrape(url: str, name: str, **labels: str) -> float:
+    """The value of one sample (its name and labels) of a metrics page; 0 if absent."""
     with urllib.request.urlopen(url, timeout=2) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-    return 0.0
+        return parse_metrics(resp.read().decode()).total(name, **labels) or 0.0
+
+
+def replicas(kube: KubeApiServer) -> int:
+    return spec_replicas(kube.store, NS, "sim")
 
 
 async def until(predicate: Callable[[], bool], limit_s: float = 30.0) -> None:
@@ -131,9 +121,9 @@ class Load:
 
 
 async def test_load_scales_killing_the_autoscaler_does_not_disturb_serving_and_a_restart_holds(
-    kube: tuple[KubeDouble, Path], tmp_path: Path
+    kube: KubeApiServer, tmp_path: Path
 ) -> None:
-    double, kubeconfig = kube
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", kube.url, NS)
     grpc_port = free_port()
 
     def config(identity: str) -> dict[str, Any]:
@@ -180,12 +170,16 @@ async def test_load_scales_killing_the_autoscaler_does_not_disturb_serving_and_a
     second: Proc | None = None
     try:
         await until(lambda: scrape(first_metrics, "autoscaler_leader") == 1.0)
-        assert double.deployments[(NS, "sim")] == 1
+        assert replicas(kube) == 1
         async with Load(gateway.grpc_address, clients=16) as load:
-            await until(lambda: double.deployments[(NS, "sim")] >= 3)
-            scaled_to = double.deployments[(NS, "sim")]
+            await until(lambda: replicas(kube) >= 3)
+            scaled_to = replicas(kube)
             # The Event is written after the scale patch: wait for it, do not race it.
-            await until(lambda: any(e["reason"] == "SuccessfulRescale" for e in double.events))
+            await until(
+                lambda: any(
+                    e["reason"] == "SuccessfulRescale" for e in kube.store.list(EVENTS, NS, {})[0]
+                )
+            )
             first.kill()  # SIGKILL: no goodbye, the Lease is not released
             first.popen.wait()
             served = load.ok
@@ -193,16 +187,17 @@ async def test_load_scales_killing_the_autoscaler_does_not_disturb_serving_and_a
             await until(lambda: scrape(connected, "gateway_autoscaler_connected") == 0.0)
             await until(lambda: load.ok > served + 200)
             assert not load.errors, "serving is not disturbed by the autoscaler's absence"
-        scaled_to = max(scaled_to, double.deployments[(NS, "sim")])
+        scaled_to = max(scaled_to, replicas(kube))
         # No load now: a fresh autoscaler would see no demand, but it just (re)started.
         second, second_metrics = await asyncio.to_thread(
             start_autoscaler, config("second"), tmp_path, "b"
         )
         await until(lambda: scrape(second_metrics, "autoscaler_leader") == 1.0)
-        hold = 'autoscaler_decisions_total{model="sim",reason="hold_restart"}'
-        await until(lambda: scrape(second_metrics, hold) >= 10)
-        assert double.deployments[(NS, "sim")] == scaled_to, "no scale-down after a restart"
-        assert double.leases[(NS, "inference-autoscaler")]["spec"]["holderIdentity"] == "second"
+        hold = {"model": "sim", "reason": "hold_restart"}
+        await until(lambda: scrape(second_metrics, "autoscaler_decisions_total", **hold) >= 10)
+        assert replicas(kube) == scaled_to, "no scale-down after a restart"
+        lease = kube.store.get(LEASES, NS, "inference-autoscaler")
+        assert lease["spec"]["holderIdentity"] == "second"
     finally:
         for proc in (second, first):
             if proc is not None:

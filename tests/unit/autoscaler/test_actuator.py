@@ -3,34 +3,23 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 from kubernetes_asyncio import client
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from autoscaler_kube_double import KubeDouble
-
 from autoscaler.actuator import ScaleActuator, ScaleError
+from loadtest.kube_api.objects import DEPLOYMENTS, EVENTS, deployment, set_replicas, spec_replicas
+from loadtest.kube_api.server import KubeApiServer
 
 NS, NAME = "models", "sim"
 
 
-@pytest.fixture
-async def kube() -> AsyncIterator[tuple[KubeDouble, client.ApiClient]]:
-    double = KubeDouble()
-    double.add_deployment(NS, NAME, 2)
-    server = TestServer(double.app(), host="127.0.0.1")
-    await server.start_server()
-    configuration = client.Configuration(host=str(server.make_url("")).rstrip("/"))
-    api = client.ApiClient(configuration)
-    yield double, api
-    await api.close()
-    await server.close()
+@pytest.fixture(autouse=True)
+def sim(kube: KubeApiServer) -> None:
+    """The Deployment every test scales, at 2 replicas."""
+    kube.store.create(DEPLOYMENTS, NS, deployment(NAME, 2, {"app": NAME}))
 
 
 def actuator(api: client.ApiClient, sleeps: list[float]) -> ScaleActuator:
@@ -45,18 +34,42 @@ def actuator(api: client.ApiClient, sleeps: list[float]) -> ScaleActuator:
     )
 
 
-def patches(double: KubeDouble) -> int:
-    return sum(1 for _, kind in double.requests if kind == "patch_scale")
+def patches(kube: KubeApiServer) -> int:
+    return sum(1 for method, path, _ in kube.requests if method == "PATCH" and "/scale" in path)
+
+
+def replicas(kube: KubeApiServer) -> int:
+    return spec_replicas(kube.store, NS, NAME)
+
+
+def events(kube: KubeApiServer) -> list[dict[str, Any]]:
+    return kube.store.list(EVENTS, NS, {})[0]
+
+
+def race(kube: KubeApiServer, count: int) -> None:
+    """Another writer sets the count just before the actuator's next patch is served."""
+    kube.faults.race(
+        "PATCH",
+        "deployments",
+        lambda: set_replicas(kube.store, NS, NAME, count),
+        subresource="scale",
+    )
+
+
+def fail_scale(
+    kube: KubeApiServer, method: str, code: int, headers: dict[str, str] | None = None
+) -> None:
+    """The next ``method`` on the scale subresource is answered with ``code``."""
+    kube.faults.fail(method, "deployments", code, subresource="scale", headers=headers)
 
 
 async def test_a_change_patches_the_scale_and_records_an_event(
-    kube: tuple[KubeDouble, client.ApiClient],
+    kube: KubeApiServer, api: client.ApiClient
 ) -> None:
-    double, api = kube
     result = await actuator(api, []).scale(NS, NAME, 5, "panic")
     assert (result.previous, result.replicas, result.patched) == (2, 5, True)
-    assert double.deployments[(NS, NAME)] == 5
-    [event] = double.events
+    assert replicas(kube) == 5
+    [event] = events(kube)
     assert event["reason"] == "SuccessfulRescale"
     assert event["message"] == "New size: 5; reason: panic; from 2 to 5"
     assert event["involvedObject"] == {
@@ -68,62 +81,55 @@ async def test_a_change_patches_the_scale_and_records_an_event(
     assert event["firstTimestamp"] == "2026-01-02T03:04:05Z"
 
 
-async def test_no_change_no_patch_no_event(kube: tuple[KubeDouble, client.ApiClient]) -> None:
-    double, api = kube
+async def test_no_change_no_patch_no_event(kube: KubeApiServer, api: client.ApiClient) -> None:
     result = await actuator(api, []).scale(NS, NAME, 2, "stable")
-    assert not result.patched and patches(double) == 0 and not double.events
+    assert not result.patched and patches(kube) == 0 and not events(kube)
 
 
 async def test_a_conflicting_writer_makes_it_reread_and_retry(
-    kube: tuple[KubeDouble, client.ApiClient],
+    kube: KubeApiServer, api: client.ApiClient
 ) -> None:
-    double, api = kube
-    double.before_patch = lambda d: d.set_replicas(NS, NAME, 3)  # kubectl scale, just before
+    race(kube, 3)  # kubectl scale, just before
     result = await actuator(api, []).scale(NS, NAME, 6, "stable")
     assert (result.previous, result.conflicts, result.patched) == (3, 1, True)
-    assert double.deployments[(NS, NAME)] == 6 and patches(double) == 2
-    assert double.events[0]["message"].endswith("from 3 to 6")
+    assert replicas(kube) == 6 and patches(kube) == 2
+    assert events(kube)[0]["message"].endswith("from 3 to 6")
 
 
 async def test_a_writer_that_set_the_same_count_leaves_nothing_to_do(
-    kube: tuple[KubeDouble, client.ApiClient],
+    kube: KubeApiServer, api: client.ApiClient
 ) -> None:
-    double, api = kube
-    double.before_patch = lambda d: d.set_replicas(NS, NAME, 6)
+    race(kube, 6)
     result = await actuator(api, []).scale(NS, NAME, 6, "stable")
-    assert (result.patched, result.conflicts) == (False, 1) and not double.events
+    assert (result.patched, result.conflicts) == (False, 1) and not events(kube)
 
 
-async def test_429_waits_for_retry_after(kube: tuple[KubeDouble, client.ApiClient]) -> None:
-    double, api = kube
-    double.fail("patch_scale", 429, {"Retry-After": "3"})
+async def test_429_waits_for_retry_after(kube: KubeApiServer, api: client.ApiClient) -> None:
+    fail_scale(kube, "PATCH", 429, {"Retry-After": "3"})
     sleeps: list[float] = []
     assert (await actuator(api, sleeps).scale(NS, NAME, 4, "stable")).patched
-    assert sleeps == [3.0] and double.deployments[(NS, NAME)] == 4
+    assert sleeps == [3.0] and replicas(kube) == 4
 
 
-async def test_5xx_backs_off_exponentially(kube: tuple[KubeDouble, client.ApiClient]) -> None:
-    double, api = kube
-    double.fail("get_scale", 503)
-    double.fail("patch_scale", 500)
-    double.fail("patch_scale", 500)
+async def test_5xx_backs_off_exponentially(kube: KubeApiServer, api: client.ApiClient) -> None:
+    fail_scale(kube, "GET", 503)
+    fail_scale(kube, "PATCH", 500)
+    fail_scale(kube, "PATCH", 500)
     sleeps: list[float] = []
     assert (await actuator(api, sleeps).scale(NS, NAME, 4, "stable")).patched
     assert sleeps == [0.2, 0.2, 0.4]
 
 
-async def test_gives_up_after_the_attempts(kube: tuple[KubeDouble, client.ApiClient]) -> None:
-    double, api = kube
+async def test_gives_up_after_the_attempts(kube: KubeApiServer, api: client.ApiClient) -> None:
     for _ in range(10):
-        double.fail("patch_scale", 503)
+        fail_scale(kube, "PATCH", 503)
     sleeps: list[float] = []
     with pytest.raises(ScaleError):
         await actuator(api, sleeps).scale(NS, NAME, 4, "stable")
-    assert len(sleeps) == 6 and double.deployments[(NS, NAME)] == 2
+    assert len(sleeps) == 6 and replicas(kube) == 2
 
 
-async def test_scale_to_zero_reads_back_as_zero(kube: tuple[KubeDouble, client.ApiClient]) -> None:
-    _, api = kube
+async def test_scale_to_zero_reads_back_as_zero(kube: KubeApiServer, api: client.ApiClient) -> None:
     act = actuator(api, [])
     await act.scale(NS, NAME, 0, "scale_to_zero")
     assert (await act.read(NS, NAME)).replicas == 0  # spec.replicas is omitted at 0
@@ -131,9 +137,8 @@ async def test_scale_to_zero_reads_back_as_zero(kube: tuple[KubeDouble, client.A
 
 
 async def test_a_failed_event_does_not_undo_the_scale(
-    kube: tuple[KubeDouble, client.ApiClient],
+    kube: KubeApiServer, api: client.ApiClient
 ) -> None:
-    double, api = kube
-    double.fail("event", 403)
+    kube.faults.fail("POST", "events", 403)
     assert (await actuator(api, []).scale(NS, NAME, 3, "stable")).patched
-    assert double.deployments[(NS, NAME)] == 3 and not double.events
+    assert replicas(kube) == 3 and not events(kube)

@@ -18,16 +18,17 @@ from autoscaler.load import Cost, ModelLoad, Observations
 from autoscaler.spec import Mode, ScalingSpec
 
 T0 = 10_000.0
-# Concurrency target 10 rows per pod at full utilisation: demand in pods = rows / 10.
-BASE = ScalingSpec(
-    target_per_pod=10,
-    target_utilisation=1.0,
+# Concurrency target 10 rows per pod at full utilisation: demand in pods = rows / 10; the
+# default windows and rates, no restart hold.
+TEN_ROWS = ScalingSpec(target_per_pod=10, target_utilisation=1.0, restart_hold_s=0)
+# The scenarios' spec: shorter windows, Knative's scale-up rate.
+BASE = replace(
+    TEN_ROWS,
     stable_window_s=20,
     panic_window_s=4,
     scale_down_stabilization_s=30,
     rate_period_s=10,
     scale_up_factor=1000,
-    restart_hold_s=0,
     scale_to_zero_grace_s=15,
 )
 
@@ -275,22 +276,14 @@ def square_wave(high: int, low: int, period_s: float) -> LoadFn:
 
 
 def test_a_square_wave_does_not_flap() -> None:
-    spec = ScalingSpec(target_per_pod=10, target_utilisation=1.0, restart_hold_s=0)
-    run = simulate(spec, [(900, square_wave(60, 10, 60))], replicas=3, tick_s=2)
+    run = simulate(TEN_ROWS, [(900, square_wave(60, 10, 60))], replicas=3, tick_s=2)
     assert run.direction_changes() == 0
     assert max(run.desired()) <= 6 + 1
 
 
 def test_the_same_square_wave_flaps_without_the_stabilization_window() -> None:
     """The control for the test above: the window is what keeps it still."""
-    spec = ScalingSpec(
-        target_per_pod=10,
-        target_utilisation=1.0,
-        restart_hold_s=0,
-        stable_window_s=10,
-        panic_window_s=2,
-        scale_down_stabilization_s=0,
-    )
+    spec = replace(TEN_ROWS, stable_window_s=10, panic_window_s=2, scale_down_stabilization_s=0)
     run = simulate(spec, [(900, square_wave(60, 10, 60))], replicas=3, tick_s=2)
     assert run.direction_changes() > 10
 

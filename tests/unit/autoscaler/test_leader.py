@@ -2,43 +2,28 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 from kubernetes_asyncio import client
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from autoscaler_kube_double import KubeDouble
-
 from autoscaler.leader import LeaderElector, LeaseRecord, Observed, Step, lease_step
+from loadtest.kube_api.objects import LEASES
+from loadtest.kube_api.server import KubeApiServer
 
 NS, LEASE = "models", "inference-autoscaler"
 
 
 class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
+    def __init__(self, t: float = 1000.0) -> None:
+        self.t = t
 
     def __call__(self) -> float:
         return self.t
 
     def wall(self) -> datetime:
         return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=self.t)
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[tuple[KubeDouble, client.ApiClient]]:
-    double = KubeDouble()
-    server = TestServer(double.app(), host="127.0.0.1")
-    await server.start_server()
-    api = client.ApiClient(client.Configuration(host=str(server.make_url("")).rstrip("/")))
-    yield double, api
-    await api.close()
-    await server.close()
 
 
 def candidate(api: client.ApiClient, identity: str, clock: Clock) -> LeaderElector:
@@ -55,88 +40,93 @@ def candidate(api: client.ApiClient, identity: str, clock: Clock) -> LeaderElect
     )
 
 
-def holder(double: KubeDouble) -> str:
-    return str(double.leases[(NS, LEASE)]["spec"]["holderIdentity"])
+@pytest.fixture
+def clock() -> Clock:
+    """The clock candidates ``a`` and ``b`` share."""
+    return Clock()
+
+
+@pytest.fixture
+def a(api: client.ApiClient, clock: Clock) -> LeaderElector:
+    return candidate(api, "a", clock)
+
+
+@pytest.fixture
+def b(api: client.ApiClient, clock: Clock) -> LeaderElector:
+    return candidate(api, "b", clock)
+
+
+def lease_spec(kube: KubeApiServer) -> dict[str, Any]:
+    spec: dict[str, Any] = kube.store.get(LEASES, NS, LEASE)["spec"]
+    return spec
+
+
+def holder(kube: KubeApiServer) -> str:
+    return str(lease_spec(kube)["holderIdentity"])
 
 
 async def test_the_first_candidate_creates_the_lease_and_the_second_waits(
-    api: tuple[KubeDouble, client.ApiClient],
+    kube: KubeApiServer, a: LeaderElector, b: LeaderElector
 ) -> None:
-    double, c = api
-    clock = Clock()
-    a, b = candidate(c, "a", clock), candidate(c, "b", clock)
     assert await a.step() and not await b.step()
-    assert holder(double) == "a"
-    spec = double.leases[(NS, LEASE)]["spec"]
+    assert holder(kube) == "a"
+    spec = lease_spec(kube)
     assert spec["leaseDurationSeconds"] == 15 and spec["renewTime"].endswith(".000000Z")
 
 
 async def test_a_renewing_leader_keeps_the_lease(
-    api: tuple[KubeDouble, client.ApiClient],
+    kube: KubeApiServer, clock: Clock, a: LeaderElector, b: LeaderElector
 ) -> None:
-    double, c = api
-    clock = Clock()
-    a, b = candidate(c, "a", clock), candidate(c, "b", clock)
     await a.step()
     for _ in range(30):
         clock.t += 2
         assert await a.step()
         assert not await b.step()
-    assert holder(double) == "a" and double.leases[(NS, LEASE)]["spec"]["leaseTransitions"] == 0
+    assert holder(kube) == "a" and lease_spec(kube)["leaseTransitions"] == 0
 
 
 async def test_a_standby_takes_over_when_the_leader_stops_renewing(
-    api: tuple[KubeDouble, client.ApiClient],
+    kube: KubeApiServer, api: client.ApiClient
 ) -> None:
-    double, c = api
-    clock_a, clock_b = Clock(), Clock()
-    clock_b.t = 5_000.0  # its own monotonic clock: only its own observations matter
-    a, b = candidate(c, "a", clock_a), candidate(c, "b", clock_b)
+    clock_a = Clock()
+    clock_b = Clock(5_000.0)  # its own monotonic clock: only its own observations matter
+    a, b = candidate(api, "a", clock_a), candidate(api, "b", clock_b)
     await a.step()
     assert not await b.step()
     clock_b.t += 14
     assert not await b.step(), "not before the lease duration has passed on b's clock"
     clock_b.t += 2
     assert await b.step()
-    assert holder(double) == "b" and double.leases[(NS, LEASE)]["spec"]["leaseTransitions"] == 1
+    assert holder(kube) == "b" and lease_spec(kube)["leaseTransitions"] == 1
     clock_a.t += 16
     assert not await a.step() and not a.is_leader
 
 
 async def test_a_released_lease_is_taken_at_once(
-    api: tuple[KubeDouble, client.ApiClient],
+    kube: KubeApiServer, a: LeaderElector, b: LeaderElector
 ) -> None:
-    double, c = api
-    clock = Clock()
-    a, b = candidate(c, "a", clock), candidate(c, "b", clock)
     await a.step()
     assert not await b.step()
     await a.release()
-    assert not a.is_leader and holder(double) == ""
+    assert not a.is_leader and holder(kube) == ""
     assert await b.step()
 
 
 async def test_losing_the_write_race_is_not_leading(
-    api: tuple[KubeDouble, client.ApiClient],
+    kube: KubeApiServer, a: LeaderElector, b: LeaderElector
 ) -> None:
-    double, c = api
-    clock = Clock()
-    a, b = candidate(c, "a", clock), candidate(c, "b", clock)
     await a.step()
     await a.release()
-    double.fail("replace_lease", 409)
+    kube.faults.fail("PUT", "leases", 409)
     assert not await b.step()
 
 
 async def test_a_leader_that_cannot_renew_stops_leading_after_the_renew_deadline(
-    api: tuple[KubeDouble, client.ApiClient],
+    kube: KubeApiServer, clock: Clock, a: LeaderElector
 ) -> None:
-    double, c = api
-    clock = Clock()
-    a = candidate(c, "a", clock)
     await a.step()
     for _ in range(10):
-        double.fail("get_lease", 503)
+        kube.faults.fail("GET", "leases", 503)
     clock.t += 4
     assert await a.step(), "still within the renew deadline"
     clock.t += 6

@@ -4,8 +4,6 @@ scale subresource with 409 conflicts, Leases and Events. Real client, HTTP on 12
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -19,31 +17,31 @@ from kubernetes_asyncio.client import (
 )
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from gateway.discovery.client import api_client
 from loadtest.kube_api.objects import (
+    DEPLOYMENTS,
     ENDPOINTSLICES,
     SliceEndpoint,
     deployment,
     endpoint_slice,
-    write_kubeconfig,
+    set_replicas,
+    spec_replicas,
 )
 from loadtest.kube_api.server import KubeApiServer
 from loadtest.kube_api.store import ObjectStore
 
-
-@pytest.fixture
-async def api() -> AsyncIterator[KubeApiServer]:
-    server = KubeApiServer()
-    await server.start()
-    yield server
-    await server.stop()
+MERGE = "application/merge-patch+json"
 
 
-@pytest.fixture
-async def client(api: KubeApiServer, tmp_path: Path) -> AsyncIterator[ApiClient]:
-    c = await api_client(str(write_kubeconfig(tmp_path / "kubeconfig", api.url)))
-    yield c
-    await c.close()
+async def watch_all(v1: DiscoveryV1Api, resource_version: str, timeout_s: int) -> None:
+    """Read a watch of the slices from ``resource_version`` to its end, or to what it raises."""
+    async with watch.Watch() as w:
+        async for _ in w.stream(
+            v1.list_namespaced_endpoint_slice,
+            "default",
+            resource_version=resource_version,
+            timeout_seconds=timeout_s,
+        ):
+            pass
 
 
 def add_slice(store: ObjectStore, name: str) -> None:
@@ -52,6 +50,10 @@ def add_slice(store: ObjectStore, name: str) -> None:
         "default",
         endpoint_slice(name, "sim", [SliceEndpoint("127.0.0.1")], port=9001),
     )
+
+
+def add_deployment(store: ObjectStore) -> None:
+    store.create(DEPLOYMENTS, "default", deployment("sim", 2, {"app": "sim"}))
 
 
 async def test_list_and_watch_speak_the_wire_protocol(
@@ -95,14 +97,7 @@ async def test_410_as_an_error_event_is_raised_by_the_watch_helper(
     api.store.compact()  # version 1 is older than the history kept
     v1 = DiscoveryV1Api(client)
     with pytest.raises(ApiException) as info:
-        async with watch.Watch() as w:
-            async for _ in w.stream(
-                v1.list_namespaced_endpoint_slice,
-                "default",
-                resource_version="1",
-                timeout_seconds=1,
-            ):
-                pass
+        await watch_all(v1, "1", timeout_s=1)
     assert info.value.status == 410 and "Expired" in str(info.value.reason)
 
 
@@ -110,25 +105,18 @@ async def test_a_cut_stream_raises_a_payload_error(api: KubeApiServer, client: A
     api.faults.cut_watches = 1
     v1 = DiscoveryV1Api(client)
     with pytest.raises(aiohttp.ClientPayloadError):
-        async with watch.Watch() as w:
-            async for _ in w.stream(
-                v1.list_namespaced_endpoint_slice,
-                "default",
-                resource_version="0",
-                timeout_seconds=5,
-            ):
-                pass
+        await watch_all(v1, "0", timeout_s=5)
 
 
 async def test_scale_subresource_patches_and_conflicts(
     api: KubeApiServer, client: ApiClient
 ) -> None:
-    api.store.create("apps/v1/deployments", "default", deployment("sim", 2, {"app": "sim"}))
+    add_deployment(api.store)
     apps = AppsV1Api(client)
     scale = await apps.read_namespaced_deployment_scale("sim", "default")
     assert scale.spec.replicas == 2 and scale.status.selector == "app=sim"
     patched = await apps.patch_namespaced_deployment_scale(
-        "sim", "default", {"spec": {"replicas": 5}}, _content_type="application/merge-patch+json"
+        "sim", "default", {"spec": {"replicas": 5}}, _content_type=MERGE
     )
     assert patched.spec.replicas == 5
     stale = {
@@ -139,7 +127,7 @@ async def test_scale_subresource_patches_and_conflicts(
         await apps.replace_namespaced_deployment_scale("sim", "default", stale)
     assert info.value.status == 409
     zero = await apps.patch_namespaced_deployment_scale(
-        "sim", "default", {"spec": {"replicas": 0}}, _content_type="application/merge-patch+json"
+        "sim", "default", {"spec": {"replicas": 0}}, _content_type=MERGE
     )
     assert zero.spec.replicas is None  # omitted at zero, as the real server does
     assert (await apps.read_namespaced_deployment("sim", "default")).spec.replicas == 0
@@ -181,3 +169,45 @@ async def test_an_injected_503_surfaces_as_an_api_exception(
     with pytest.raises(ApiException) as info:
         await DiscoveryV1Api(client).list_namespaced_endpoint_slice("default")
     assert info.value.status == 503
+
+
+async def test_an_injected_error_carries_its_headers_and_a_racing_write_makes_a_patch_stale(
+    api: KubeApiServer, client: ApiClient
+) -> None:
+    add_deployment(api.store)
+    apps = AppsV1Api(client)
+    api.faults.fail("GET", "deployments", 429, subresource="scale", headers={"Retry-After": "3"})
+    with pytest.raises(ApiException) as info:
+        await apps.read_namespaced_deployment_scale("sim", "default")
+    assert info.value.status == 429 and info.value.headers["Retry-After"] == "3"
+    scale = await apps.read_namespaced_deployment_scale("sim", "default")
+    api.faults.race(
+        "PATCH",
+        "deployments",
+        lambda: set_replicas(api.store, "default", "sim", 4),
+        subresource="scale",
+    )
+    guarded = {"metadata": {"resourceVersion": scale.metadata.resource_version}}
+    with pytest.raises(ApiException) as info:
+        await apps.patch_namespaced_deployment_scale(
+            "sim", "default", {**guarded, "spec": {"replicas": 6}}, _content_type=MERGE
+        )
+    assert info.value.status == 409 and spec_replicas(api.store, "default", "sim") == 4
+
+
+async def test_an_unknown_patch_type_is_415_and_negative_replicas_are_422(
+    api: KubeApiServer, client: ApiClient
+) -> None:
+    add_deployment(api.store)
+    apps = AppsV1Api(client)
+    codes = []
+    for body, content_type in (
+        ({"spec": {"replicas": 3}}, "application/json"),
+        ({"spec": {"replicas": -1}}, MERGE),
+    ):
+        with pytest.raises(ApiException) as info:
+            await apps.patch_namespaced_deployment_scale(
+                "sim", "default", body, _content_type=content_type
+            )
+        codes.append(info.value.status)
+    assert codes == [415, 422] and spec_replicas(api.store, "default", "sim") == 2

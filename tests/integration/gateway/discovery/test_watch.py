@@ -10,15 +10,12 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from kubernetes_asyncio.client import ApiClient, DiscoveryV1Api
 
-from gateway.backends.pod_client import PodClient
 from gateway.backoff import Backoff
-from gateway.discovery.client import api_client
 from gateway.discovery.watcher import SliceWatcher
 from gateway.routing.pick import pick_pod
 from gateway.routing.pod_set import PodSet
@@ -26,27 +23,13 @@ from loadtest.kube_api.objects import (
     ENDPOINTSLICES,
     SliceEndpoint,
     endpoint_slice,
-    write_kubeconfig,
 )
 from loadtest.kube_api.server import KubeApiServer
+from tests.fakes.pod_client import FakePods
 
 NS, SERVICE = "default", "sim"
 SERVICE_LABEL = "kubernetes.io/service-name"
 CONVERGE_S = 10.0  # an upper bound to fail on, never a measured time
-
-
-class FakeClient:
-    """A pod client that needs no pod: always ready."""
-
-    def __init__(self, address: str, model: str) -> None:
-        self.address = address
-        self.model = model
-
-    async def model_ready(self, timeout_s: float) -> bool:
-        return True
-
-    async def close(self) -> None:
-        pass
 
 
 def put_slice(api: KubeApiServer, name: str, port: int, *endpoints: SliceEndpoint) -> None:
@@ -89,7 +72,7 @@ class Harness:
             probe_interval_s=1.0,
             probe_timeout_s=1.0,
             on_ready=lambda pod: None,
-            client_factory=lambda a, m: cast(PodClient, FakeClient(a, m)),
+            client_factory=FakePods(),
             probing=False,
         )
         self.watcher = SliceWatcher(
@@ -152,22 +135,6 @@ class Harness:
         assert self.stale == []
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[KubeApiServer]:
-    server = KubeApiServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def client(api: KubeApiServer, tmp_path: Path) -> AsyncIterator[ApiClient]:
-    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api.url)
-    c = await api_client(str(kubeconfig))
-    yield c
-    await c.close()
-
-
 def seed(api: KubeApiServer) -> None:
     put_slice(api, "sim-a", 9001, SliceEndpoint("127.0.0.1", pod="a"))
     put_slice(api, "sim-b", 9002, SliceEndpoint("127.0.0.1", ready=None, pod="b"))  # nil: ready
@@ -177,6 +144,15 @@ def seed(api: KubeApiServer) -> None:
         NS,
         endpoint_slice("other", "other-svc", [SliceEndpoint("127.0.0.1")], port=9999),
     )
+
+
+@pytest.fixture
+async def watching(api: KubeApiServer, client: ApiClient) -> AsyncIterator[Harness]:
+    """The seeded API, watched: a Harness whose view has converged on it."""
+    seed(api)
+    async with Harness(api, client) as h:
+        await h.converged()
+        yield h
 
 
 # A recorded stream of changes, applied back to back while the watch is open.
@@ -197,6 +173,13 @@ def play(api: KubeApiServer, records: list[tuple[str, str, int, list[SliceEndpoi
             put_slice(api, name, port, *endpoints)
         else:
             api.store.delete(ENDPOINTSLICES, NS, name)
+
+
+async def replay(api: KubeApiServer, h: Harness, split: int) -> None:
+    """Play the recording in two parts, ``[:split]`` and ``[split:]``, converging after each."""
+    for part in (RECORDED[:split], RECORDED[split:]):
+        play(api, part)
+        await h.converged()
 
 
 async def test_a_recorded_stream_with_bookmarks_ends_in_the_apis_endpoint_set(
@@ -230,51 +213,36 @@ async def test_only_serving_terminating_endpoints_are_used_when_none_is_ready(
 
 
 async def test_410_twice_in_a_row_relists_and_ends_in_the_apis_set(
-    api: KubeApiServer, client: ApiClient
+    api: KubeApiServer, watching: Harness
 ) -> None:
-    seed(api)
-    async with Harness(api, client) as h:
-        await h.converged()
-        api.faults.expire_watches = 2
-        api.end_watches()
-        play(api, RECORDED[:3])
-        await h.converged()
-        play(api, RECORDED[3:])
-        await h.converged()
-        assert h.watcher.stats.expired == 2
-        assert h.watcher.stats.lists == 3
+    api.faults.expire_watches = 2
+    api.end_watches()
+    await replay(api, watching, 3)
+    assert watching.watcher.stats.expired == 2
+    assert watching.watcher.stats.lists == 3
 
 
 async def test_a_history_compacted_while_away_gives_410_and_a_relist(
-    api: KubeApiServer, client: ApiClient
+    api: KubeApiServer, watching: Harness
 ) -> None:
-    seed(api)
-    async with Harness(api, client) as h:
-        await h.converged()
-        await api.stop()
-        play(api, RECORDED[:2])
-        api.store.compact()  # the version the watch resumes from is gone
-        await api.start()
-        await h.converged()
-        play(api, RECORDED[2:])
-        await h.converged()
-        assert h.watcher.stats.expired >= 1 and h.watcher.stats.lists >= 2
+    await api.stop()
+    play(api, RECORDED[:2])
+    api.store.compact()  # the version the watch resumes from is gone
+    await api.start()
+    await watching.converged()
+    play(api, RECORDED[2:])
+    await watching.converged()
+    assert watching.watcher.stats.expired >= 1 and watching.watcher.stats.lists >= 2
 
 
 async def test_a_cut_stream_is_resumed_from_its_version(
-    api: KubeApiServer, client: ApiClient
+    api: KubeApiServer, watching: Harness
 ) -> None:
-    seed(api)
-    async with Harness(api, client) as h:
-        await h.converged()
-        api.faults.cut_watches = 2
-        api.end_watches()
-        play(api, RECORDED[:4])
-        await h.converged()
-        play(api, RECORDED[4:])
-        await h.converged()
-        assert h.watcher.stats.failures == 2
-        assert h.watcher.stats.lists == 1  # resumed from the version, no re-list needed
+    api.faults.cut_watches = 2
+    api.end_watches()
+    await replay(api, watching, 4)
+    assert watching.watcher.stats.failures == 2
+    assert watching.watcher.stats.lists == 1  # resumed from the version, no re-list needed
 
 
 async def test_a_silent_stream_is_restarted_by_the_watchdog(
@@ -291,15 +259,12 @@ async def test_a_silent_stream_is_restarted_by_the_watchdog(
         assert h.watcher.stats.failures == 1
 
 
-async def test_the_api_server_down_then_back(api: KubeApiServer, client: ApiClient) -> None:
-    seed(api)
-    async with Harness(api, client) as h:
-        await h.converged()
-        before = {p.address for p in h.pods.ready_pods()}
-        await api.stop()
-        play(api, RECORDED)  # changes the gateway cannot see while the API is down
-        await asyncio.sleep(0.3)
-        assert {p.address for p in h.pods.ready_pods()} == before  # the last view holds
-        await api.start()  # the same port
-        await h.converged()
-        assert h.watcher.stats.failures >= 2
+async def test_the_api_server_down_then_back(api: KubeApiServer, watching: Harness) -> None:
+    before = {p.address for p in watching.pods.ready_pods()}
+    await api.stop()
+    play(api, RECORDED)  # changes the gateway cannot see while the API is down
+    await asyncio.sleep(0.3)
+    assert {p.address for p in watching.pods.ready_pods()} == before  # the last view holds
+    await api.start()  # the same port
+    await watching.converged()
+    assert watching.watcher.stats.failures >= 2
