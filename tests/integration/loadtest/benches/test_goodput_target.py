@@ -31,7 +31,9 @@ def test_a_sweep_runs_against_a_running_server(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "goodput.json").read_text())
     [saved] = doc["sweeps"]
     assert saved["mode"] == "target" and saved["physical_limit_rows_s"] == 400.0
-    assert all(step["cpu_s"]["pod"] > 0 for step in saved["steps"])
+    # The pod's CPU is read by its pid in every step (a wrong pid fails the run). Not "> 0":
+    # /proc counts whole clock ticks, and 10 tiny requests may use less than one.
+    assert all(step["cpu_s"]["pod"] >= 0 for step in saved["steps"])
     assert doc["config"]["target"] == pod.http_url
 
 
