@@ -15,6 +15,8 @@ __all__ = [
     "ENDPOINTSLICES",
     "EVENTS",
     "LEASES",
+    "NAMESPACES",
+    "PODS",
     "SliceEndpoint",
     "deployment",
     "endpoint_slice",
@@ -28,6 +30,8 @@ ENDPOINTSLICES = "discovery.k8s.io/v1/endpointslices"
 DEPLOYMENTS = "apps/v1/deployments"
 LEASES = "coordination.k8s.io/v1/leases"
 EVENTS = "/v1/events"
+PODS = "/v1/pods"
+NAMESPACES = "/v1/namespaces"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,7 @@ class SliceEndpoint:
     serving: bool | None = None
     terminating: bool | None = None
     pod: str | None = None
+    namespace: str = "default"  # the pod's
 
     def to_json(self) -> dict[str, Any]:
         conditions = {
@@ -52,7 +57,7 @@ class SliceEndpoint:
         }
         out: dict[str, Any] = {"addresses": [self.ip], "conditions": conditions}
         if self.pod:
-            out["targetRef"] = {"kind": "Pod", "name": self.pod, "namespace": "default"}
+            out["targetRef"] = {"kind": "Pod", "name": self.pod, "namespace": self.namespace}
         return out
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from loadtest.kube_api import scale
+from loadtest.kube_api import discovery, scale
 from loadtest.kube_api.faults import Faults
 from loadtest.kube_api.patch import UnsupportedMediaType, apply_patch
 from loadtest.kube_api.store import (
@@ -48,15 +48,7 @@ from loadtest.kube_api.wire import (
 __all__ = ["KINDS", "KubeApiServer"]
 
 HOST = "127.0.0.1"
-KINDS = {
-    "endpointslices": "EndpointSlice",
-    "deployments": "Deployment",
-    "leases": "Lease",
-    "events": "Event",
-    "pods": "Pod",
-    "services": "Service",
-    "configmaps": "ConfigMap",
-}
+KINDS = discovery.KINDS
 Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
 
 
@@ -118,6 +110,9 @@ class KubeApiServer:
         fail, self.faults.fail_requests = Faults.take(self.faults.fail_requests)
         if fail:
             return error_response(503, "the API server is unavailable (injected)")
+        doc = discovery.document(request.path, f"{HOST}:{self.port}")
+        if doc is not None and request.method == "GET":
+            return json_response(doc)
         target = parse_path(request.path)
         if target is None:
             return error_response(404, f"the server could not find {request.path}")
@@ -156,7 +151,9 @@ class KubeApiServer:
                 if request.query.get("watch") in ("1", "true", "True"):
                     return await self._watch(request, target)
                 return self._list(request, target)
-            if method == "POST" and target.namespace is not None:
+            if method == "POST" and (
+                target.namespace is not None or target.plural in discovery.CLUSTER_SCOPED
+            ):
                 body = await request.json()
                 self._fill(body, target)
                 return json_response(s.create(target.resource, ns, body), 201)

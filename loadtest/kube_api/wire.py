@@ -121,7 +121,8 @@ class Target:
 
 
 def parse_path(path: str) -> Target | None:
-    """``/api/v1/namespaces/ns/pods/x`` or ``/apis/g/v/namespaces/ns/plural/name/sub``."""
+    """``/api/v1/namespaces/ns/pods/x`` or ``/apis/g/v/namespaces/ns/plural/name/sub``; a
+    cluster-scoped ``/api/v1/namespaces/x`` (a name, no plural after it) is namespace None."""
     parts = [p for p in path.split("/") if p]
     if len(parts) >= 2 and parts[0] == "api":
         group, version, rest = "", parts[1], parts[2:]
@@ -132,6 +133,6 @@ def parse_path(path: str) -> Target | None:
     if len(rest) >= 3 and rest[0] == "namespaces":
         ns, rest = rest[1], rest[2:]
         return Target(group, version, rest[0], ns, *rest[1:3]) if len(rest) <= 3 else None
-    if len(rest) == 1:
-        return Target(group, version, rest[0], None)
+    if 1 <= len(rest) <= 2:
+        return Target(group, version, rest[0], None, *rest[1:])
     return None

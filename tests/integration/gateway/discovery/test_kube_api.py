@@ -10,10 +10,13 @@ import pytest
 from kubernetes_asyncio import watch
 from kubernetes_asyncio.client import (
     ApiClient,
+    ApisApi,
     AppsV1Api,
     CoordinationV1Api,
+    CoreApi,
     CoreV1Api,
     DiscoveryV1Api,
+    VersionApi,
 )
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -211,3 +214,21 @@ async def test_an_unknown_patch_type_is_415_and_negative_replicas_are_422(
             )
         codes.append(info.value.status)
     assert codes == [415, 422] and spec_replicas(api.store, "default", "sim") == 2
+
+
+async def test_discovery_documents_list_the_served_resources(client: ApiClient) -> None:
+    assert (await VersionApi(client).get_code()).major == "1"
+    assert (await CoreApi(client).get_api_versions()).versions == ["v1"]
+    groups = {g.name for g in (await ApisApi(client).get_api_versions()).groups}
+    assert {"apps", "discovery.k8s.io", "coordination.k8s.io"} <= groups
+    apps = {r.name: r for r in (await AppsV1Api(client).get_api_resources()).resources}
+    assert apps["deployments"].namespaced and apps["deployments/scale"].kind == "Scale"
+    core = {r.name for r in (await CoreV1Api(client).get_api_resources()).resources}
+    assert {"pods", "events", "namespaces"} <= core
+
+
+async def test_a_namespace_is_created_and_read_cluster_scoped(client: ApiClient) -> None:
+    core = CoreV1Api(client)
+    await core.create_namespace({"metadata": {"name": "models"}})
+    assert (await core.read_namespace("models")).metadata.name == "models"
+    assert [n.metadata.name for n in (await core.list_namespace()).items] == ["models"]

@@ -1,0 +1,1 @@
+"""The local control plane: the Kubernetes API double plus a kubelet that runs simulated pods."""
