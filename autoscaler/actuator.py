@@ -5,12 +5,17 @@ resourceVersion as a precondition (merge-patch): a 409 means another writer got 
 it re-reads and decides again on fresh data. 429 waits for Retry-After; 5xx and connection
 errors back off exponentially. Each change is recorded as a core/v1 Event on the Deployment,
 reason ``SuccessfulRescale`` and ``from → to`` like the HPA's. It holds no policy.
+
+``DeploymentScaler`` keeps the last read: it GETs the scale again only after a patch, on a 409,
+on becoming the leader, and every ``resync_s`` (a change made by someone else shows within
+that); never on every tick, and it never watches (RBAC stays get/patch).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -131,11 +136,18 @@ class ScaleActuator:
             resource_version=str(scale.metadata.resource_version),
         )
 
-    async def scale(self, namespace: str, name: str, replicas: int, reason: str) -> ScaleResult:
-        """Set spec.replicas to ``replicas`` unless it already is; record an Event if changed."""
+    async def scale(
+        self, namespace: str, name: str, replicas: int, reason: str, known: ScaleView | None = None
+    ) -> ScaleResult:
+        """Set spec.replicas to ``replicas`` unless it already is; record an Event if changed.
+
+        ``known``: a read to start from (its resourceVersion is the precondition, so a stale
+        one costs a 409 and a re-read); None reads first."""
         conflicts = 0
+        view = known
         for _ in range(self._attempts):
-            view = await self.read(namespace, name)
+            if view is None:
+                view = await self.read(namespace, name)
             if view.replicas == replicas:
                 return ScaleResult(view.replicas, replicas, patched=False, conflicts=conflicts)
             try:
@@ -148,6 +160,7 @@ class ScaleActuator:
                     raise ScaleError(f"patch {namespace}/{name}/scale: HTTP {exc.status}") from exc
                 conflicts += 1
                 log.info("scale of %s/%s changed under us (409); re-reading", namespace, name)
+                view = None
                 continue
             log.info(
                 "scaled %s/%s from %d to %d (%s)", namespace, name, view.replicas, replicas, reason
@@ -204,16 +217,39 @@ class ScaleActuator:
 
 
 class DeploymentScaler:
-    """The controller's Scaler over a ScaleActuator: current counts and applied decisions."""
+    """The controller's Scaler over a ScaleActuator: current counts and applied decisions.
 
-    def __init__(self, actuator: ScaleActuator) -> None:
+    A count is read once and kept until a patch (or a failed one) forgets it, ``refresh``
+    asks for it, or it is ``resync_s`` old.
+    """
+
+    def __init__(
+        self,
+        actuator: ScaleActuator,
+        *,
+        resync_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._actuator = actuator
+        self._resync = resync_s
+        self._clock = clock
+        self._views: dict[tuple[str, str], tuple[float, ScaleView]] = {}  # (ns, name): read
 
-    async def current(self, target: Any) -> int:
-        view = await self._actuator.read(target.namespace, target.deployment)
-        return view.replicas
+    async def current(self, target: Any, *, refresh: bool = False) -> int:
+        key = (target.namespace, target.deployment)
+        now = self._clock()
+        kept = self._views.get(key)
+        if refresh or kept is None or now - kept[0] >= self._resync:
+            kept = now, await self._actuator.read(*key)
+            self._views[key] = kept
+        return kept[1].replicas
 
     async def apply(self, target: Any, decision: Any) -> None:
+        kept = self._views.pop((target.namespace, target.deployment), None)
         await self._actuator.scale(
-            target.namespace, target.deployment, decision.desired, decision.reason.value
+            target.namespace,
+            target.deployment,
+            decision.desired,
+            decision.reason.value,
+            known=kept[1] if kept is not None else None,
         )

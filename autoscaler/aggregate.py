@@ -4,6 +4,9 @@ Each gateway replica's newest report per model counts while it is younger than t
 that expires without the gateway saying goodbye (``final``) leaves the replica *missing* for
 ``missing_hold_s``: its demand is unknown, not zero, and the decider holds scale-down while any
 replica is missing. A ``final`` report removes the replica at once.
+
+A replica's queue growth is the change of its queued rows between two consecutive reports
+(``seq`` one apart) over the newer one's interval; 0 when there is no such pair.
 """
 
 from __future__ import annotations
@@ -33,32 +36,43 @@ class GatewayReport(LoadGauges):
         return count / self.interval_s if self.interval_s > 0 else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    at: float  # when it arrived
+    report: GatewayReport
+    growth: float  # queued rows per second, since the replica's previous report
+
+
 class ReportStore:
     """Newest report per (model, gateway replica), with its arrival time."""
 
     def __init__(self, *, ttl_s: float, missing_hold_s: float) -> None:
         self._ttl = ttl_s
         self._hold = missing_hold_s
-        self._reports: dict[str, dict[str, tuple[float, GatewayReport]]] = {}
+        self._reports: dict[str, dict[str, _Kept]] = {}
 
     def record(self, report: GatewayReport, now: float) -> None:
         replicas = self._reports.setdefault(report.model, {})
         if report.final:
             replicas.pop(report.replica_id, None)
-        else:
-            replicas[report.replica_id] = (now, report)
+            return
+        prev = replicas.get(report.replica_id)
+        growth = 0.0
+        if prev is not None and report.seq == prev.report.seq + 1 and report.interval_s > 0:
+            growth = (report.queued_rows - prev.report.queued_rows) / report.interval_s
+        replicas[report.replica_id] = _Kept(now, report, growth)
 
     def models(self) -> list[str]:
         return sorted(self._reports)
 
-    def _split(self, model: str, now: float) -> tuple[list[tuple[float, GatewayReport]], int]:
+    def _split(self, model: str, now: float) -> tuple[list[_Kept], int]:
         replicas = self._reports.get(model, {})
-        live: list[tuple[float, GatewayReport]] = []
+        live: list[_Kept] = []
         missing = 0
-        for replica, (at, report) in list(replicas.items()):
-            age = now - at
+        for replica, kept in list(replicas.items()):
+            age = now - kept.at
             if age <= self._ttl:
-                live.append((at, report))
+                live.append(kept)
             elif age <= self._ttl + self._hold:
                 missing += 1
             else:
@@ -67,7 +81,7 @@ class ReportStore:
 
     def staleness(self, model: str, now: float) -> float | None:
         """Seconds since the newest report of ``model``, live or not; None if none is kept."""
-        times = [at for at, _ in self._reports.get(model, {}).values()]
+        times = [kept.at for kept in self._reports.get(model, {}).values()]
         return now - max(times) if times else None
 
     def load(self, model: str, now: float) -> ModelLoad | None:
@@ -75,9 +89,9 @@ class ReportStore:
         live, missing = self._split(model, now)
         if not live:
             return None
-        reports = [r for _, r in live]
+        reports = [kept.report for kept in live]
         return ModelLoad(
-            at=max(at for at, _ in live),
+            at=max(kept.at for kept in live),
             reporters=len(reports),
             missing=missing,
             queued_requests=sum(r.queued_requests for r in reports),
@@ -87,11 +101,14 @@ class ReportStore:
             arrived_requests_per_s=sum(r.per_s(r.arrived_requests) for r in reports),
             completed_rows_per_s=sum(r.per_s(r.completed_rows) for r in reports),
             rejected_requests_per_s=sum(r.per_s(r.rejected_requests) for r in reports),
+            queue_growth_rows_per_s=sum(kept.growth for kept in live),
             cost=_mean_cost(reports),
             slots_per_pod=max(r.slots_per_pod for r in reports),
+            devices_per_pod=max(r.devices_per_pod for r in reports),
             max_batch_size=max(r.max_batch_size for r in reports),
             ready_endpoints=max(r.ready_endpoints for r in reports),
             starting_endpoints=max(r.starting_endpoints for r in reports),
+            terminating_endpoints=max(r.terminating_endpoints for r in reports),
         )
 
 

@@ -46,6 +46,7 @@ class KubernetesSettings(BaseModel):
     namespace: Annotated[str, Field(min_length=1)] = "default"
     kubeconfig: str | None = None  # None: in-cluster config
     request_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    scale_resync_s: Annotated[float, Field(gt=0)] = 30.0  # re-read a scale kept this long
 
 
 class LeaderElectionSettings(BaseModel):

@@ -29,7 +29,10 @@ log = logging.getLogger(__name__)
 class Scaler(Protocol):
     """What the loop needs from the actuator."""
 
-    async def current(self, target: Target) -> int: ...
+    async def current(self, target: Target, *, refresh: bool = False) -> int:
+        """The Deployment's spec.replicas; it may be a kept read unless ``refresh``."""
+        ...
+
     async def apply(self, target: Target, decision: Decision) -> None: ...
 
 
@@ -49,6 +52,7 @@ class _ModelLoop:
     state: ScalerState = field(default_factory=ScalerState)
     current: int | None = None
     last: Decision | None = None
+    leading: bool = False  # at the previous tick
 
 
 class Controller:
@@ -89,7 +93,10 @@ class Controller:
         target = loop.target
         leading = self._is_leader()
         if self._scaler is not None and (leading or loop.current is None):
-            loop.current = await self._scaler.current(target)
+            # A new leader reads afresh: the one before may have scaled since its last read.
+            fresh = leading and not loop.leading
+            loop.current = await self._scaler.current(target, refresh=fresh)
+        loop.leading = leading
         if loop.current is None:  # dry run without a cluster: start at the minimum
             loop.current = target.spec.min_replicas
         now = self._clock()

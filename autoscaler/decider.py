@@ -9,15 +9,19 @@ they apply (the decision's reason names the last rule that changed the count):
 3. Demand in pods (``autoscaler.demand``) is averaged over a stable and a panic window
    (Knative). Panic starts when the panic-window demand is ≥ ``panic_threshold`` * the pods
    there are or are starting (counting starting pods, so a scale-up already on its way is not
-   asked for twice); while panicking the count never goes down; panic ends one stable window
-   after demand last crossed the threshold.
-4. Outside panic, a change within ``tolerance`` of the current count is no change (HPA).
-5. To zero only with ``min_replicas`` 0, after ``scale_to_zero_grace_s`` without demand.
-6. Scale-down stabilization (HPA): never below the highest recommendation in the window.
-7. Hold (no scale-down) while a gateway's reports are missing, and right after a restart.
-8. Rate limits per ``rate_period_s``: up to * ``scale_up_factor`` or + ``scale_up_pods``
+   asked for twice, and never terminating ones); while panicking the count never goes down;
+   panic ends one stable window after demand last crossed the threshold.
+4. Queue growth (capacity mode): when rows come in faster than the ready pods can serve them
+   flat out (``demand.overload_pods``) and the pods that intake needs are more than there are
+   or are starting, that many pods are asked for at once, past the windows' averages, and
+   panic starts as in 3 (so the count holds while the windows catch up).
+5. Outside panic, a change within ``tolerance`` of the current count is no change (HPA).
+6. To zero only with ``min_replicas`` 0, after ``scale_to_zero_grace_s`` without demand.
+7. Scale-down stabilization (HPA): never below the highest recommendation in the window.
+8. Hold (no scale-down) while a gateway's reports are missing, and right after a restart.
+9. Rate limits per ``rate_period_s``: up to * ``scale_up_factor`` or + ``scale_up_pods``
    (whichever is more), down to ÷ ``scale_down_factor``, from the count at the period's edge.
-9. ``min_replicas`` and ``max_replicas``.
+10. ``min_replicas`` and ``max_replicas``.
 
 Windows average the samples they hold; a tick without data adds no sample (a gap is not zero).
 """
@@ -28,7 +32,7 @@ import enum
 import math
 from dataclasses import dataclass, replace
 
-from autoscaler.demand import wanted_pods
+from autoscaler.demand import overload_pods, wanted_pods
 from autoscaler.load import ModelLoad, Observations
 from autoscaler.spec import Mode, ScalingSpec
 
@@ -42,6 +46,7 @@ class Reason(enum.StrEnum):
 
     STABLE = "stable"
     PANIC = "panic"
+    QUEUE_GROWTH = "queue_growth"
     WITHIN_TOLERANCE = "within_tolerance"
     SCALE_FROM_ZERO = "scale_from_zero"
     SCALE_TO_ZERO = "scale_to_zero"
@@ -143,7 +148,8 @@ def decide(
         state = replace(state, recommendations=(*state.recommendations, (now, desired)))
         return Decision(desired, current, reason, False, mode, stable, panic, desired), state
 
-    rec, reason, state = _recommend(spec, load, state, now, stable, panic)
+    surge = overload_pods(spec, load)
+    rec, reason, state = _recommend(spec, load, state, now, stable, panic, surge)
     panicking = state.panic_since is not None
     window = spec.scale_down_stabilization_s
     recs = (*((t, n) for t, n in state.recommendations if t > now - window), (now, rec))
@@ -170,21 +176,27 @@ def _recommend(
     now: float,
     stable: float,
     panic: float,
+    surge: float | None,
 ) -> tuple[int, Reason, ScalerState]:
-    """Knative's stable/panic recommendation, then tolerance and the zero grace period."""
+    """Knative's stable/panic recommendation with the queue-growth trigger, then tolerance and
+    the zero grace period. ``surge``: the pods an overload needs now (None: no overload)."""
     current = state.replicas[-1][1]
     want_stable, want_panic = _ceil(stable), _ceil(panic)
+    want_surge = _ceil(surge) if surge is not None else 0
+    # Pods there are or are on their way in; terminating ones are on their way out.
     capacity = max(1, current, load.ready_endpoints + load.starting_endpoints)
-    over = want_panic / capacity >= spec.panic_threshold
+    growing = want_surge > capacity
+    over = growing or want_panic / capacity >= spec.panic_threshold
     panic_since, max_panic = state.panic_since, state.max_panic_pods
     if over:
         panic_since = now
     elif panic_since is not None and now - panic_since > spec.stable_window_s:
         panic_since, max_panic = None, 0
     if panic_since is not None:
-        rec = max(want_stable, want_panic, max_panic)
+        rec = max(want_stable, want_panic, max_panic, want_surge)
+        reason = Reason.QUEUE_GROWTH if growing and want_surge == rec else Reason.PANIC
         state = replace(state, panic_since=panic_since, max_panic_pods=rec)
-        return rec, Reason.PANIC, state
+        return rec, reason, state
     state = replace(state, panic_since=None, max_panic_pods=max_panic)
     rec, reason = want_stable, Reason.STABLE
     if current > 0 and abs(stable / current - 1) <= spec.tolerance:

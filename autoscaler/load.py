@@ -9,7 +9,7 @@ __all__ = ["Cost", "LoadGauges", "ModelLoad", "Observations"]
 
 @dataclass(frozen=True, slots=True)
 class Cost:
-    """The gateways' fit of one batch's time on one pod slot: ``fixed_s + per_row_s · rows``."""
+    """The gateways' fit of one batch's device time: ``fixed_s + per_row_s · rows``."""
 
     fixed_s: float
     per_row_s: float
@@ -21,7 +21,12 @@ class Cost:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoadGauges:
     """A model's load as it stands at one instant, in one gateway's report or summed over them:
-    the queue, the rows in flight, the arrival rate, the batch cost fit, and the pods."""
+    the queue, the rows in flight, the arrival rate, the batch cost fit, and the pods.
+
+    A pod's ``slots_per_pod`` (in-flight batches: its devices plus one queued on the pod) is
+    not its throughput; ``devices_per_pod`` (batches it runs at once) is. Pods are ready,
+    starting (on their way in) or terminating (on their way out), never two of these.
+    """
 
     queued_requests: int = 0
     queued_rows: int = 0
@@ -29,9 +34,11 @@ class LoadGauges:
     arrival_rows_per_s: float = 0.0  # shed rows included (the scheduler counts them)
     cost: Cost | None = None
     slots_per_pod: int = 0
+    devices_per_pod: int = 0  # 0: unknown (a gateway older than the field)
     max_batch_size: int = 0
     ready_endpoints: int = 0
     starting_endpoints: int = 0
+    terminating_endpoints: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,7 +47,8 @@ class ModelLoad(LoadGauges):
 
     ``missing`` counts gateways whose reports expired without a goodbye: their demand is unknown,
     not zero, so the decider never scales down while any is missing. Endpoint counts are the
-    largest any gateway sees (they all see the same pods).
+    largest any gateway sees (they all see the same pods). ``queue_growth_rows_per_s`` is how
+    fast the gateways' queues grew over their latest report intervals (negative: draining).
     """
 
     at: float  # when the newest counted report arrived (the receiver's clock)
@@ -49,6 +57,7 @@ class ModelLoad(LoadGauges):
     arrived_requests_per_s: float = 0.0
     completed_rows_per_s: float = 0.0
     rejected_requests_per_s: float = 0.0
+    queue_growth_rows_per_s: float = 0.0
 
     @property
     def in_system_rows(self) -> int:

@@ -132,7 +132,7 @@ async def serve(config: AutoscalerConfig, stop: asyncio.Event) -> None:
         actuator = ScaleActuator(
             api, instance=identity, request_timeout_s=config.kubernetes.request_timeout_s
         )
-        scaler = DeploymentScaler(actuator)
+        scaler = DeploymentScaler(actuator, resync_s=config.kubernetes.scale_resync_s)
     controller = Controller(
         targets=_targets(config),
         store=store,

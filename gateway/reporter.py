@@ -72,10 +72,12 @@ class ModelSnapshot:
     rejected_requests_total: int
     fixed_s: float | None
     per_row_s: float | None
-    slots_per_pod: int
+    slots_per_pod: int  # in-flight batches: the devices plus one waiting on the pod
+    devices_per_pod: int  # batches a pod runs at once: what its throughput scales with
     max_batch_size: int
     ready_endpoints: int
-    starting_endpoints: int
+    starting_endpoints: int  # neither ready nor terminating
+    terminating_endpoints: int  # Kubernetes says terminating
 
 
 def snapshot(runtime: ModelRuntime, now: float) -> ModelSnapshot:
@@ -94,9 +96,11 @@ def snapshot(runtime: ModelRuntime, now: float) -> ModelSnapshot:
         s.fixed_s,
         s.per_row_s,
         max((p.slots for p in ready), default=0),
+        max((p.devices for p in ready), default=0),
         s.max_batch_size,
         len(ready),
-        len(s.pods) - len(ready),
+        len(s.starting_pods),
+        len(s.terminating_pods),
     )
 
 
@@ -127,9 +131,11 @@ class ReportBuilder:
             completed_rows=max(0, snap.completed_rows_total - base.completed_rows_total),
             rejected_requests=max(0, snap.rejected_requests_total - base.rejected_requests_total),
             slots_per_pod=snap.slots_per_pod,
+            devices_per_pod=snap.devices_per_pod,
             max_batch_size=snap.max_batch_size,
             ready_endpoints=snap.ready_endpoints,
             starting_endpoints=snap.starting_endpoints,
+            terminating_endpoints=snap.terminating_endpoints,
         )
         if snap.fixed_s is not None and snap.per_row_s is not None:
             msg.batch_cost.fixed_s = snap.fixed_s
@@ -275,9 +281,11 @@ class LoadCollector(Collector):
             "queued_rows": "Rows queued in this gateway",
             "inflight_rows": "Rows sent to pods, not yet answered",
             "arrival_rows_per_s": "Arriving rows per second, shed ones included (about 1 s)",
-            "slots_per_pod": "In-flight batches a ready pod takes",
+            "slots_per_pod": "In-flight batches a ready pod takes (its devices + 1 waiting)",
+            "devices_per_pod": "Batches a ready pod runs at once (its devices)",
             "ready_endpoints": "Pods this gateway routes to",
             "starting_endpoints": "Pods this gateway knows that are not ready yet",
+            "terminating_endpoints": "Pods this gateway knows that are terminating",
             "demand_rows": "Queued plus in-flight rows: the concurrency to scale on",
         }
         families = {

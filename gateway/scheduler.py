@@ -256,7 +256,15 @@ class Scheduler:
         """What the scheduler holds now, for the reporter and the metrics: queue, cost, pods."""
         fit = self.cost.fit()
         pods = tuple(
-            PodView(p.address, p.in_flight, p.outstanding_rows, p.ready, p.slots)
+            PodView(
+                p.address,
+                p.in_flight,
+                p.outstanding_rows,
+                p.ready,
+                p.slots,
+                p.timeline.devices,
+                p.endpoint.terminating,
+            )
             for p in self.pods.pods
         )
         return SchedulerState(

@@ -14,8 +14,15 @@ class PodView:
     address: str
     in_flight: int  # batches sent, not yet answered
     outstanding_rows: int
-    ready: bool
-    slots: int  # batches it may hold
+    ready: bool  # Kubernetes and the gateway's probe both say so
+    slots: int  # batches it may hold: its devices, plus one waiting on the pod
+    devices: int  # batches it runs at once
+    terminating: bool  # its endpoint's Kubernetes condition: on its way out
+
+    @property
+    def starting(self) -> bool:
+        """Neither ready nor terminating: on its way in (or not answering its probe yet)."""
+        return not self.ready and not self.terminating
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,14 @@ class SchedulerState:
     @property
     def ready_pods(self) -> tuple[PodView, ...]:
         return tuple(p for p in self.pods if p.ready)
+
+    @property
+    def starting_pods(self) -> tuple[PodView, ...]:
+        return tuple(p for p in self.pods if p.starting)
+
+    @property
+    def terminating_pods(self) -> tuple[PodView, ...]:
+        return tuple(p for p in self.pods if p.terminating)
 
     @property
     def inflight_rows(self) -> int:

@@ -14,7 +14,7 @@ class BatchCost(_message.Message):
     def __init__(self, fixed_s: _Optional[float] = ..., per_row_s: _Optional[float] = ...) -> None: ...
 
 class LoadReport(_message.Message):
-    __slots__ = ("replica_id", "model", "seq", "interval_s", "queued_requests", "queued_rows", "inflight_rows", "arrived_requests", "arrival_rows_per_s", "completed_rows", "rejected_requests", "batch_cost", "slots_per_pod", "max_batch_size", "ready_endpoints", "starting_endpoints", "final")
+    __slots__ = ("replica_id", "model", "seq", "interval_s", "queued_requests", "queued_rows", "inflight_rows", "arrived_requests", "arrival_rows_per_s", "completed_rows", "rejected_requests", "batch_cost", "slots_per_pod", "max_batch_size", "ready_endpoints", "starting_endpoints", "final", "devices_per_pod", "terminating_endpoints")
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,8 @@ class LoadReport(_message.Message):
     READY_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     STARTING_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     FINAL_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_PER_POD_FIELD_NUMBER: _ClassVar[int]
+    TERMINATING_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     replica_id: str
     model: str
     seq: int
@@ -49,7 +51,9 @@ class LoadReport(_message.Message):
     ready_endpoints: int
     starting_endpoints: int
     final: bool
-    def __init__(self, replica_id: _Optional[str] = ..., model: _Optional[str] = ..., seq: _Optional[int] = ..., interval_s: _Optional[float] = ..., queued_requests: _Optional[int] = ..., queued_rows: _Optional[int] = ..., inflight_rows: _Optional[int] = ..., arrived_requests: _Optional[int] = ..., arrival_rows_per_s: _Optional[float] = ..., completed_rows: _Optional[int] = ..., rejected_requests: _Optional[int] = ..., batch_cost: _Optional[_Union[BatchCost, _Mapping]] = ..., slots_per_pod: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., ready_endpoints: _Optional[int] = ..., starting_endpoints: _Optional[int] = ..., final: _Optional[bool] = ...) -> None: ...
+    devices_per_pod: int
+    terminating_endpoints: int
+    def __init__(self, replica_id: _Optional[str] = ..., model: _Optional[str] = ..., seq: _Optional[int] = ..., interval_s: _Optional[float] = ..., queued_requests: _Optional[int] = ..., queued_rows: _Optional[int] = ..., inflight_rows: _Optional[int] = ..., arrived_requests: _Optional[int] = ..., arrival_rows_per_s: _Optional[float] = ..., completed_rows: _Optional[int] = ..., rejected_requests: _Optional[int] = ..., batch_cost: _Optional[_Union[BatchCost, _Mapping]] = ..., slots_per_pod: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., ready_endpoints: _Optional[int] = ..., starting_endpoints: _Optional[int] = ..., final: _Optional[bool] = ..., devices_per_pod: _Optional[int] = ..., terminating_endpoints: _Optional[int] = ...) -> None: ...
 
 class StreamLoadSummary(_message.Message):
     __slots__ = ("reports",)

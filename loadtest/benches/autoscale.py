@@ -1,7 +1,9 @@
 """Autoscaling policies on the same traces, simulated: this decider vs HPA- and KPA-style.
 
 A fluid model of one model's pods, stepped every ``dt``: rows arrive at the trace's rate, ready
-pods serve up to their throughput at the latency target's batch size, the rest queues. Rows
+pods serve up to their throughput at the latency target's batch size, the rest queues. A pod is
+what the gateway sees of a real one: ``devices_per_pod`` devices, each running one batch at a
+time (the throughput), and one slot more (a batch waiting on the pod, which adds none). Rows
 queued longer than the deadline are shed (the gateway's answer is an error; the decider sees
 them as rejections). A request's latency is two batch times plus the queue's drain time; a
 second is "above target" when that exceeds the latency target (or no pod is ready while rows
@@ -10,7 +12,8 @@ policy become ready after the start-up delay; removed pods go at once (starting 
 
 Policies, each fed what it would see in production:
 - this decider (``autoscaler.decider``), capacity mode and concurrency mode, ticking every 1 s
-  on the gateway's reported load (queue, in-flight rows, arrival rate, batch cost, endpoints);
+  on the gateway's reported load (queue and its growth, in-flight rows, arrival and completion
+  rates, batch cost, slots and devices per pod, endpoints);
 - HPA-style: every 15 s, ``ceil(concurrency / target)``, tolerance 0.1, scale-up at most
   max(100%, 4 pods) per 15 s, scale-down stabilization 300 s; unready pods not counted;
 - KPA-style (Knative): every 2 s, stable 60 s and panic 6 s averages of concurrency, panic at
@@ -44,6 +47,7 @@ class BenchConfig:
     fixed_ms: float = 8.0  # pod F: device ms per batch
     per_row_ms: float = 0.25  # pod c: device ms per row
     max_batch: int = 32
+    devices_per_pod: int = 1  # batches a pod runs at once; its slots are one more
     latency_target_ms: float = 100.0  # the capacity mode's target
     dt_s: float = 0.1  # the simulation's step
     deadline_s: float = 1.0  # rows queued longer are shed (expire): the queue holds at most this
@@ -58,8 +62,15 @@ class BenchConfig:
         return batch_rows_for_latency(self.cost, self.latency_target_ms / 1000, self.max_batch)
 
     @property
+    def slots_per_pod(self) -> int:
+        """In-flight batches a pod takes, as the gateway sizes them: one per device, plus one
+        waiting on the pod."""
+        return self.devices_per_pod + 1
+
+    @property
     def pod_rows_per_s(self) -> float:
-        return self.batch_rows / self.cost.seconds(self.batch_rows)
+        """A pod's limit at the latency target's batch size: its devices' throughput."""
+        return self.devices_per_pod * self.batch_rows / self.cost.seconds(self.batch_rows)
 
     @property
     def base_latency_s(self) -> float:
@@ -91,6 +102,9 @@ class View:
     shed_rows_per_s: float
     ready: int
     starting: int
+    # Over the last step, as the gateway reports them over its last interval:
+    completed_rows_per_s: float = 0.0
+    queue_growth_rows_per_s: float = 0.0
 
     @property
     def concurrency(self) -> float:
@@ -117,6 +131,8 @@ class ThisDecider:
             max_replicas=c.max_replicas,
             restart_hold_s=0,
         )
+        self.slots = c.slots_per_pod
+        self.devices = c.devices_per_pod
         self.state = ScalerState()
 
     def __call__(self, v: View, current: int) -> int:
@@ -129,8 +145,11 @@ class ThisDecider:
             arrival_rows_per_s=v.arrival_rows_per_s,
             arrived_requests_per_s=v.arrival_rows_per_s,
             rejected_requests_per_s=v.shed_rows_per_s,
+            completed_rows_per_s=v.completed_rows_per_s,
+            queue_growth_rows_per_s=v.queue_growth_rows_per_s,
             cost=self.cost,
-            slots_per_pod=1,
+            slots_per_pod=self.slots,
+            devices_per_pod=self.devices,
             max_batch_size=self.max_batch,
             ready_endpoints=v.ready,
             starting_endpoints=v.starting,
@@ -225,14 +244,17 @@ def simulate(c: BenchConfig, trace: Trace, policy: Policy, trace_name: str) -> O
         rate = trace(now)
         capacity = ready * c.pod_rows_per_s
         served = min(capacity, rate + queue / c.dt_s)
+        before = queue
         queue = max(0.0, queue + (rate - served) * c.dt_s)
         limit = rate * c.deadline_s
         shed = max(0.0, queue - limit) / c.dt_s
         queue = min(queue, limit)
+        growth = (queue - before) / c.dt_s
         inflight = served * c.base_latency_s
         if now >= next_tick - 1e-9:
             next_tick += policy.tick_s
-            view = View(now, rate, queue, inflight, shed, ready, len(ready_at) - ready)
+            starting = len(ready_at) - ready
+            view = View(now, rate, queue, inflight, shed, ready, starting, served, growth)
             desired = policy(view, len(ready_at))
             if desired != len(ready_at):
                 move = 1 if desired > len(ready_at) else -1

@@ -1,17 +1,24 @@
 """The actuator against the API double: scale subresource reads and merge-patches, 409 races,
-429 Retry-After, 5xx backoff, and an Event per change. Waits are recorded, never slept."""
+429 Retry-After, 5xx backoff, an Event per change, and how seldom the control loop reads the
+scale. Waits are recorded, never slept; time is a fake clock."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
 
-from autoscaler.actuator import ScaleActuator, ScaleError
+from autoscaler.actuator import DeploymentScaler, ScaleActuator, ScaleError
+from autoscaler.aggregate import GatewayReport, ReportStore
+from autoscaler.controller import Controller, Target
+from autoscaler.metrics import AutoscalerMetrics
+from autoscaler.spec import ScalingSpec
 from loadtest.kube_api.objects import DEPLOYMENTS, EVENTS, deployment, set_replicas, spec_replicas
 from loadtest.kube_api.server import KubeApiServer
+from tests.fakes.clock import Clock
 
 NS, NAME = "models", "sim"
 
@@ -142,3 +149,79 @@ async def test_a_failed_event_does_not_undo_the_scale(
     kube.faults.fail("POST", "events", 403)
     assert (await actuator(api, []).scale(NS, NAME, 3, "stable")).patched
     assert replicas(kube) == 3 and not events(kube)
+
+
+# -- the controller's reads: a kept count, re-read after a patch, on a 409, on a resync -----
+
+
+def scale_gets(kube: KubeApiServer) -> int:
+    return sum(1 for method, path, _ in kube.requests if method == "GET" and "/scale" in path)
+
+
+def steady_controller(
+    api: client.ApiClient, clock: Clock, is_leader: Callable[[], bool] = lambda: True
+) -> tuple[Controller, ReportStore]:
+    """A controller over the API double's ``sim``, resyncing every 30 s, for a load of 2 pods
+    (concurrency mode, 10 rows a pod; ``ticks`` reports 20 rows)."""
+    store = ReportStore(ttl_s=1.0, missing_hold_s=60.0)
+    spec = ScalingSpec(target_per_pod=10, target_utilisation=1.0, restart_hold_s=0)
+    controller = Controller(
+        targets=[Target("sim", NS, NAME, spec)],
+        store=store,
+        metrics=AutoscalerMetrics(),
+        scaler=DeploymentScaler(actuator(api, []), resync_s=30.0, clock=clock),
+        is_leader=is_leader,
+        clock=clock,
+    )
+    return controller, store
+
+
+async def ticks(controller: Controller, store: ReportStore, clock: Clock, n: int) -> None:
+    """``n`` ticks 500 ms apart, each after a report of 20 rows in flight."""
+    for _ in range(n):
+        clock.advance(0.5)
+        store.record(GatewayReport(replica_id="gw", model="sim", inflight_rows=20), clock.now)
+        await controller.tick()
+
+
+async def test_ticks_with_nothing_changing_read_the_scale_once_per_resync(
+    kube: KubeApiServer, api: client.ApiClient
+) -> None:
+    clock = Clock(100.0)
+    controller, store = steady_controller(api, clock)
+    await ticks(controller, store, clock, 200)  # 100 s at 2 pods, the count it has
+    assert patches(kube) == 0
+    assert scale_gets(kube) <= 1 + 100 // 30
+
+
+async def test_a_patch_is_followed_by_one_read_and_a_conflict_by_a_reread(
+    kube: KubeApiServer, api: client.ApiClient
+) -> None:
+    clock = Clock(100.0)
+    controller, store = steady_controller(api, clock)
+    await ticks(controller, store, clock, 1)
+    assert scale_gets(kube) == 1
+    set_replicas(kube.store, NS, NAME, 5)  # kubectl scale: seen at the resync, or on a 409
+    race(kube, 4)
+    await ticks(controller, store, clock, 2)
+    assert scale_gets(kube) == 1, "no read before the resync"
+    await ticks(controller, store, clock, 60)  # the resync reads 5: scale back to 2
+    # read (resync) → patch with its version → 409 (the race) → re-read → patch → read after
+    assert replicas(kube) == 2 and patches(kube) == 2
+    assert scale_gets(kube) == 4
+    before = scale_gets(kube)
+    await ticks(controller, store, clock, 20)
+    assert scale_gets(kube) == before, "settled: the kept count serves the ticks"
+
+
+async def test_a_replica_that_becomes_the_leader_reads_the_scale_afresh(
+    kube: KubeApiServer, api: client.ApiClient
+) -> None:
+    clock = Clock(100.0)
+    leading = False
+    controller, store = steady_controller(api, clock, lambda: leading)
+    await ticks(controller, store, clock, 10)
+    assert scale_gets(kube) == 1, "a follower reads once, to start from"
+    leading = True
+    await ticks(controller, store, clock, 10)
+    assert scale_gets(kube) == 2 and patches(kube) == 0

@@ -85,10 +85,37 @@ def test_decode_report_keeps_every_field() -> None:
         replica_id="gw-1", model="sim", seq=7, interval_s=0.25, queued_requests=1, queued_rows=2,
         inflight_rows=3, arrived_requests=4, arrival_rows_per_s=5.5, completed_rows=6,
         rejected_requests=7, slots_per_pod=2, max_batch_size=32, ready_endpoints=3,
-        starting_endpoints=1, final=False,
+        starting_endpoints=1, final=False, devices_per_pod=1, terminating_endpoints=2,
     )  # fmt: skip
     assert decode_report(msg).cost is None
     msg.batch_cost.fixed_s = 0.01
     r = decode_report(msg)
     assert r.cost == Cost(0.01, 0.0)
     assert (r.seq, r.arrival_rows_per_s, r.starting_endpoints, r.max_batch_size) == (7, 5.5, 1, 32)
+    assert (r.slots_per_pod, r.devices_per_pod, r.terminating_endpoints) == (2, 1, 2)
+
+
+def test_pods_starting_and_terminating_are_kept_apart_with_devices_and_slots() -> None:
+    s = store()
+    s.record(report("a", slots_per_pod=2, devices_per_pod=1, starting_endpoints=1), 0)
+    s.record(report("b", slots_per_pod=2, devices_per_pod=1, terminating_endpoints=2), 0)
+    load = s.load("sim", 0.5)
+    assert load is not None
+    assert (load.slots_per_pod, load.devices_per_pod) == (2, 1)
+    assert (load.starting_endpoints, load.terminating_endpoints) == (1, 2)
+
+
+def test_queue_growth_is_summed_over_consecutive_reports_of_each_gateway() -> None:
+    s = store()
+    s.record(report("a", seq=1, queued_rows=10), 0)
+    s.record(report("b", seq=4, queued_rows=50), 0)
+    first = s.load("sim", 0.0)
+    assert first is not None and first.queue_growth_rows_per_s == 0.0, "no pair yet"
+    s.record(report("a", seq=2, queued_rows=60), 0.25)  # +50 rows in 0.25 s
+    s.record(report("b", seq=5, queued_rows=40), 0.25)  # -10 rows
+    load = s.load("sim", 0.25)
+    assert load is not None and load.queue_growth_rows_per_s == pytest.approx(200 - 40)
+    s.record(report("a", seq=1, queued_rows=500), 0.5)  # a restarted gateway: no pair
+    s.record(report("b", seq=6, queued_rows=40), 0.5)
+    after = s.load("sim", 0.5)
+    assert after is not None and after.queue_growth_rows_per_s == 0.0

@@ -139,6 +139,18 @@ def test_pods_still_starting_count_against_panic() -> None:
     assert not any(d.panicking for _, d in run.ticks)
 
 
+def test_pods_terminating_are_no_capacity_on_the_way() -> None:
+    """Pods on their way out (a scale-down) never hide demand the ready pods cannot carry."""
+
+    def terminating(now: float) -> ModelLoad:
+        return ModelLoad(
+            at=now, reporters=1, inflight_rows=30, ready_endpoints=1, terminating_endpoints=3
+        )
+
+    run = simulate(BASE, [(1, terminating)], replicas=1, follow=False)
+    assert (run.last.panicking, run.last.desired) == (True, 3)
+
+
 def test_leaving_panic_keeps_the_peak_through_the_stabilization_window() -> None:
     """Knative serving#3153: leaving panic undid the scale-up; the HPA window prevents it."""
     run = simulate(BASE, [(20, rows(20)), (6, rows(100)), (60, rows(20))], replicas=2)
@@ -298,7 +310,8 @@ def capacity_load(rate: float, **extra: object) -> LoadFn:
             reporters=1,
             arrival_rows_per_s=rate,
             cost=Cost(0.010, 0.001),
-            slots_per_pod=1,
+            slots_per_pod=2,  # as a real gateway reports a one-device pod: devices + 1
+            devices_per_pod=1,
             max_batch_size=32,
         )
         return replace(base, **extra)  # type: ignore[arg-type]
@@ -311,11 +324,32 @@ CAPACITY = replace(BASE, mode=Mode.CAPACITY, latency_target_s=0.1, target_utilis
 
 def test_capacity_mode_sizes_from_arrival_rate_and_batch_cost() -> None:
     # The 100 ms target allows batches of (50 - 10) / 1 = 40 rows, capped at 32: 32 rows per
-    # 42 ms per slot, 761.9 rows/s, 609.5 at 80%: 3000 rows/s need 4.92 pods.
+    # 42 ms per device, 761.9 rows/s, 609.5 at 80%: 3000 rows/s need 4.92 pods.
     run = simulate(CAPACITY, [(30, capacity_load(3000.0))], replicas=5)
     assert run.last.mode is Mode.CAPACITY
     assert run.last.desired == 5
     assert run.last.stable_pods == pytest.approx(3000 / (32 / 0.042 * 0.8))
+
+
+POD_LIMIT = 32 / 0.042  # rows/s one device of capacity_load serves flat out at the target
+
+
+@pytest.mark.parametrize(
+    ("slots", "devices", "rate", "pods"),
+    [
+        (2, 1, 1.1 * POD_LIMIT, 2),  # the slot beyond the device adds no throughput
+        (3, 2, 2.2 * POD_LIMIT, 2),  # two devices: twice the throughput
+        (1, 1, 1.1 * POD_LIMIT, 2),  # a configured limit of one in-flight batch
+        (3, 0, 1.1 * POD_LIMIT, 2),  # an older gateway without devices_per_pod: one device
+    ],
+)
+def test_capacity_mode_sizes_on_devices_never_on_slots(
+    slots: int, devices: int, rate: float, pods: int
+) -> None:
+    load = capacity_load(rate, slots_per_pod=slots, devices_per_pod=devices)
+    run = simulate(CAPACITY, [(30, load)], replicas=1)
+    assert run.last.stable_pods == pytest.approx(rate / (max(1, devices) * POD_LIMIT * 0.8))
+    assert run.last.desired == pods
 
 
 def test_capacity_mode_counts_backlog_as_demand_and_shed_rows_once() -> None:
@@ -330,7 +364,18 @@ def test_capacity_mode_counts_backlog_as_demand_and_shed_rows_once() -> None:
     ).last.stable_pods
     assert base is not None and shed is not None and backlog is not None
     assert shed == pytest.approx(base)
-    assert backlog == pytest.approx(base * (1000 + 2000 / CAPACITY.backlog_drain_s) / 1000)
+    # The backlog drains in the headroom above the 80% target: 1400 rows/s at 100%.
+    drain = (1000 + 2000 / CAPACITY.backlog_drain_s) / 1000
+    assert backlog == pytest.approx(base * drain * CAPACITY.target_utilisation)
+
+
+def test_capacity_mode_asks_for_no_pod_that_the_headroom_drains_the_backlog_without() -> None:
+    """1000 rows/s on 2 pods of 609.5 rows/s at 80% (761.9 flat out): a small backlog drains
+    in the 20% headroom, a large one needs a pod more."""
+    small = capacity_load(1000.0, queued_requests=10, queued_rows=2000)
+    large = capacity_load(1000.0, queued_requests=10, queued_rows=4000)
+    assert simulate(CAPACITY, [(1, small)], replicas=2).last.desired == 2
+    assert simulate(CAPACITY, [(1, large)], replicas=2).last.desired == 3
 
 
 def test_capacity_mode_falls_back_to_concurrency_without_a_cost_fit() -> None:

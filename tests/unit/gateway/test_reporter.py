@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import time
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -13,19 +15,28 @@ from prometheus_client import CollectorRegistry, generate_latest
 from autoscaler.aggregate import ReportStore
 from autoscaler.receiver import LoadReceiver, start_receiver
 from gateway.config import AutoscalerSettings
+from gateway.discovery.endpoints import Endpoint
 from gateway.reporter import (
     LoadCollector,
     LoadReporter,
     ModelSnapshot,
     ReportBuilder,
+    snapshot,
 )
 from loadtest.stack.procs import free_port
+from tests.fakes.scheduler import fake_scheduler
 
 
 def snap(model: str = "sim", **fields: object) -> ModelSnapshot:
     """A snapshot of an idle model on one ready pod; ``fields`` override."""
     zero: dict[str, object] = {f.name: 0 for f in dataclasses.fields(ModelSnapshot)}
-    ready = {"fixed_s": None, "per_row_s": None, "slots_per_pod": 2, "max_batch_size": 32}
+    ready = {
+        "fixed_s": None,
+        "per_row_s": None,
+        "slots_per_pod": 2,
+        "devices_per_pod": 1,
+        "max_batch_size": 32,
+    }
     base = {**zero, **ready, "model": model, "ready_endpoints": 1}
     return ModelSnapshot(**{**base, **fields})  # type: ignore[arg-type]
 
@@ -48,6 +59,35 @@ def test_counters_become_deltas_since_the_previous_report() -> None:
     assert not second.HasField("batch_cost")
     third = b.build(snap(fixed_s=0.01, per_row_s=0.001), 10.5)
     assert third.batch_cost.fixed_s == 0.01
+
+
+async def test_pods_are_reported_ready_starting_or_terminating_with_devices_apart_from_slots() -> (
+    None
+):
+    """A one-device pod takes two batches (one waits on the pod): slots 2, devices 1. A pod
+    Kubernetes calls terminating is on its way out, never starting, probed or not."""
+    scheduler, pods, _ = await fake_scheduler(4)
+    try:
+        _, starting, leaving, leaving_probed = pods.pods
+        for pod in pods.pods:
+            pod.slots, pod.timeline.devices = 2, 1
+        pods.set_ready(starting, False)  # Kubernetes ready, its probe not yet
+        pods.set_ready(leaving, False)
+        for pod in (leaving, leaving_probed):
+            pod.endpoint = Endpoint(pod.address, ready=False, serving=True, terminating=True)
+        runtime = SimpleNamespace(name="m", scheduler=scheduler, requests_total=0)
+        snap = snapshot(runtime, time.monotonic())  # type: ignore[arg-type]
+        assert (snap.ready_endpoints, snap.starting_endpoints, snap.terminating_endpoints) == (
+            1,
+            1,
+            2,
+        )
+        assert (snap.slots_per_pod, snap.devices_per_pod) == (2, 1)
+        msg = ReportBuilder("gw-1").build(snap, 0.0)
+        assert (msg.slots_per_pod, msg.devices_per_pod) == (2, 1)
+        assert (msg.starting_endpoints, msg.terminating_endpoints) == (1, 2)
+    finally:
+        await scheduler.stop()
 
 
 def test_a_model_that_is_no_longer_served_gets_a_final_report() -> None:
@@ -138,3 +178,5 @@ def test_the_signals_are_exported_for_an_hpa_or_keda() -> None:
     assert 'gateway_load_inflight_rows{model="sim"} 7.0' in text
     assert 'gateway_load_demand_rows{model="sim"} 9.0' in text
     assert 'gateway_load_ready_endpoints{model="sim"} 1.0' in text
+    assert 'gateway_load_devices_per_pod{model="sim"} 1.0' in text
+    assert 'gateway_load_terminating_endpoints{model="sim"} 0.0' in text

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from gateway.discovery.endpoints import Endpoint
 from gateway.errors import Code, InferError
 from tests.fakes.scheduler import ask, fake_scheduler
 
@@ -22,6 +23,19 @@ async def test_the_state_shows_pods_counters_and_an_empty_queue_after_answers() 
     assert all(p.slots == 1 and p.in_flight == 0 for p in state.pods)
     assert state.arrival_rows_per_s > 0
     assert [lvl for lvl, _, _ in state.levels] == [0, 1]
+    await scheduler.stop()
+
+
+async def test_the_state_shows_each_pods_devices_and_whether_it_is_terminating() -> None:
+    scheduler, pods, _ = await fake_scheduler(2)
+    first, second = pods.pods
+    first.timeline.devices = 3
+    second.endpoint = Endpoint(second.address, ready=False, serving=True, terminating=True)
+    state = scheduler.state(time.monotonic())
+    views = {p.address: p for p in state.pods}
+    assert (views[first.address].devices, views[first.address].terminating) == (3, False)
+    assert views[second.address].terminating and not views[second.address].ready
+    assert state.terminating_pods == (views[second.address],) and state.starting_pods == ()
     await scheduler.stop()
 
 
