@@ -1,4 +1,4 @@
-# make run: start the local stack (two simulated pods + the gateway) in the foreground.
+# make run: start the whole loop (local control plane, autoscaler, gateway) in the foreground.
 # make test: install, then run the whole test suite.
 PYTHON ?= python3
 VENV := .venv

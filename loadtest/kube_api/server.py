@@ -239,6 +239,8 @@ class KubeApiServer:
             return resp
         try:
             await self._events(resp, sub, target, q)
+        except ConnectionResetError:  # the watcher went away: nothing more to send it
+            pass
         finally:
             self.store.unsubscribe(sub)
         return resp

@@ -25,12 +25,16 @@ from typing import Any
 import yaml
 
 __all__ = [
+    "AutoscalerProc",
+    "ControlPlaneProc",
     "GatewayProc",
     "PodProc",
     "Proc",
     "cpu_seconds",
     "free_port",
     "running",
+    "start_autoscaler",
+    "start_control_plane",
     "start_gateway",
     "start_pod",
     "wait_http",
@@ -127,11 +131,9 @@ class PodProc(Proc, _Served):
 
 
 @dataclass
-class GatewayProc(Proc, _Served):
-    """The gateway, with the config file it was started with."""
+class _Configured(Proc):
+    """A process started with a config file of its own, removed when it stops."""
 
-    http_port: int = 0
-    grpc_port: int = 0
     metrics_port: int = 0
     config_path: Path = field(default_factory=Path)
 
@@ -143,6 +145,25 @@ class GatewayProc(Proc, _Served):
     @property
     def metrics_url(self) -> str:
         return f"http://{HOST}:{self.metrics_port}/metrics"
+
+
+@dataclass
+class GatewayProc(_Configured, _Served):
+    """The gateway, with the config file it was started with."""
+
+    http_port: int = 0
+    grpc_port: int = 0
+
+
+@dataclass
+class AutoscalerProc(_Configured):
+    """The autoscaler: load reports in on ``grpc_port``, metrics on ``metrics_port``."""
+
+    grpc_port: int = 0
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{HOST}:{self.grpc_port}"
 
 
 _PR_SET_PDEATHSIG = 1
@@ -211,15 +232,12 @@ def start_gateway(
     http_port = http_port or free_port()
     grpc_port = grpc_port or free_port()
     metrics_port = metrics_port or free_port()
-    config: dict[str, Any] = {"models": models, **(extra or {})}
-    fd, name = tempfile.mkstemp(prefix="gateway-", suffix=".yaml")
-    with os.fdopen(fd, "w") as fh:
-        yaml.safe_dump(config, fh)
+    name = _config_file("gateway", {"models": models, **(extra or {})})
     cmd = [_script("gateway"), "--config", name, "--host", HOST]
     cmd += ["--http-port", str(http_port), "--grpc-port", str(grpc_port)]
     cmd += ["--metrics-port", str(metrics_port), *args]
     popen = _spawn(cmd, stdout)
-    gw = GatewayProc("gateway", popen, http_port, grpc_port, metrics_port, Path(name))
+    gw = GatewayProc("gateway", popen, metrics_port, Path(name), http_port, grpc_port)
     try:
         wait_http(f"{gw.http_url}/v2/health/live", proc=popen)
         if wait_models:
@@ -229,6 +247,69 @@ def start_gateway(
         gw.stop()
         raise
     return gw
+
+
+def start_autoscaler(
+    config: dict[str, Any],
+    *,
+    grpc_port: int | None = None,
+    metrics_port: int | None = None,
+    stdout: Any = None,
+) -> AutoscalerProc:
+    """Start the autoscaler with ``config`` (its YAML document; ``server`` is set here, on
+    loopback and free ports unless given); return once it serves its health endpoint."""
+    grpc_port = grpc_port or free_port()
+    metrics_port = metrics_port or free_port()
+    server = {"host": HOST, "grpc_port": grpc_port, "metrics_port": metrics_port}
+    name = _config_file("autoscaler", {**config, "server": server})
+    popen = _spawn([_script("autoscaler"), "--config", name], stdout)
+    proc = AutoscalerProc("autoscaler", popen, metrics_port, Path(name), grpc_port)
+    try:
+        wait_http(f"http://{HOST}:{metrics_port}/healthz", proc=popen)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
+@dataclass
+class ControlPlaneProc(Proc):
+    """``loadtest control-plane``: the API double and its kubelet, reached by ``kubeconfig``."""
+
+    kubeconfig: Path = field(default_factory=Path)
+
+    def stop(self, grace_s: float = 30.0) -> int:  # its pods drain first
+        return super().stop(grace_s)
+
+
+def start_control_plane(
+    kubeconfig: Path, args: Sequence[str] = (), *, stdout: Any = None, timeout_s: float = 30.0
+) -> ControlPlaneProc:
+    """Start ``loadtest control-plane`` (``args``: its options) writing ``kubeconfig``; return
+    once that file exists (it is written whole, after the server listens)."""
+    kubeconfig.unlink(missing_ok=True)
+    cmd = [_script("loadtest"), "control-plane", "--kubeconfig-out", str(kubeconfig), *args]
+    proc = ControlPlaneProc("control-plane", _spawn(cmd, stdout), kubeconfig)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not kubeconfig.exists():
+            if proc.popen.poll() is not None:
+                raise RuntimeError(f"control-plane exited with {proc.popen.returncode}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {kubeconfig} within {timeout_s:g} s")
+            time.sleep(0.05)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
+def _config_file(prefix: str, config: dict[str, Any]) -> str:
+    """``config`` as a YAML file of its own; its path."""
+    fd, name = tempfile.mkstemp(prefix=f"{prefix}-", suffix=".yaml")
+    with os.fdopen(fd, "w") as fh:
+        yaml.safe_dump(config, fh)
+    return name
 
 
 @contextlib.contextmanager

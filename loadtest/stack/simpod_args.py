@@ -23,6 +23,12 @@ class SimPod:
     devices: int = 1
     startup_s: float = 0.0
 
+    @property
+    def limit_rows_s(self) -> float:
+        """The most rows/s it can serve: full batches on every device, back to back."""
+        batch_s = (self.fixed_ms + self.per_row_ms * self.max_batch) / 1000
+        return self.devices * self.max_batch / batch_s if batch_s > 0 else float("inf")
+
     def args(self, *, quiet: bool = False) -> list[str]:
         """``simpod``'s flags for this pod; ``quiet``: it logs warnings and worse only."""
         args = ["--fixed-ms", str(self.fixed_ms), "--per-row-ms", str(self.per_row_ms)]

@@ -12,15 +12,17 @@ from loadtest.clients.base import STANDARD_KINDS
 
 def test_stack_defaults_are_the_documented_ports() -> None:
     args = build_parser().parse_args(["stack"])
-    assert (args.pods, args.http_port, args.grpc_port, args.metrics_port) == (2, 8000, 8001, 8002)
-    assert (args.fixed_ms, args.per_row_ms, args.max_batch) == (8.0, 0.25, 32)
+    assert (args.pods, args.http_port, args.grpc_port, args.metrics_port) == (1, 8000, 8001, 8002)
+    assert (args.autoscaler_grpc_port, args.autoscaler_metrics_port) == (8090, 8091)
+    assert (args.fixed_ms, args.per_row_ms, args.max_batch) == (20.0, 2.0, 16)
+    assert args.kubeconfig == Path(".run/kubeconfig")
 
 
 def test_stack_ports_and_pod_count_can_be_overridden() -> None:
     args = build_parser().parse_args(
-        ["stack", "--pods", "3", "--http-port", "18000", "--pod-base-port", "19000"]
+        ["stack", "--pods", "3", "--http-port", "18000", "--autoscaler-grpc-port", "19000"]
     )
-    assert (args.pods, args.http_port, args.pod_base_port) == (3, 18000, 19000)
+    assert (args.pods, args.http_port, args.autoscaler_grpc_port) == (3, 18000, 19000)
 
 
 def test_bench_defaults() -> None:

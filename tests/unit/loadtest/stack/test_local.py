@@ -1,4 +1,4 @@
-"""``loadtest stack``: the ports it uses and the commands it prints."""
+"""The static pods a load run starts for itself, and the commands a stack prints."""
 
 from __future__ import annotations
 
@@ -7,11 +7,6 @@ import json
 import shlex
 
 from loadtest.stack.local import StackConfig, curl_command, tritonclient_snippet
-
-
-def test_pods_get_fixed_ports_ten_apart() -> None:
-    config = StackConfig(pod_base_port=9000)
-    assert [config.pod_ports(i) for i in range(2)] == [(9000, 9001), (9010, 9011)]
 
 
 def test_pods_get_the_device_cost() -> None:

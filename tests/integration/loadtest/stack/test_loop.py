@@ -1,4 +1,5 @@
-"""``loadtest stack`` as a real process: it serves, its curl works, SIGINT stops everything."""
+"""``loadtest stack`` (``make run``) as a real process: the whole loop serves the printed curl,
+kubectl sees its objects, and SIGINT stops everything, the pods included."""
 
 from __future__ import annotations
 
@@ -6,11 +7,10 @@ import importlib.util
 import json
 import os
 import queue
-import random
 import re
 import shlex
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,24 +29,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 LOADTEST = str(Path(sys.executable).parent / "loadtest")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _pod_base_port(pods: int) -> int:
-    """A base port B with B+10i and B+10i+1 free for every pod i."""
-    for _ in range(200):
-        base = random.randrange(20_000, 60_000, 10)
-        if all(_free(base + 10 * i + j) for i in range(pods) for j in (0, 1)):
-            return base
-    raise RuntimeError("no free port range found")
 
 
 def _lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
@@ -99,42 +81,59 @@ def _post_like_curl(curl: str) -> dict[str, object]:
     return doc
 
 
-def test_stack_serves_the_printed_curl_and_stops_cleanly_on_sigint() -> None:
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_the_loop_serves_the_printed_curl_shows_in_kubectl_and_stops_cleanly(
+    tmp_path: Path,
+) -> None:
     http_port = free_port()
-    cmd = [
-        LOADTEST,
-        "stack",
-        "--http-port",
-        str(http_port),
-        "--grpc-port",
-        str(free_port()),
-        "--metrics-port",
-        str(free_port()),
-        "--pod-base-port",
-        str(_pod_base_port(2)),
-        "--fixed-ms",
-        "1",
-        "--per-row-ms",
-        "0.01",
-    ]
+    kubeconfig = tmp_path / "kubeconfig"
+    ports = ["--http-port", str(http_port), "--grpc-port", str(free_port())]
+    ports += ["--metrics-port", str(free_port())]
+    ports += ["--autoscaler-grpc-port", str(free_port())]
+    ports += ["--autoscaler-metrics-port", str(free_port())]
+    cmd = [LOADTEST, "stack", *ports, "--kubeconfig", str(kubeconfig), "--startup-s", "0.2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = _lines(proc)
         banner = "".join(_read_until(lines, "Ctrl-C stops everything", 90))
-        curl = next(line.strip() for line in banner.splitlines() if line.strip().startswith("curl"))
+        printed = [line.strip() for line in banner.splitlines()]
+        curl = next(line for line in printed if line.startswith("curl"))
         assert f"localhost:{http_port}/v2/models/sim/infer" in curl
         answer = _post_like_curl(curl)
         outputs = answer["outputs"]
         assert isinstance(outputs, list)
         assert [float(x) for x in outputs[0]["data"]] == [2.0 * i for i in range(16)]
+        assert any(line.startswith(".venv/bin/loadtest trace --target") for line in printed)
+        kubectl = next(line for line in printed if line.startswith("kubectl") and "get dep" in line)
+        if shutil.which("kubectl"):
+            shown = subprocess.run(
+                shlex.split(kubectl), capture_output=True, text=True, timeout=60, check=True
+            ).stdout
+            assert "deployment.apps/sim" in shown and "endpointslice" in shown
+        plane = int(re.findall(r"control plane .*\(pid (\d+)\)", banner)[0])
+        pods = _children(plane)
+        assert pods, "the control plane runs the Deployment's pod"
 
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 0
+        assert proc.wait(90) == 0
         output = banner + "".join(_read_until(lines, "", 10))  # to the end
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    stopped = re.findall(r"stopped (\w+) \(pid (\d+)", output)
-    assert [name for name, _ in stopped] == ["gateway", "simpod", "simpod"]
+    stopped = re.findall(r"stopped ([\w-]+) \(pid (\d+)", output)
+    assert [name for name, _ in stopped] == ["gateway", "autoscaler", "control-plane"]
     assert not [pid for _, pid in stopped if _alive(int(pid))]
+    assert not [pid for pid in pods if _alive(pid)], "a pod outlived the stack"
