@@ -19,7 +19,7 @@ from kubernetes_asyncio import config as kube_config
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from autoscaler.actuator import DeploymentScaler, ScaleActuator
-from autoscaler.aggregate import ReportStore
+from autoscaler.aggregate import GatewayReport, ReportStore
 from autoscaler.config import AutoscalerConfig, ConfigError, load_config
 from autoscaler.controller import Controller, Target
 from autoscaler.leader import LeaderElector
@@ -86,6 +86,8 @@ async def _metrics_site(metrics: AutoscalerMetrics, host: str, port: int) -> web
     app = web.Application()
 
     async def healthz(_: web.Request) -> web.Response:
+        # Live and ready on every replica, leading or not: the gateways stream to each one
+        # (a standby's aggregate is what makes a takeover immediate).
         return web.Response(text="ok")
 
     app.router.add_get("/metrics", scrape)
@@ -100,17 +102,23 @@ async def serve(config: AutoscalerConfig, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; then release the Lease and close."""
     metrics = AutoscalerMetrics()
     store = ReportStore(ttl_s=config.report_ttl_ms / 1000, missing_hold_s=config.missing_hold_s)
+    identity = config.leader_election.identity or f"{socket.gethostname()}-{os.getpid()}"
+    elector: LeaderElector | None = None
+
+    def leading() -> bool:  # what the receiver tells each gateway; never gates readiness
+        return elector.is_leader if elector is not None else True
+
+    def count(report: GatewayReport, rpc: str) -> None:
+        metrics.reports.labels(report.model).inc()
+        metrics.gateway_reports.labels(report.replica_id, rpc).inc()
+
     receiver = LoadReceiver(
-        store,
-        clock=time.monotonic,
-        on_report=lambda r: metrics.reports.labels(r.model).inc(),
+        store, clock=time.monotonic, on_report=count, identity=identity, is_leader=leading
     )
     host = config.server.host
     grpc_server, grpc_port = await start_receiver(receiver, f"{host}:{config.server.grpc_port}")
     site = await _metrics_site(metrics, host, config.server.metrics_port)
     api = await _api_client(config)
-    identity = config.leader_election.identity or f"{socket.gethostname()}-{os.getpid()}"
-    elector: LeaderElector | None = None
     tasks: list[asyncio.Task[None]] = []
     if api is not None and config.leader_election.enabled and not config.dry_run:
         le = config.leader_election

@@ -42,6 +42,11 @@ class AutoscalerMetrics:
             "Gateways whose reports expired without a goodbye (demand unknown)",
         )
         self.reports = counter("autoscaler_reports", "Load reports received")
+        self.gateway_reports = counter(
+            "autoscaler_gateway_reports",
+            "Load reports received, by gateway replica and rpc (Exchange, StreamLoad)",
+            ("gateway", "rpc"),
+        )
         self.scale_changes = counter(
             "autoscaler_scale_changes",
             "Scale subresource updates, by result (patched, dry_run, failed)",

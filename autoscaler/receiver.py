@@ -1,4 +1,10 @@
-"""The gRPC end of the load reports: decode each LoadReport and hand it to the store."""
+"""The gRPC end of the load reports: decode each LoadReport and hand it to the store.
+
+Two rpcs feed the same store. ``Exchange`` (two-way) answers every report with this replica's
+identity, whether it leads, and the report's seq, so a gateway streaming to every replica can
+tell which one acts. ``StreamLoad`` (one-way) is kept for gateways older than ``Exchange``.
+Every replica records every report, leader or not, so a new leader has the whole load at once.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,10 @@ from autoscaler.load import Cost
 from protos import autoscaler_pb2 as pb
 from protos import autoscaler_pb2_grpc as pb_grpc
 
-__all__ = ["LoadReceiver", "decode_report", "start_receiver"]
+__all__ = ["EXCHANGE", "STREAM_LOAD", "LoadReceiver", "decode_report", "start_receiver"]
+
+EXCHANGE = "Exchange"  # the rpc names, as ``on_report`` is told them
+STREAM_LOAD = "StreamLoad"
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +41,29 @@ def decode_report(msg: Any) -> GatewayReport:
 
 
 class LoadReceiver(pb_grpc.LoadReportServiceServicer):  # type: ignore[misc]
-    """Records every report of every stream into the store, stamped with the local clock."""
+    """Records every report of every stream into the store, stamped with the local clock;
+    ``on_report`` hears each one with the name of the rpc it came on."""
 
     def __init__(
         self,
         store: ReportStore,
         *,
         clock: Callable[[], float],
-        on_report: Callable[[GatewayReport], None] = lambda r: None,
+        on_report: Callable[[GatewayReport, str], None] = lambda r, rpc: None,
+        identity: str = "",
+        is_leader: Callable[[], bool] = lambda: True,
     ) -> None:
         self._store = store
         self._clock = clock
         self._on_report = on_report
+        self.identity = identity
+        self._is_leader = is_leader
+
+    def _record(self, msg: Any, rpc: str) -> GatewayReport:
+        report = decode_report(msg)
+        self._store.record(report, self._clock())
+        self._on_report(report, rpc)
+        return report
 
     async def StreamLoad(
         self, request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
@@ -51,13 +71,28 @@ class LoadReceiver(pb_grpc.LoadReportServiceServicer):  # type: ignore[misc]
         count = 0
         replica = "?"
         async for msg in request_iterator:
-            report = decode_report(msg)
-            replica = report.replica_id
-            self._store.record(report, self._clock())
-            self._on_report(report)
+            replica = self._record(msg, STREAM_LOAD).replica_id
             count += 1
-        log.info("gateway %s closed its report stream after %d reports", replica, count)
+        log.info("gateway %s closed its one-way report stream after %d reports", replica, count)
         return pb.StreamLoadSummary(reports=count)
+
+    async def Exchange(
+        self, request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        count = 0
+        replica = "?"
+        async for msg in request_iterator:
+            report = self._record(msg, EXCHANGE)
+            replica = report.replica_id
+            count += 1
+            yield pb.LoadReportReply(
+                autoscaler_id=self.identity,
+                leader=self._is_leader(),
+                model=report.model,
+                ack_seq=report.seq,
+                reports=count,
+            )
+        log.info("gateway %s closed its report exchange after %d reports", replica, count)
 
 
 async def start_receiver(receiver: LoadReceiver, address: str) -> tuple[grpc.aio.Server, int]:

@@ -175,13 +175,24 @@ class ModelSettings(BaseModel):
 
 
 class AutoscalerSettings(BaseModel):
-    """Where the gateway streams its load reports (the companion autoscaler)."""
+    """Where the gateway streams its load reports (the companion autoscaler): one ``address``,
+    or every replica behind a headless Service, found through its EndpointSlices."""
 
     model_config = _FROZEN
 
-    address: Annotated[str, Field(min_length=1)]  # host:port of the autoscaler's gRPC server
+    address: Annotated[str, Field(min_length=1)] | None = None  # one autoscaler's gRPC target
+    discovery: DiscoverySettings | None = None  # instead: stream to every replica it finds
     report_interval_ms: Annotated[int, Field(gt=0)] = 250
     replica_id: str | None = None  # None: the host name (the pod name in Kubernetes)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AutoscalerSettings:
+        if (self.address is None) == (self.discovery is None):
+            raise ValueError(
+                "give exactly one of 'address' (host:port of one autoscaler) or 'discovery' "
+                "(the headless Service of every autoscaler replica)"
+            )
+        return self
 
 
 class GatewayConfig(BaseModel):

@@ -1,9 +1,12 @@
 """The gateway's side of autoscaling: per-model load, streamed to the autoscaler and exported.
 
-Every ``report_interval_ms`` the reporter streams one LoadReport per model over a client stream
-(protos/autoscaler.proto). It runs in its own task and never blocks serving: when the
-autoscaler is away, no report is made (the counters keep accumulating into the next one) and the
-stream is retried with capped exponential backoff and jitter. On stop it sends a ``final``
+Every ``report_interval_ms`` the reporter streams one LoadReport per model to each autoscaler
+replica (protos/autoscaler.proto; ``gateway.report_stream`` is one stream): the one configured
+``address``, or every replica behind the autoscaler's headless Service, found through its
+EndpointSlices, so that whichever replica leads has every gateway's whole load (and so does a
+standby that takes over). It runs in its own tasks and never blocks serving: when a replica is
+away, no report is made to it (the counters keep accumulating into its next one) and its stream
+is retried with capped exponential backoff and jitter. On stop each stream sends a ``final``
 report per model, so the autoscaler stops counting this replica without holding for it.
 
 The same signals are exported as Prometheus gauges (``gateway_load_*``) by ``LoadCollector``,
@@ -13,24 +16,23 @@ so an HPA or KEDA can scale on them instead of the autoscaler.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import grpc
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gateway.backoff import Backoff
-from gateway.tasks import cancel_and_wait
+from gateway.discovery.model_discovery import ModelDiscovery
+from gateway.discovery.store import EndpointSnapshot
+from gateway.report_stream import ReportStream
 from protos import autoscaler_pb2 as pb
-from protos import autoscaler_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
     from gateway.config import AutoscalerSettings
@@ -48,14 +50,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 10_000),  # find a vanished autoscaler without waiting on TCP
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 5_000),
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +163,9 @@ def default_replica_id() -> str:
 
 
 class LoadReporter:
-    """Streams this gateway's load to the autoscaler until stopped; see the module docstring."""
+    """Streams this gateway's load to the autoscaler until stopped: to the one ``address``, or
+    to every replica behind the ``discovery`` Service, one ``ReportStream`` each, opened and
+    closed as the Service's endpoints come and go (see the module docstring)."""
 
     def __init__(
         self,
@@ -182,75 +178,91 @@ class LoadReporter:
         backoff_cap_s: float = 5.0,
     ) -> None:
         self.address = settings.address
+        self.discovery_settings = settings.discovery
         self.interval_s = settings.report_interval_ms / 1000
-        self.builder = ReportBuilder(settings.replica_id or default_replica_id())
+        self.replica_id = settings.replica_id or default_replica_id()
+        self.streams: dict[str, ReportStream] = {}  # by autoscaler address
         self._snapshots = snapshots
         self._clock = clock
-        self._backoff = Backoff(
-            base_s=backoff_base_s, cap_s=backoff_cap_s, rng=rng or random.Random()
-        )
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._channel: grpc.aio.Channel | None = None
-        self.connected = False
-        self.reports_sent = 0
-        self.stream_failures = 0
+        self._rng = rng or random.Random()
+        self._backoff = (backoff_base_s, backoff_cap_s)
+        self._discovery: ModelDiscovery | None = None
+        self._closing: set[asyncio.Future[None]] = set()
+        self._retired = (0, 0)  # reports sent, failures: of streams already closed
+
+    @property
+    def connected(self) -> bool:
+        """Some autoscaler replica takes this gateway's reports."""
+        return any(s.connected for s in self.streams.values())
+
+    @property
+    def leader_connected(self) -> bool:
+        """The replica that says it holds the Lease takes this gateway's reports."""
+        return any(s.connected and s.leader for s in self.streams.values())
+
+    @property
+    def reports_sent(self) -> int:
+        return self._retired[0] + sum(s.reports_sent for s in self.streams.values())
+
+    @property
+    def stream_failures(self) -> int:
+        return self._retired[1] + sum(s.stream_failures for s in self.streams.values())
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        if self.address is not None:
+            self._open(self.address)
+        if self.discovery_settings is not None:
+            self._discovery = ModelDiscovery(self.discovery_settings, self.track, rng=self._rng)
+            self._discovery.start()
+
+    def track(self, view: EndpointSnapshot, _changed: frozenset[str] = frozenset()) -> None:
+        """One stream per autoscaler endpoint that serves; close those no longer listed."""
+        wanted = {address for address, e in view.endpoints.items() if e.serving}
+        for address in sorted(wanted - self.streams.keys()):
+            self._open(address)
+        for address in sorted(self.streams.keys() - wanted):
+            log.info("load reports: autoscaler %s is gone from the Service", address)
+            closing = asyncio.ensure_future(self._close(address))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
+    def _open(self, address: str) -> None:
+        log.info("load reports: streaming to autoscaler %s", address)
+        base_s, cap_s = self._backoff
+        stream = ReportStream(
+            address,
+            builder=ReportBuilder(self.replica_id),
+            snapshots=self._snapshots,
+            interval_s=self.interval_s,
+            clock=self._clock,
+            backoff=Backoff(base_s=base_s, cap_s=cap_s, rng=self._rng),
+        )
+        self.streams[address] = stream
+        stream.start()
+
+    def _close(self, address: str, timeout_s: float = 2.0) -> Awaitable[None]:
+        """Take the stream out now; its goodbye is the awaitable (its counts are kept)."""
+        stream = self.streams.pop(address)
+        sent, failures = self._retired
+        self._retired = (sent + stream.reports_sent, failures + stream.stream_failures)
+
+        async def goodbye() -> None:
+            before = stream.reports_sent, stream.stream_failures
+            await stream.stop(timeout_s)
+            sent, failures = self._retired
+            self._retired = (
+                sent + stream.reports_sent - before[0],
+                failures + stream.stream_failures - before[1],
+            )
+
+        return goodbye()
 
     async def stop(self, timeout_s: float = 2.0) -> None:
-        """Say goodbye (final reports) if connected, within ``timeout_s``; then stop."""
-        self._stop.set()
-        if self._task is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
-        except TimeoutError:
-            await cancel_and_wait(self._task)
-
-    async def _run(self) -> None:
-        async with grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS) as channel:
-            self._channel = channel
-            stub = pb_grpc.LoadReportServiceStub(channel)
-            while not self._stop.is_set():
-                sent_before = self.reports_sent
-                try:
-                    await stub.StreamLoad(self._reports())
-                except grpc.aio.AioRpcError as exc:
-                    self.stream_failures += 1
-                    log.log(
-                        logging.WARNING if self._backoff.failures == 0 else logging.DEBUG,
-                        "load report stream to %s failed: %s",
-                        self.address,
-                        exc.code().name,
-                    )
-                except Exception:  # never let the reporter die; serving does not depend on it
-                    self.stream_failures += 1
-                    log.exception("load reporter error")
-                finally:
-                    self.connected = False
-                if self._stop.is_set():
-                    break
-                if self.reports_sent > sent_before + 1:  # the stream had worked: start afresh
-                    self._backoff.reset()
-                delay = self._backoff.next()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
-
-    async def _reports(self) -> AsyncIterator[Any]:
-        """The stream's messages: every model each interval; finals when stopping."""
-        while not self._stop.is_set():
-            now = self._clock()
-            for msg in self.builder.build_all(self._snapshots(now), now):
-                yield msg
-                self.reports_sent += 1
-            ready = grpc.ChannelConnectivity.READY
-            self.connected = self._channel is not None and self._channel.get_state() == ready
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval_s)
-        for msg in self.builder.finals():
-            yield msg
+        """Say goodbye (final reports) on every stream, within ``timeout_s``; then stop."""
+        if self._discovery is not None:
+            await self._discovery.stop()
+        closing = [self._close(a, timeout_s) for a in list(self.streams)]
+        await asyncio.gather(*closing, *self._closing)
 
 
 def gateway_snapshots(gateway: Gateway) -> Callable[[float], list[ModelSnapshot]]:
@@ -301,14 +313,23 @@ class LoadCollector(Collector):
                 family.add_metric([snap.model], value)
         yield from families.values()
         if self._reporter is not None:
-            connected = GaugeMetricFamily(
-                "gateway_autoscaler_connected", "1 while the load report stream is up"
-            )
-            connected.add_metric([], 1.0 if self._reporter.connected else 0.0)
+            rep = self._reporter
+            gauges = {
+                "connected": ("1 while a load report stream is up", rep.connected),
+                "leader_connected": (
+                    "1 while the replica that leads takes the reports",
+                    rep.leader_connected,
+                ),
+                "streams": ("Autoscaler replicas streamed to", len(rep.streams)),
+            }
+            for key, (doc, value) in gauges.items():
+                family = GaugeMetricFamily(f"gateway_autoscaler_{key}", doc)
+                family.add_metric([], float(value))
+                yield family
             sent = CounterMetricFamily("gateway_autoscaler_reports", "Load reports sent")
-            sent.add_metric([], self._reporter.reports_sent)
+            sent.add_metric([], rep.reports_sent)
             failed = CounterMetricFamily(
                 "gateway_autoscaler_stream_failures", "Load report streams that failed"
             )
-            failed.add_metric([], self._reporter.stream_failures)
-            yield from (connected, sent, failed)
+            failed.add_metric([], rep.stream_failures)
+            yield from (sent, failed)

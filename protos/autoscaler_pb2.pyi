@@ -60,3 +60,17 @@ class StreamLoadSummary(_message.Message):
     REPORTS_FIELD_NUMBER: _ClassVar[int]
     reports: int
     def __init__(self, reports: _Optional[int] = ...) -> None: ...
+
+class LoadReportReply(_message.Message):
+    __slots__ = ("autoscaler_id", "leader", "model", "ack_seq", "reports")
+    AUTOSCALER_ID_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ACK_SEQ_FIELD_NUMBER: _ClassVar[int]
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    autoscaler_id: str
+    leader: bool
+    model: str
+    ack_seq: int
+    reports: int
+    def __init__(self, autoscaler_id: _Optional[str] = ..., leader: _Optional[bool] = ..., model: _Optional[str] = ..., ack_seq: _Optional[int] = ..., reports: _Optional[int] = ...) -> None: ...

@@ -39,6 +39,11 @@ class LoadReportServiceStub:
                 request_serializer=protos_dot_autoscaler__pb2.LoadReport.SerializeToString,
                 response_deserializer=protos_dot_autoscaler__pb2.StreamLoadSummary.FromString,
                 _registered_method=True)
+        self.Exchange = channel.stream_stream(
+                '/autoscaler.v1.LoadReportService/Exchange',
+                request_serializer=protos_dot_autoscaler__pb2.LoadReport.SerializeToString,
+                response_deserializer=protos_dot_autoscaler__pb2.LoadReportReply.FromString,
+                _registered_method=True)
 
 
 class LoadReportServiceServicer:
@@ -52,6 +57,16 @@ class LoadReportServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Exchange(self, request_iterator, context):
+        """The two-way stream a gateway opens to every autoscaler replica: the autoscaler answers
+        each report at once, saying who it is and whether it leads. A gateway that gets
+        UNIMPLEMENTED (an autoscaler older than this rpc) falls back to StreamLoad; StreamLoad stays
+        served for gateways older than this rpc.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LoadReportServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -59,6 +74,11 @@ def add_LoadReportServiceServicer_to_server(servicer, server):
                     servicer.StreamLoad,
                     request_deserializer=protos_dot_autoscaler__pb2.LoadReport.FromString,
                     response_serializer=protos_dot_autoscaler__pb2.StreamLoadSummary.SerializeToString,
+            ),
+            'Exchange': grpc.stream_stream_rpc_method_handler(
+                    servicer.Exchange,
+                    request_deserializer=protos_dot_autoscaler__pb2.LoadReport.FromString,
+                    response_serializer=protos_dot_autoscaler__pb2.LoadReportReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -88,6 +108,33 @@ class LoadReportService:
             '/autoscaler.v1.LoadReportService/StreamLoad',
             protos_dot_autoscaler__pb2.LoadReport.SerializeToString,
             protos_dot_autoscaler__pb2.StreamLoadSummary.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Exchange(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/autoscaler.v1.LoadReportService/Exchange',
+            protos_dot_autoscaler__pb2.LoadReport.SerializeToString,
+            protos_dot_autoscaler__pb2.LoadReportReply.FromString,
             options,
             channel_credentials,
             insecure,
