@@ -30,7 +30,7 @@ from gateway.errors import Code, InferError
 from gateway.routing.call_policy import call_timeout, judge
 from gateway.routing.pick import choose_pod
 from gateway.routing.pod_set import Pod, PodSet
-from gateway.scheduler_state import PodView, SchedulerState
+from gateway.scheduler_state import PodView, SchedulerState, Unqueued
 from gateway.stats import ModelStats
 from gateway.tasks import cancel_and_wait
 from protos import v2_grpc
@@ -99,6 +99,7 @@ class Scheduler:
         self._inflight: set[asyncio.Task[None]] = set()
         self.settings = settings
         self.queue = BatchQueue(self.batching.levels)
+        self.unqueued = Unqueued()  # waiting for the model's spec, before the queue
         self._policy_key: tuple[int, int] | None = None
         self._policy = BatchingPolicy(max_batch_size=1)
         self._levels = LevelPolicies(self.batching)  # the queue policies in force
@@ -268,8 +269,8 @@ class Scheduler:
             for p in self.pods.pods
         )
         return SchedulerState(
-            queued_requests=self.queue.requests,
-            queued_rows=self.queue.rows,
+            queued_requests=self.queue.requests + self.unqueued.requests,
+            queued_rows=self.queue.rows + self.unqueued.rows,
             levels=tuple(self.queue.level_sizes()),
             arrival_rows_per_s=self.arrivals.rate(now),
             completed_rows_total=self.stats.inference_count,

@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["PodView", "SchedulerState"]
+__all__ = ["PodView", "SchedulerState", "Unqueued"]
+
+
+class Unqueued:
+    """Requests admitted but not yet in the queue: they wait for the model's spec, which only
+    a ready pod can give. They count as queued in the scheduler's state, so a model with no
+    pod yet still reports its demand and the autoscaler scales it from zero."""
+
+    __slots__ = ("requests", "rows")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.rows = 0
+
+    @contextlib.contextmanager
+    def waiting(self, rows: int) -> Iterator[None]:
+        """Count one request of ``rows`` rows while the block runs."""
+        self.requests += 1
+        self.rows += rows
+        try:
+            yield
+        finally:
+            self.requests -= 1
+            self.rows -= rows
 
 
 @dataclass(frozen=True, slots=True)

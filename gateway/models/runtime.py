@@ -49,6 +49,12 @@ def pod_devices(settings: ModelSettings, pod_config: Any) -> int:
     return max(1, min(pod_slots(settings, pod_config), _reported_devices(pod_config) or 1))
 
 
+def _rows_of(body: InferRequestBody) -> int:
+    """A request's rows before its spec is known: its first input's batch dimension, else 1."""
+    shape = body.inputs[0].shape if body.inputs else ()
+    return max(1, shape[0]) if shape else 1
+
+
 def _size_pod(pod: Pod, settings: ModelSettings, pod_config: Any) -> None:
     pod.slots = pod_slots(settings, pod_config)
     pod.timeline.devices = pod_devices(settings, pod_config)
@@ -170,7 +176,10 @@ class ModelRuntime:
         self, body: InferRequestBody, deadline: float, version: str = ""
     ) -> InferResponseBody:
         """Validate, queue and answer one request; every failure is an InferError."""
-        spec = self.spec or await self._wait_spec(deadline)
+        spec = self.spec
+        if spec is None:
+            with self.scheduler.unqueued.waiting(_rows_of(body)):
+                spec = await self._wait_spec(deadline)
         rows = spec.validate(body)
         outputs = await self.scheduler.submit(body, rows, deadline, version)
         return InferResponseBody(self.name, outputs, version, body.id)

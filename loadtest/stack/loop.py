@@ -29,7 +29,7 @@ from loadtest.stack.procs import (
 )
 from loadtest.stack.simpod_args import SimPod
 
-__all__ = ["LoopConfig", "autoscaler_config", "gateway_model", "run_loop"]
+__all__ = ["LoopConfig", "autoscaler_config", "control_plane_args", "gateway_model", "run_loop"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,8 @@ def autoscaler_config(config: LoopConfig) -> dict[str, Any]:
     }
 
 
-def _control_plane_args(config: LoopConfig) -> list[str]:
+def control_plane_args(config: LoopConfig) -> list[str]:
+    """``loadtest control-plane``'s options for the loop: the Deployment, its pods' cost."""
     pod = config.pod
     return [
         *("--namespace", config.namespace, "--deployment", config.model),
@@ -168,7 +169,7 @@ def run_loop(config: LoopConfig, out: TextIO = sys.stdout) -> int:
 
     def start(procs: list[Proc], out: TextIO) -> None:
         print(f"starting the control plane ({config.kubeconfig}) ...", file=out, flush=True)
-        plane = start_control_plane(config.kubeconfig, _control_plane_args(config))
+        plane = start_control_plane(config.kubeconfig, control_plane_args(config))
         procs.append(plane)
         print("starting the autoscaler ...", file=out, flush=True)
         autoscaler = start_autoscaler(
