@@ -9,6 +9,7 @@ from typing import Protocol
 
 from loadtest.commands import (
     ab,
+    autoscale,
     autoscale_bench,
     bench,
     bench_all,
@@ -17,6 +18,7 @@ from loadtest.commands import (
     discovery,
     goodput,
     load,
+    receiver_bench,
     stack,
     trace,
 )
@@ -38,12 +40,14 @@ COMMANDS: dict[str, Command] = {
     "stack": stack,
     "bench": bench,
     "autoscale-bench": autoscale_bench,
+    "autoscale": autoscale,
     "control-plane": control_plane,
     "discovery": discovery,
     "goodput": goodput,
     "trace": trace,
     "ab": ab,
     "ceiling": ceiling,
+    "receiver-bench": receiver_bench,
     "bench-all": bench_all,
     "load": load,
 }

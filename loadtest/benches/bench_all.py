@@ -2,7 +2,8 @@
 
 Runs, one after another: the data path (gateway vs direct, per protocol), goodput at a p99 SLO
 (with and without batching, 1 and 2 pods), discovery under endpoint churn, the autoscaling
-simulation, and the load generator's own ceiling. Each prints its own tables as it goes and
+simulation, the autoscaler's LoadReport intake per core (``receiver-bench``), and the load
+generator's own ceiling. Each prints its own tables as it goes and
 returns its JSON document; they are combined into ``bench.json`` (each under its key, with the
 machine's description and timestamps) and ``bench.md`` (the headline figures as markdown
 tables). A section that fails is recorded as ``{"error": ...}`` and the others still run.
@@ -25,7 +26,7 @@ from loadtest.results.report import write_json
 
 __all__ = ["SECTIONS", "BenchAllConfig", "combine", "machine_info", "run_bench_all"]
 
-SECTIONS = ("datapath", "goodput", "discovery", "autoscale", "ceiling")
+SECTIONS = ("datapath", "goodput", "discovery", "autoscale", "receiver", "ceiling")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,17 @@ def _autoscale(c: BenchAllConfig) -> dict[str, Any]:
     return autoscale_doc(config, run_bench(config))
 
 
+def _receiver(c: BenchAllConfig) -> dict[str, Any]:
+    from loadtest.benches.receiver import ReceiverBenchConfig, run_receiver_bench
+
+    config = ReceiverBenchConfig()
+    if c.quick:
+        config = ReceiverBenchConfig(
+            gateways=4, models=10, duration_s=0.2, ticks=3, client_processes=1, grpc_reports=2000
+        )
+    return run_receiver_bench(config)
+
+
 def _ceiling(c: BenchAllConfig) -> dict[str, Any]:
     from loadtest.benches.ceiling import CeilingConfig, ceiling_doc, run_ceiling
 
@@ -93,6 +105,7 @@ RUNNERS: dict[str, Callable[[BenchAllConfig], dict[str, Any]]] = {
     "goodput": _goodput,
     "discovery": _discovery,
     "autoscale": _autoscale,
+    "receiver": _receiver,
     "ceiling": _ceiling,
 }
 

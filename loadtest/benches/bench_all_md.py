@@ -116,6 +116,29 @@ def _autoscale(doc: Doc) -> str:
     return head + "\n\n" + md_table(columns, rows)
 
 
+def _receiver(doc: Doc) -> str:
+    local, remote, tick = doc.get("in_process", {}), doc.get("grpc", {}), doc.get("tick", {})
+    rows = [
+        [
+            "in-process (decode + record)",
+            _n(local.get("reports_per_core_s")),
+            _n(local.get("us_per_report"), ".2f"),
+        ],
+        [
+            "gRPC stream (server CPU)",
+            _n(remote.get("reports_per_core_s")),
+            _n(remote.get("us_per_report"), ".2f"),
+        ],
+    ]
+    c = doc.get("config", {})
+    head = (
+        f"{c.get('gateways')} gateways x {c.get('models')} models at 4 reports/s: "
+        f"{_n(doc.get('offered_reports_per_s'))} reports/s offered. Decision tick over "
+        f"{tick.get('models')} models: {_n(tick.get('tick_ms_median'), '.1f')} ms (median)."
+    )
+    return head + "\n\n" + md_table(["path", "reports/s per core", "µs/report"], rows)
+
+
 def _ceiling(doc: Doc) -> str:
     rows = [
         [
@@ -141,6 +164,7 @@ SECTION_TITLES: dict[str, tuple[str, Callable[[Doc], str]]] = {
     "goodput": ("Goodput at the p99 SLO, with and without batching", _goodput),
     "discovery": ("Discovery under endpoint churn", _discovery),
     "autoscale": ("Autoscaling policies on the same traces", _autoscale),
+    "receiver": ("The autoscaler's LoadReport intake per core", _receiver),
     "ceiling": ("The load generator's ceiling (per process)", _ceiling),
 }
 

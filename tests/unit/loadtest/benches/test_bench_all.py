@@ -64,6 +64,16 @@ def _autoscale() -> dict[str, Any]:
     return autoscale_doc(config, run_autoscale(config, show=False))
 
 
+def _receiver() -> dict[str, Any]:
+    return {
+        "config": {"gateways": 100, "models": 200},
+        "offered_reports_per_s": 80000.0,
+        "in_process": {"reports_per_core_s": 120000, "us_per_report": 8.3},
+        "grpc": {"reports_per_core_s": 40000, "us_per_report": 25.0},
+        "tick": {"models": 200, "tick_ms_median": 12.5},
+    }
+
+
 def _ceiling() -> dict[str, Any]:
     step = CeilingStep(
         rate=2000.0, due=2000, ok=2000, errors=0, generator_cpu_us_per_req=125.0, lag_p99_us=300
@@ -76,6 +86,7 @@ DOCS = {
     "goodput": _goodput,
     "discovery": _discovery,
     "autoscale": _autoscale,
+    "receiver": _receiver,
     "ceiling": _ceiling,
 }
 
@@ -92,13 +103,21 @@ def test_the_report_holds_every_section_under_its_name() -> None:
 def test_the_markdown_shows_each_sections_headline_figures() -> None:
     sections = {name: make() for name, make in DOCS.items()}
     text = markdown(combine(sections, machine={"cpus": 2}, started=0, finished=1, quick=False))
-    for title in ("Data path", "Goodput", "Discovery", "Autoscaling", "The load generator's"):
+    for title in (
+        "Data path",
+        "Goodput",
+        "Discovery",
+        "Autoscaling",
+        "The autoscaler's",
+        "The load generator's",
+    ):
         assert f"\n## {title}" in text
     assert "| grpc | 4,000 | 3,000 | 0.75 |" in text  # data path: req/s and the ratio
     assert "| 1 pod(s), batching | 2,000 | 990 | 50% | 41.00 ms | 6.5 |" in text
     assert "| 1 pod(s), none | 2,000 | - |" in text  # no goodput found
     assert "| 2,000 | 100 | 5.00% |" in text  # discovery: endpoints, changes/s, CPU
     assert "this decider (capacity)" in text
+    assert "| in-process (decode + record) | 120,000 | 8.30 |" in text  # the receiver
     assert "| grpc | 2,000 | 125 | 8,000 | none | top rate |" in text  # the ceiling
 
 
