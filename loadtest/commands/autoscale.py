@@ -58,17 +58,12 @@ def run(args: argparse.Namespace) -> int:
         print("--processes must be at least 1 here")
         return 2
     try:
-        config = AutoscaleConfig(
-            traces=args.traces,
-            policies=args.policies,
-            duration_s=args.duration,
-            base_rate=args.base_rate,
-            peak_factor=args.peak_factor,
-            quick=args.quick,
-            json_path=args.json,
+        config = options.config_from(
+            args,
+            AutoscaleConfig,
             out_dir=args.out,
             plots=not args.no_plots,
-            run=LoopRunConfig(slo_ms=args.slo_ms, processes=args.processes, seed=args.seed),
+            run=options.config_from(args, LoopRunConfig),
         )
     except ValueError as exc:
         print(exc)

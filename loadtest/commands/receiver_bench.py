@@ -31,14 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from loadtest.benches.receiver import ReceiverBenchConfig, run_receiver_bench
     from loadtest.results.report import write_json
 
-    config = ReceiverBenchConfig(
-        gateways=args.gateways,
-        models=args.models,
-        duration_s=args.duration,
-        ticks=args.ticks,
-        client_processes=args.streams,
-        grpc_reports=args.grpc_reports,
-    )
+    config = options.config_from(args, ReceiverBenchConfig, client_processes=args.streams)
     doc = run_receiver_bench(config)
     if args.json is not None:
         write_json(args.json, doc)
