@@ -3,6 +3,10 @@
 A shell: the policy is ``decide``; the Kubernetes calls are the ``Scaler``'s. Without a scaler
 (``--dry-run`` with no cluster) the current count is the last decision. A replica that is not
 the leader still decides (its windows stay warm for a takeover) but never writes.
+
+Each scale-up patch and the ready endpoints the gateways report feed the ``StartupEstimator``
+(the pods' start-up time, learnt); the decider gets the estimate and the pending patch's time.
+A leadership change drops the pending measurements: the other replica may have patched since.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from autoscaler.decider import Decision, ScalerState, decide
 from autoscaler.load import Observations
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.spec import ScalingSpec
+from autoscaler.startup import StartupEstimator, StartupSample
 
 __all__ = ["Controller", "Scaler", "Target"]
 
@@ -76,6 +81,7 @@ class Controller:
         self._dry_run = dry_run
         self._is_leader = is_leader
         self._clock = clock
+        self.startup = StartupEstimator({t.model: t.spec.startup_s for t in targets})
 
     def decisions(self) -> dict[str, Decision]:
         return {m.target.model: m.last for m in self._loops if m.last is not None}
@@ -96,15 +102,23 @@ class Controller:
             # A new leader reads afresh: the one before may have scaled since its last read.
             fresh = leading and not loop.leading
             loop.current = await self._scaler.current(target, refresh=fresh)
+        if leading != loop.leading:
+            self.startup.cancel(target.model)
         loop.leading = leading
         if loop.current is None:  # dry run without a cluster: start at the minimum
             loop.current = target.spec.min_replicas
         now = self._clock()
         load = self._store.load(target.model, now)
         ready = load.ready_endpoints if load is not None else None
-        decision, loop.state = decide(
-            target.spec, Observations(load, loop.current, ready), loop.state, now
-        )
+        sample = None
+        if ready is not None:
+            sample = self.startup.observe_ready(target.model, ready, now)
+            _log_sample(sample)
+        startup_s = self.startup.estimate(target.model)
+        asked_at = self.startup.pending_since(target.model)
+        obs = Observations(load, loop.current, ready, startup_s, asked_at)
+        decision, loop.state = decide(target.spec, obs, loop.state, now)
+        self._metrics.observe_startup(target.model, startup_s, sample)
         if loop.last is None or (decision.desired, decision.reason) != (
             loop.last.desired,
             loop.last.reason,
@@ -140,6 +154,12 @@ class Controller:
             self._metrics.scale_changes.labels(target.model, "failed").inc()
             raise
         self._metrics.scale_changes.labels(target.model, "patched").inc()
+        partial = self.startup.observe_patch(target.model, decision.current, decision.desired, now)
+        _log_sample(partial)
+        if partial is not None:
+            self._metrics.observe_startup(
+                target.model, self.startup.estimate(target.model), partial
+            )
         loop.current = decision.desired
 
     async def run(self, stop: asyncio.Event, tick_s: float) -> None:
@@ -147,3 +167,16 @@ class Controller:
             await self.tick()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick_s)
+
+
+def _log_sample(sample: StartupSample | None) -> None:
+    if sample is not None:
+        log.info(
+            "model %s: pods started in %.2f s (%d -> %d, %d ready%s)",
+            sample.model,
+            sample.seconds,
+            sample.from_n,
+            sample.to_n,
+            sample.ready,
+            ", partial" if sample.partial else "",
+        )

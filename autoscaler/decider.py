@@ -10,7 +10,11 @@ they apply (the decision's reason names the last rule that changed the count):
    (Knative). Panic starts when the panic-window demand is ≥ ``panic_threshold`` * the pods
    there are or are starting (counting starting pods, so a scale-up already on its way is not
    asked for twice, and never terminating ones); while panicking the count never goes down;
-   panic ends one stable window after demand last crossed the threshold.
+   panic ends one stable window after demand last crossed the threshold. Pods asked for count
+   as on their way only while the scale-up is younger than ``LOST_AFTER_STARTUPS`` * the
+   start-up time (learnt, ``Observations.startup_s``, else ``spec.startup_s``); after that
+   the pods not ready are lost: they are no capacity, and a recommendation above the ready
+   pods asks for that many more (``replacing_lost``), so it never waits forever.
 4. Queue growth (capacity mode): when rows come in faster than the ready pods can serve them
    flat out (``demand.overload_pods``) and the pods that intake needs are more than there are
    or are starting, that many pods are asked for at once, past the windows' averages, and
@@ -36,9 +40,10 @@ from autoscaler.demand import overload_pods, wanted_pods
 from autoscaler.load import ModelLoad, Observations
 from autoscaler.spec import Mode, ScalingSpec
 
-__all__ = ["Decision", "Reason", "ScalerState", "decide"]
+__all__ = ["LOST_AFTER_STARTUPS", "Decision", "Reason", "ScalerState", "decide"]
 
 _EPS = 1e-9
+LOST_AFTER_STARTUPS = 2.0  # pods not ready this many start-up times after the patch are lost
 
 
 class Reason(enum.StrEnum):
@@ -47,6 +52,7 @@ class Reason(enum.StrEnum):
     STABLE = "stable"
     PANIC = "panic"
     QUEUE_GROWTH = "queue_growth"
+    REPLACING_LOST = "replacing_lost"
     WITHIN_TOLERANCE = "within_tolerance"
     SCALE_FROM_ZERO = "scale_from_zero"
     SCALE_TO_ZERO = "scale_to_zero"
@@ -74,6 +80,7 @@ class Decision:
     stable_pods: float | None = None  # demand in pods over the stable window
     panic_pods: float | None = None  # ... and over the panic window
     recommendation: int | None = None  # before stabilization, holds, rate limits, min/max
+    lost_pods: int = 0  # asked for, not ready long past the start-up time
 
     @property
     def changes(self) -> bool:
@@ -117,6 +124,17 @@ def _hold(
     return Decision(desired, obs.current_replicas, reason), state
 
 
+def _lost_pods(spec: ScalingSpec, obs: Observations, load: ModelLoad, now: float) -> int:
+    """Pods asked for that are still not ready ``LOST_AFTER_STARTUPS`` start-up times after
+    the scale-up's patch; 0 while it is younger, or with no scale-up waiting."""
+    if obs.asked_at is None:
+        return 0
+    startup = obs.startup_s if obs.startup_s is not None else spec.startup_s
+    if now - obs.asked_at <= LOST_AFTER_STARTUPS * startup:
+        return 0
+    return max(0, obs.current_replicas - load.ready_endpoints)
+
+
 def decide(
     spec: ScalingSpec, observations: Observations, state: ScalerState, now: float
 ) -> tuple[Decision, ScalerState]:
@@ -149,7 +167,10 @@ def decide(
         return Decision(desired, current, reason, False, mode, stable, panic, desired), state
 
     surge = overload_pods(spec, load)
-    rec, reason, state = _recommend(spec, load, state, now, stable, panic, surge)
+    lost = _lost_pods(spec, obs, load, now)
+    rec, reason, state = _recommend(spec, load, state, now, stable, panic, surge, lost)
+    if lost and rec > load.ready_endpoints:  # the lost pods serve nothing: ask past them
+        rec, reason = rec + lost, Reason.REPLACING_LOST
     panicking = state.panic_since is not None
     window = spec.scale_down_stabilization_s
     recs = (*((t, n) for t, n in state.recommendations if t > now - window), (now, rec))
@@ -166,7 +187,7 @@ def decide(
             desired, reason = current, Reason.HOLD_RESTART
     desired, reason = _rate_limit(spec, replicas, desired, reason)
     desired, reason = _clamp(spec, desired, reason)
-    return Decision(desired, current, reason, panicking, mode, stable, panic, rec), state
+    return Decision(desired, current, reason, panicking, mode, stable, panic, rec, lost), state
 
 
 def _recommend(
@@ -177,14 +198,18 @@ def _recommend(
     stable: float,
     panic: float,
     surge: float | None,
+    lost: int = 0,
 ) -> tuple[int, Reason, ScalerState]:
     """Knative's stable/panic recommendation with the queue-growth trigger, then tolerance and
-    the zero grace period. ``surge``: the pods an overload needs now (None: no overload)."""
+    the zero grace period. ``surge``: the pods an overload needs now (None: no overload);
+    ``lost``: pods asked for that are overdue (then only the ready pods are capacity)."""
     current = state.replicas[-1][1]
     want_stable, want_panic = _ceil(stable), _ceil(panic)
     want_surge = _ceil(surge) if surge is not None else 0
     # Pods there are or are on their way in; terminating ones are on their way out.
     capacity = max(1, current, load.ready_endpoints + load.starting_endpoints)
+    if lost:
+        capacity = max(1, load.ready_endpoints)
     growing = want_surge > capacity
     over = growing or want_panic / capacity >= spec.panic_threshold
     panic_since, max_panic = state.panic_since, state.max_panic_pods

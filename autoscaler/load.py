@@ -89,8 +89,11 @@ class ModelLoad(LoadGauges):
 
 @dataclass(frozen=True, slots=True)
 class Observations:
-    """What the decider sees at one tick: the load (None: no live report) and the replicas."""
+    """What the decider sees at one tick: the load (None: no live report), the replicas, and
+    the scale-up on its way (``autoscaler.startup``: its patch time and the start-up time)."""
 
     load: ModelLoad | None
     current_replicas: int  # the Deployment's spec.replicas (what was last asked for)
     ready_replicas: int | None = None  # the Deployment's ready count, when known
+    startup_s: float | None = None  # the learnt pod start-up time (None: the spec's prior)
+    asked_at: float | None = None  # when the scale-up still waiting for its pods was patched

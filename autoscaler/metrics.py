@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from autoscaler.decider import Decision
+from autoscaler.startup import StartupSample
 
 __all__ = ["AutoscalerMetrics"]
 
@@ -52,6 +53,18 @@ class AutoscalerMetrics:
             "Scale subresource updates, by result (patched, dry_run, failed)",
             ("model", "result"),
         )
+        self.startup = gauge(
+            "autoscaler_pod_startup_seconds",
+            "Pod start-up time, learnt from scale-up patch to ready (the prior until measured)",
+        )
+        self.startup_samples = counter(
+            "autoscaler_pod_startup_samples",
+            "Start-up samples taken, by kind (full, partial)",
+            ("model", "kind"),
+        )
+        self.lost = gauge(
+            "autoscaler_lost_pods", "Pods asked for, not ready long past the start-up time"
+        )
         self.leader = gauge("autoscaler_leader", "1 while this replica holds the Lease", ())
 
     def observe(
@@ -73,8 +86,16 @@ class AutoscalerMetrics:
         if decision.panic_pods is not None:
             self.demand.labels(model, "panic").set(decision.panic_pods)
         self.panic.labels(model).set(1.0 if decision.panicking else 0.0)
+        self.lost.labels(model).set(decision.lost_pods)
         self.decisions.labels(model, decision.reason.value).inc()
         if staleness_s is not None:
             self.staleness.labels(model).set(staleness_s)
         self.reporters.labels(model).set(reporters)
         self.missing.labels(model).set(missing)
+
+    def observe_startup(self, model: str, estimate_s: float, sample: StartupSample | None) -> None:
+        """The model's start-up estimate, and the sample just taken if any."""
+        self.startup.labels(model).set(estimate_s)
+        if sample is not None:
+            kind = "partial" if sample.partial else "full"
+            self.startup_samples.labels(model, kind).inc()

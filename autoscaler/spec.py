@@ -41,6 +41,7 @@ class ScalingSpec:
     scale_to_zero_grace_s: float = 30.0  # no demand this long before going to zero
     stale_after_s: float = 2.0  # reports older than this are not data: hold
     restart_hold_s: float = 60.0  # after a (re)start, never scale down for this long
+    startup_s: float = 30.0  # pod start-up prior, until the controller has measured one
 
     def __post_init__(self) -> None:
         problems = []
@@ -60,6 +61,8 @@ class ScalingSpec:
             problems.append("scale_up_factor and scale_down_factor must be > 1")
         if self.tolerance < 0 or self.scale_up_pods < 0 or self.backlog_drain_s <= 0:
             problems.append("tolerance, scale_up_pods must be >= 0; backlog_drain_s > 0")
+        if self.startup_s <= 0:
+            problems.append("startup_s must be > 0")
         if problems:
             raise ValueError("; ".join(problems))
 
