@@ -48,7 +48,8 @@ bench: $(STAMP)
 
 protos: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. \
-	  protos/model_config.proto protos/grpc_service.proto protos/autoscaler.proto
+	  protos/model_config.proto protos/grpc_service.proto protos/autoscaler.proto \
+	  protos/externalscaler.proto
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from autoscaler.spec import ScalingSpec
 
 __all__ = [
+    "Actuation",
     "AutoscalerConfig",
     "ConfigError",
     "KubernetesSettings",
@@ -26,6 +27,9 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 Port = Annotated[int, Field(ge=0, le=65535)]
 _SPEC_FIELDS = {f.name for f in dataclasses.fields(ScalingSpec)}
 _SPEC = TypeAdapter(ScalingSpec)
+# ``patch``: the autoscaler patches the Deployment's scale. ``keda``: it only decides (logged,
+# exported, served to KEDA's external scaler as the metric); KEDA's HPA owns spec.replicas.
+Actuation = Literal["patch", "keda"]
 
 
 class ConfigError(ValueError):
@@ -70,6 +74,7 @@ class ModelScaling(BaseModel):
     name: Annotated[str, Field(min_length=1)]
     deployment: str | None = None  # None: the model's name
     namespace: str | None = None  # None: kubernetes.namespace
+    actuation: Actuation | None = None  # None: the top-level actuation
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
 
     @field_validator("scaling", mode="before")
@@ -88,6 +93,10 @@ class ModelScaling(BaseModel):
     def deployment_name(self) -> str:
         return self.deployment or self.name
 
+    def actuation_or(self, default: Actuation) -> Actuation:
+        """The model's actuation, else ``default`` (the top-level one)."""
+        return self.actuation or default
+
 
 class AutoscalerConfig(BaseModel):
     """The whole configuration; never changed in place."""
@@ -101,6 +110,7 @@ class AutoscalerConfig(BaseModel):
     report_ttl_ms: Annotated[int, Field(gt=0)] = 1000  # a report counts this long
     missing_hold_s: Annotated[float, Field(ge=0)] = 60.0  # an expired gateway holds scale-down
     dry_run: bool = False
+    actuation: Actuation = "patch"  # every model's, unless the model sets its own
     models: Annotated[list[ModelScaling], Field(min_length=1)]
 
     @field_validator("models")

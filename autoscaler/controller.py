@@ -7,6 +7,10 @@ the leader still decides (its windows stay warm for a takeover) but never writes
 Each scale-up patch and the ready endpoints the gateways report feed the ``StartupEstimator``
 (the pods' start-up time, learnt); the decider gets the estimate and the pending patch's time.
 A leadership change drops the pending measurements: the other replica may have patched since.
+
+A target with ``actuation`` ``keda`` is decided, logged and exported like any other, but never
+patched (``autoscaler_scale_changes_total{result="keda"}`` counts its changes): KEDA's HPA
+owns its spec.replicas and follows the decision through ``autoscaler.keda``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.spec import ScalingSpec
 from autoscaler.startup import StartupEstimator, StartupSample
 
-__all__ = ["Controller", "Scaler", "Target"]
+__all__ = ["KEDA", "PATCH", "Controller", "Scaler", "Target"]
+
+PATCH = "patch"  # a Target's actuation: this loop patches the scale
+KEDA = "keda"  # KEDA's HPA does, from the decision served to it
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,7 @@ class Target:
     namespace: str
     deployment: str
     spec: ScalingSpec
+    actuation: str = PATCH
 
 
 @dataclass
@@ -142,6 +150,11 @@ class Controller:
             ready=ready,
         )
         if not decision.changes or not leading:
+            return
+        if target.actuation == KEDA:
+            self._metrics.scale_changes.labels(target.model, KEDA).inc()
+            if self._scaler is None:
+                loop.current = decision.desired
             return
         if self._dry_run or self._scaler is None:
             self._metrics.scale_changes.labels(target.model, "dry_run").inc()

@@ -21,7 +21,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from autoscaler.actuator import DeploymentScaler, ScaleActuator
 from autoscaler.aggregate import GatewayReport, ReportStore
 from autoscaler.config import AutoscalerConfig, ConfigError, load_config
-from autoscaler.controller import Controller, Target
+from autoscaler.controller import KEDA, Controller, Target
+from autoscaler.keda import ExternalScaler
 from autoscaler.leader import LeaderElector
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.receiver import LoadReceiver, start_receiver
@@ -73,7 +74,13 @@ async def _api_client(config: AutoscalerConfig) -> client.ApiClient | None:
 
 def _targets(config: AutoscalerConfig) -> list[Target]:
     return [
-        Target(m.name, m.namespace or config.kubernetes.namespace, m.deployment_name, m.scaling)
+        Target(
+            m.name,
+            m.namespace or config.kubernetes.namespace,
+            m.deployment_name,
+            m.scaling,
+            m.actuation_or(config.actuation),
+        )
         for m in config.models
     ]
 
@@ -108,15 +115,26 @@ async def serve(config: AutoscalerConfig, stop: asyncio.Event) -> None:
     def leading() -> bool:  # what the receiver tells each gateway; never gates readiness
         return elector.is_leader if elector is not None else True
 
+    targets = _targets(config)
+    # Every replica answers KEDA from its own decisions (each decides on the whole load).
+    keda = ExternalScaler(
+        store,
+        models=[t.model for t in targets],
+        decisions=lambda: controller.decisions(),
+        clock=time.monotonic,
+    )
+
     def count(report: GatewayReport, rpc: str) -> None:
         metrics.reports.labels(report.model).inc()
         metrics.gateway_reports.labels(report.replica_id, rpc).inc()
+        keda.notify(report.model)
 
     receiver = LoadReceiver(
         store, clock=time.monotonic, on_report=count, identity=identity, is_leader=leading
     )
     host = config.server.host
-    grpc_server, grpc_port = await start_receiver(receiver, f"{host}:{config.server.grpc_port}")
+    address = f"{host}:{config.server.grpc_port}"
+    grpc_server, grpc_port = await start_receiver(receiver, address, keda=keda)
     site = await _metrics_site(metrics, host, config.server.metrics_port)
     api = await _api_client(config)
     tasks: list[asyncio.Task[None]] = []
@@ -142,7 +160,7 @@ async def serve(config: AutoscalerConfig, stop: asyncio.Event) -> None:
         )
         scaler = DeploymentScaler(actuator, resync_s=config.kubernetes.scale_resync_s)
     controller = Controller(
-        targets=_targets(config),
+        targets=targets,
         store=store,
         metrics=metrics,
         scaler=scaler,
@@ -150,13 +168,15 @@ async def serve(config: AutoscalerConfig, stop: asyncio.Event) -> None:
         is_leader=(lambda: elector.is_leader) if elector is not None else (lambda: True),
     )
     tasks.append(asyncio.create_task(controller.run(stop, config.tick_ms / 1000)))
+    keda_models = [t.model for t in targets if t.actuation == KEDA]
     log.info(
-        "autoscaler %s: reports on %s:%d, metrics on %d, models %s%s",
+        "autoscaler %s: reports and KEDA's external scaler on %s:%d, metrics on %d, models %s%s%s",
         identity,
         host,
         grpc_port,
         config.server.metrics_port,
         ", ".join(m.name for m in config.models),
+        f" (scaled by KEDA: {', '.join(keda_models)})" if keda_models else "",
         " (dry run)" if config.dry_run else "",
     )
     try:

@@ -50,7 +50,7 @@ class AutoscalerMetrics:
         )
         self.scale_changes = counter(
             "autoscaler_scale_changes",
-            "Scale subresource updates, by result (patched, dry_run, failed)",
+            "Scale changes decided, by result (patched, dry_run, failed, keda: left to KEDA)",
             ("model", "result"),
         )
         self.startup = gauge(

@@ -16,9 +16,11 @@ from typing import Any
 import grpc
 
 from autoscaler.aggregate import GatewayReport, ReportStore
+from autoscaler.keda import ExternalScaler
 from autoscaler.load import Cost
 from protos import autoscaler_pb2 as pb
 from protos import autoscaler_pb2_grpc as pb_grpc
+from protos import externalscaler_pb2_grpc as keda_grpc
 
 __all__ = ["EXCHANGE", "STREAM_LOAD", "LoadReceiver", "decode_report", "start_receiver"]
 
@@ -95,10 +97,15 @@ class LoadReceiver(pb_grpc.LoadReportServiceServicer):  # type: ignore[misc]
         log.info("gateway %s closed its report exchange after %d reports", replica, count)
 
 
-async def start_receiver(receiver: LoadReceiver, address: str) -> tuple[grpc.aio.Server, int]:
-    """Serve the receiver on ``address`` (host:port; port 0 picks one); returns the port."""
+async def start_receiver(
+    receiver: LoadReceiver, address: str, *, keda: ExternalScaler | None = None
+) -> tuple[grpc.aio.Server, int]:
+    """Serve the receiver (and KEDA's external scaler, if given) on ``address`` (host:port;
+    port 0 picks one); returns the port."""
     server = grpc.aio.server()
     pb_grpc.add_LoadReportServiceServicer_to_server(receiver, server)
+    if keda is not None:
+        keda_grpc.add_ExternalScalerServicer_to_server(keda, server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
