@@ -52,6 +52,10 @@ class ServerSettings(BaseModel):
     metrics_port: Port = 8002
     max_request_bytes: Annotated[int, Field(gt=0)] = 64 * 1024 * 1024
     probe_interval_ms: PositiveMs = 1000
+    # gRPC connections are closed (GOAWAY, then ``grace``) after this age, so clients behind a
+    # ClusterIP reconnect and rebalance across gateway replicas.
+    grpc_max_connection_age_s: Annotated[float, Field(gt=0)] = 300.0
+    grpc_max_connection_age_grace_s: Annotated[float, Field(ge=0)] = 30.0
 
 
 class QueuePolicySettings(BaseModel):

@@ -155,7 +155,8 @@ class Gateway:
     def _states(self) -> list[ModelState]:
         now = time.monotonic()
         return [
-            ModelState(r.name, r.in_flight, r.scheduler.state(now)) for r in self.models.values()
+            ModelState(r.name, r.in_flight, r.scheduler.state(now), r.signatures)
+            for r in self.models.values()
         ]
 
 

@@ -89,6 +89,7 @@ class ModelState:
     model: str
     in_flight: int
     scheduler: SchedulerState
+    signatures: int = 0  # distinct signatures among the ready pods that have described the model
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
@@ -122,7 +123,13 @@ class StateCollector(Collector):
         per_row = _gauge(
             "gateway_batch_cost_per_row_seconds", "Fitted c of batch time F + c*n", ["model"]
         )
+        signatures = _gauge(
+            "gateway_model_signatures",
+            "Distinct model signatures among ready pods (above 1: the pods disagree)",
+            ["model"],
+        )
         for m in models:
+            signatures.add_metric([m.model], m.signatures)
             s = m.scheduler
             for p in s.pods:
                 in_flight.add_metric([m.model, p.address], p.in_flight)
@@ -136,6 +143,7 @@ class StateCollector(Collector):
                 fixed.add_metric([m.model], s.fixed_s)
                 per_row.add_metric([m.model], s.per_row_s)
         yield from (in_flight, rows, ready, requests, q_requests, q_rows, fixed, per_row)
+        yield signatures
 
 
 class ModelMetrics:

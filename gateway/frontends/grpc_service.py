@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from gateway.config import ServerSettings
 from gateway.core import Gateway
 from gateway.errors import Code, InferError
 from protos import grpc_service_pb2 as pb
@@ -18,7 +19,7 @@ from protos import grpc_service_pb2_grpc as pb_grpc
 from protos import v2_grpc
 from protos.tensors import CodecError
 
-__all__ = ["GrpcFrontend", "build_grpc_server"]
+__all__ = ["GrpcFrontend", "build_grpc_server", "server_options"]
 
 _INT32_MAX = 2**31 - 1
 _SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
@@ -135,6 +136,21 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
                     await task
 
 
+def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    """The gRPC server's channel options: message sizes, and a maximum connection age (with
+    grace for calls in flight) so long-lived clients reconnect and rebalance."""
+    return [
+        ("grpc.max_receive_message_length", settings.max_request_bytes),
+        ("grpc.max_send_message_length", _INT32_MAX),
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_connection_age_ms", round(settings.grpc_max_connection_age_s * 1000)),
+        (
+            "grpc.max_connection_age_grace_ms",
+            round(settings.grpc_max_connection_age_grace_s * 1000),
+        ),
+    ]
+
+
 async def build_grpc_server(
     gateway: Gateway, address: str
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
@@ -142,13 +158,7 @@ async def build_grpc_server(
 
     Returns the server, its port and the health servicer (set NOT_SERVING when draining).
     """
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", gateway.config.server.max_request_bytes),
-            ("grpc.max_send_message_length", _INT32_MAX),
-            ("grpc.so_reuseport", 0),
-        ]
-    )
+    server = grpc.aio.server(options=server_options(gateway.config.server))
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(GrpcFrontend(gateway), server)
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)

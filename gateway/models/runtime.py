@@ -13,6 +13,7 @@ from gateway.discovery.model_discovery import ModelDiscovery
 from gateway.discovery.store import EndpointSnapshot
 from gateway.errors import Code, InferError
 from gateway.metrics import GatewayMetrics, ModelMetrics
+from gateway.models.describe import Descriptions, describe_pod, signature_text
 from gateway.models.spec import ModelSpec
 from gateway.routing.outlier import OutlierDetector, OutlierPolicy
 from gateway.routing.pod_set import Pod, PodSet
@@ -81,14 +82,15 @@ class ModelRuntime:
         self.stats = ModelStats()
         self.in_flight = 0  # requests admitted and not yet answered
         self.requests_total = 0  # inference requests received since start
-        self._fetching = False
+        self._describing: set[str] = set()  # pods being described now
+        self._descriptions = Descriptions(self.name)
         self.pods = PodSet(
             model=settings.target_model,
             addresses=list(settings.endpoints),
             probe_interval_s=probe_interval_s,
             probe_timeout_s=settings.connect_timeout_ms / 1000,
             on_ready=self._pod_ready,
-            on_change=lambda: self.scheduler.wake(),
+            on_change=self._pods_changed,
             outliers=OutlierDetector(_outlier_policy(settings)),
             retry_budget=RetryBudget(
                 percent=settings.retry_budget.percent, floor=settings.retry_budget.min_retries
@@ -110,6 +112,14 @@ class ModelRuntime:
     def ready(self) -> bool:
         """Ready when the spec is known and at least one pod is ready (v2 ModelReady)."""
         return self.spec is not None and any(p.ready for p in self.pods.pods)
+
+    @property
+    def signatures(self) -> int:
+        """Distinct signatures among the ready pods that have described the model."""
+        return len(self._descriptions.distinct(self._ready_addresses()))
+
+    def _ready_addresses(self) -> set[str]:
+        return {p.address for p in self.pods.pods if p.ready}
 
     def start(self) -> None:
         self.pods.start()
@@ -196,14 +206,25 @@ class ModelRuntime:
                 continue
         return self.spec
 
+    def _pods_changed(self) -> None:
+        """The routing view changed: wake the scheduler; a pod gone may settle a signature."""
+        self.scheduler.wake()
+        if self.spec is not None:
+            chosen = self._descriptions.choose(self.spec, self.spec, self._ready_addresses())
+            if chosen is not self.spec:
+                self._use_spec(chosen)
+
     def _pod_ready(self, pod: Pod) -> None:
+        """A pod became ready (again): describe it anew."""
         if self.spec is not None:
             _size_pod(pod, self.settings, self.spec.pod_config)
-        elif not self._fetching:
-            self._fetching = True
-            fetch = asyncio.get_running_loop().create_task(self._fetch_spec(pod))
-            self._background.add(fetch)  # keep a reference: the loop holds tasks weakly
-            fetch.add_done_callback(self._background.discard)
+        self._descriptions.forget(pod.address)
+        if pod.address in self._describing:
+            return
+        self._describing.add(pod.address)
+        fetch = asyncio.get_running_loop().create_task(self._fetch_spec(pod))
+        self._background.add(fetch)  # keep a reference: the loop holds tasks weakly
+        fetch.add_done_callback(self._background.discard)
 
     def _apply_spec(self, spec: ModelSpec) -> None:
         max_batch = spec.max_batch_size
@@ -211,33 +232,32 @@ class ModelRuntime:
         for pod in self.pods.pods:
             _size_pod(pod, self.settings, spec.pod_config)
 
+    def _use_spec(self, spec: ModelSpec) -> None:
+        self._apply_spec(spec)
+        self.spec = spec
+
     async def _fetch_spec(self, pod: Pod) -> None:
         """Learn the model from a pod: ModelConfig, or ModelMetadata when it has no config."""
-        timeout = self.settings.connect_timeout_ms / 1000
         try:
-            metadata = await pod.client.model_metadata(timeout)
-            config = await pod.client.model_config(timeout)
-            if config is not None:
-                spec = ModelSpec.from_config(
-                    self.name, config, self.settings.max_batch_size, tuple(metadata.versions)
-                )
-            else:
-                spec = ModelSpec.from_metadata(self.name, metadata, self.settings.max_batch_size)
+            spec = await describe_pod(pod, self.name, self.settings)
         except Exception as exc:  # any failure: the pod is not usable yet
             log.warning("cannot read model %s from pod %s: %s", self.name, pod.address, exc)
+            self._describing.discard(pod.address)
             self.pods.set_ready(pod, False)
-        else:
-            self._apply_spec(spec)
-            self.spec = spec
+            return
+        self._describing.discard(pod.address)
+        self._descriptions.record(pod.address, spec)
+        first = self.spec is None
+        chosen = self._descriptions.choose(self.spec, spec, self._ready_addresses())
+        if chosen is not self.spec:
+            self._use_spec(chosen)
+        _size_pod(pod, self.settings, spec.pod_config)
+        if first:
             log.info(
-                "model %s: max_batch_size %d, %d slots per pod, inputs %s, outputs %s (from %s)",
+                "model %s: %s, %d slots per pod (from %s)",
                 self.name,
-                spec.max_batch_size,
+                signature_text(spec),
                 pod.slots,
-                list(spec.inputs),
-                list(spec.outputs),
                 pod.address,
             )
             self.pods.notify()
-        finally:
-            self._fetching = False

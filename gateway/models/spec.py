@@ -54,6 +54,7 @@ class ModelSpec:
     outputs: dict[str, TensorSpec]
     versions: tuple[str, ...] = ()
     pod_config: Any = field(default=None, compare=False)  # the pod's ModelConfig, if it had one
+    described: bool = True  # False: the pod declares no signature; names and types pass through
 
     @classmethod
     def from_config(
@@ -90,10 +91,14 @@ class ModelSpec:
         """From a pod's ModelMetadata, for pods that do not answer ModelConfig.
 
         Metadata does not say whether dim 0 is a batch dimension: with ``max_batch_size`` set
-        (config), a leading -1 is taken as the batch dimension; without, no batching.
+        (config), a leading -1 is taken as the batch dimension; without, no batching. Metadata
+        that declares no inputs (MLServer's default) gives an undescribed spec: requests pass
+        through with their own names and datatypes, dim 0 is the batch dimension only with
+        ``max_batch_size`` set, and the pod judges the rest.
         """
         batch = max_batch_size or 0
-        if batch and not all(t.shape and t.shape[0] == -1 for t in metadata.inputs):
+        described = len(metadata.inputs) > 0
+        if batch and described and not all(t.shape and t.shape[0] == -1 for t in metadata.inputs):
             batch = 0
 
         def spec(t: Any) -> TensorSpec:
@@ -107,6 +112,7 @@ class ModelSpec:
             inputs={t.name: spec(t) for t in metadata.inputs},
             outputs={t.name: spec(t) for t in metadata.outputs},
             versions=tuple(metadata.versions) or ("1",),
+            described=described,
         )
 
     def shape_of(self, tensor: TensorSpec) -> list[int]:
@@ -145,6 +151,8 @@ class ModelSpec:
 
     def validate(self, request: InferRequestBody) -> int:
         """Check a request against the model; return its row count (1 without batching)."""
+        if not self.described:
+            return self._validate_undescribed(request)
         rows = -1
         seen: set[str] = set()
         for tensor in request.inputs:
@@ -164,19 +172,8 @@ class ModelSpec:
                 )
             dims = tensor.shape
             if self.max_batch_size > 0:
-                if not dims:
-                    raise _bad(f"input '{tensor.name}' has no batch dimension")
-                n, dims = dims[0], dims[1:]
-                if n < 1:
-                    raise _bad(f"input '{tensor.name}' has batch size {n}; it must be at least 1")
-                if n > self.max_batch_size:
-                    raise _bad(
-                        f"input '{tensor.name}' has batch size {n}, more than model "
-                        f"'{self.name}' max_batch_size {self.max_batch_size}"
-                    )
-                if rows not in (-1, n):
-                    raise _bad(f"inputs disagree on the batch size ({rows} and {n})")
-                rows = n
+                rows = self._batch_rows(tensor.name, dims, rows)
+                dims = dims[1:]
             if not spec.accepts(dims):
                 raise _bad(
                     f"input '{tensor.name}' has shape {list(tensor.shape)}, model "
@@ -192,6 +189,34 @@ class ModelSpec:
                     f"{sorted(self.outputs)}"
                 )
         return max(rows, 1) if self.max_batch_size > 0 else 1
+
+    def _validate_undescribed(self, request: InferRequestBody) -> int:
+        """A model without a signature: only unique names and, when it batches, a batch
+        dimension within max_batch_size that the inputs agree on."""
+        seen: set[str] = set()
+        rows = -1
+        for tensor in request.inputs:
+            if tensor.name in seen:
+                raise _bad(f"input '{tensor.name}' is given more than once")
+            seen.add(tensor.name)
+            if self.max_batch_size > 0:
+                rows = self._batch_rows(tensor.name, tensor.shape, rows)
+        return max(rows, 1) if self.max_batch_size > 0 else 1
+
+    def _batch_rows(self, name: str, shape: tuple[int, ...], rows: int) -> int:
+        if not shape:
+            raise _bad(f"input '{name}' has no batch dimension")
+        n = shape[0]
+        if n < 1:
+            raise _bad(f"input '{name}' has batch size {n}; it must be at least 1")
+        if n > self.max_batch_size:
+            raise _bad(
+                f"input '{name}' has batch size {n}, more than model "
+                f"'{self.name}' max_batch_size {self.max_batch_size}"
+            )
+        if rows not in (-1, n):
+            raise _bad(f"inputs disagree on the batch size ({rows} and {n})")
+        return n
 
 
 def _fill_queue_policy(target: Any, policy: Any) -> None:

@@ -28,6 +28,8 @@ class PodConfig:
     faults: Faults = field(default_factory=Faults)
     seed: int | None = None
     identity_models: bool = False
+    row_size: int = 16  # INPUT0 values per row of the demo model
+    no_signature: bool = False  # the demo model describes no inputs/outputs, has no config
     log_level: str = "INFO"
 
 
@@ -75,6 +77,18 @@ def _parser() -> argparse.ArgumentParser:
         "--identity-models",
         action="store_true",
         help="also serve identity_<datatype> for every v2 datatype",
+    )
+    p.add_argument(
+        "--row-size",
+        type=POSITIVE_INT,
+        default=d.row_size,
+        help="INPUT0/OUTPUT0 values per row of the demo model (default %(default)s)",
+    )
+    p.add_argument(
+        "--no-signature",
+        action="store_true",
+        help="the demo model's metadata declares no inputs/outputs and it has no ModelConfig "
+        "(NOT_FOUND), as MLServer's default; it doubles any FP32 INPUT0 it gets",
     )
     p.add_argument(
         "--log-level",

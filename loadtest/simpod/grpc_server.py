@@ -58,10 +58,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def ModelConfig(self, request: Any, context: Any) -> pb.ModelConfigResponse:
         try:
-            model = self.engine.model(request.name, request.version)
+            config = self.engine.model(request.name, request.version).config(self.engine.devices)
         except SimError as exc:
             await _abort(context, exc)
-        return pb.ModelConfigResponse(config=model.config(self.engine.devices))
+        return pb.ModelConfigResponse(config=config)
 
     async def ModelStatistics(self, request: Any, context: Any) -> pb.ModelStatisticsResponse:
         try:

@@ -28,7 +28,9 @@ log = logging.getLogger("simpod")
 def build_engine(cfg: PodConfig) -> Engine:
     """The engine for ``cfg``."""
     return Engine(
-        build_models(cfg.model_name, cfg.max_batch, cfg.identity_models),
+        build_models(
+            cfg.model_name, cfg.max_batch, cfg.identity_models, cfg.row_size, not cfg.no_signature
+        ),
         devices=cfg.devices,
         fixed_ms=cfg.fixed_ms,
         per_row_ms=cfg.per_row_ms,

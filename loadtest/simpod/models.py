@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loadtest.simpod.core import double_fp32, identity
-from loadtest.simpod.errors import SimError
+from loadtest.simpod.errors import Code, SimError
 from protos import grpc_service_pb2 as pb
 from protos import model_config_pb2 as mc
 from protos.infer import InferRequestBody
@@ -61,6 +61,7 @@ class SimModel:
     dims: tuple[int, ...]  # per row; -1 = any size
     max_batch: int
     compute: Callable[[bytes], bytes]
+    signature: bool = True  # False: metadata declares no inputs/outputs and there is no config
 
     @property
     def shape(self) -> list[int]:
@@ -70,6 +71,8 @@ class SimModel:
     def check(self, request: InferRequestBody) -> Batch:
         """The request as a batch of this model, or an INVALID_ARGUMENT naming what is wrong."""
         where = f"model '{self.name}'"
+        if not self.signature:
+            return self._check_any(request, where)
         names = [t.name for t in request.inputs]
         for name in names:
             if name != INPUT:
@@ -105,6 +108,20 @@ class SimModel:
                 )
         return Batch(tensor, rows, outputs)
 
+    def _check_any(self, request: InferRequestBody, where: str) -> Batch:
+        """Without a signature: INPUT0 of FP32 in any shape (dim 0 the rows, if any)."""
+        tensor = next((t for t in request.inputs if t.name == INPUT), None)
+        if tensor is None:
+            raise SimError.invalid(f"{where} needs input '{INPUT}'")
+        if tensor.datatype != self.datatype:
+            raise SimError.invalid(
+                f"input '{INPUT}' has datatype {tensor.datatype}, {where} computes on "
+                f"{self.datatype}"
+            )
+        rows = tensor.shape[0] if tensor.shape else 1
+        outputs = [OUTPUT] if request.outputs is None else [o.name for o in request.outputs]
+        return Batch(tensor, max(rows, 1), outputs)
+
     def run(self, batch: Batch) -> list[Tensor]:
         """The outputs of ``batch``, in the order they were requested."""
         data = self.compute(batch.tensor.data)
@@ -113,12 +130,17 @@ class SimModel:
     def metadata(self) -> pb.ModelMetadataResponse:
         """The v2 model metadata."""
         meta = pb.ModelMetadataResponse(name=self.name, versions=[VERSION], platform=PLATFORM)
+        if not self.signature:
+            return meta
         meta.inputs.add(name=INPUT, datatype=self.datatype, shape=self.shape)
         meta.outputs.add(name=OUTPUT, datatype=self.datatype, shape=self.shape)
         return meta
 
     def config(self, devices: int) -> mc.ModelConfig:
-        """The Triton model configuration (what perf_analyzer reads)."""
+        """The Triton model configuration (what perf_analyzer reads); NOT_FOUND without a
+        signature (as MLServer answers for a model whose settings declare none)."""
+        if not self.signature:
+            raise SimError(Code.NOT_FOUND, f"model '{self.name}' has no model configuration")
         cfg = mc.ModelConfig(name=self.name, platform=PLATFORM, max_batch_size=self.max_batch)
         data_type = _CONFIG_TYPES[self.datatype]
         cfg.input.add(name=INPUT, data_type=data_type, dims=self.dims)  # type: ignore[arg-type]
@@ -130,9 +152,12 @@ class SimModel:
         return cfg
 
 
-def demo_model(max_batch: int, name: str = "sim") -> SimModel:
-    """The demo model: INPUT0 FP32 [16] per row, OUTPUT0 = 2 * INPUT0."""
-    return SimModel(name, "FP32", (16,), max_batch, double_fp32)
+def demo_model(
+    max_batch: int, name: str = "sim", row_size: int = 16, signature: bool = True
+) -> SimModel:
+    """The demo model: INPUT0 FP32 [row_size] per row, OUTPUT0 = 2 * INPUT0; without a
+    signature it describes nothing and doubles whatever FP32 INPUT0 it gets."""
+    return SimModel(name, "FP32", (row_size,), max_batch, double_fp32, signature)
 
 
 def identity_models(max_batch: int) -> list[SimModel]:
@@ -142,9 +167,15 @@ def identity_models(max_batch: int) -> list[SimModel]:
     ]
 
 
-def build_models(name: str, max_batch: int, with_identity: bool) -> dict[str, SimModel]:
+def build_models(
+    name: str,
+    max_batch: int,
+    with_identity: bool,
+    row_size: int = 16,
+    signature: bool = True,
+) -> dict[str, SimModel]:
     """Every model the pod serves, by name."""
-    models = [demo_model(max_batch, name)]
+    models = [demo_model(max_batch, name, row_size, signature)]
     if with_identity:
         models += identity_models(max_batch)
     return {m.name: m for m in models}
