@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl is not installed: `kubectl kustomize` renders the overlays"
 )
 
-# The RBAC table (README "Deploying to Kubernetes"): (apiGroup, resource, verbs, resourceNames).
+# The RBAC table (docs/deploying.md): (apiGroup, resource, verbs, resourceNames).
 GATEWAY_RULES = {("discovery.k8s.io", "endpointslices", ("list", "watch"), ())}
 AUTOSCALER_RULES = {
     ("apps", "deployments/scale", ("get", "patch"), ("sim-pods",)),
