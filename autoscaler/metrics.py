@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from autoscaler import __version__
 from autoscaler.decider import Decision
 from autoscaler.startup import StartupSample
 
@@ -66,6 +67,10 @@ class AutoscalerMetrics:
             "autoscaler_lost_pods", "Pods asked for, not ready long past the start-up time"
         )
         self.leader = gauge("autoscaler_leader", "1 while this replica holds the Lease", ())
+        build = gauge(
+            "autoscaler_build_info", "1, labelled with the autoscaler's version", ("version",)
+        )
+        build.labels(__version__).set(1)
 
     def observe(
         self,

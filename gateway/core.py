@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+from gateway import __version__
 from gateway.config import GatewayConfig, ModelSettings
 from gateway.errors import Code, InferError
 from gateway.metrics import GatewayMetrics, ModelState, StateCollector
@@ -17,7 +18,7 @@ from protos.infer import InferRequestBody, InferResponseBody
 __all__ = ["EXTENSIONS", "SERVER_NAME", "SERVER_VERSION", "Gateway"]
 
 SERVER_NAME = "inference-gateway"
-SERVER_VERSION = "0.1.0"
+SERVER_VERSION = __version__
 EXTENSIONS = ("binary_tensor_data", "parameters", "statistics", "model_configuration")
 
 
@@ -197,4 +198,4 @@ class _Observer:
         self.latency = metrics.latency.labels(model, protocol)
 
     def failed(self, code: Code) -> None:
-        self._metrics.failures.labels(*self._labels, code.reason).inc()
+        self._metrics.failures.labels(*self._labels, code.triton_reason, code.reason).inc()

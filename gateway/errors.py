@@ -35,6 +35,13 @@ class Code(enum.Enum):
         """The label metrics use for this failure."""
         return self.name.lower()
 
+    @property
+    def triton_reason(self) -> str:
+        """Triton's failure reason for it (``nv_inference_request_failure``'s ``reason``):
+        REJECTED by the scheduler (queue full, overloaded, timed out), CANCELED by the caller,
+        BACKEND (a pod failed or was unreachable), OTHER (bad input, unknown model ...)."""
+        return _TRITON_REASONS.get(self, "OTHER")
+
     @classmethod
     def from_grpc(cls, code: grpc.StatusCode) -> Code:
         """The kind for a status a pod answered with (unknown codes count as INTERNAL)."""
@@ -45,6 +52,15 @@ _FROM_GRPC = {c.grpc_code: c for c in Code if c is not Code.PAYLOAD_TOO_LARGE}
 _FROM_GRPC[grpc.StatusCode.UNKNOWN] = Code.INTERNAL
 _FROM_GRPC[grpc.StatusCode.FAILED_PRECONDITION] = Code.INVALID_ARGUMENT
 _FROM_GRPC[grpc.StatusCode.OUT_OF_RANGE] = Code.INVALID_ARGUMENT
+
+
+_TRITON_REASONS = {
+    Code.RESOURCE_EXHAUSTED: "REJECTED",
+    Code.DEADLINE_EXCEEDED: "REJECTED",
+    Code.CANCELLED: "CANCELED",
+    Code.INTERNAL: "BACKEND",
+    Code.UNAVAILABLE: "BACKEND",
+}
 
 
 class InferError(Exception):

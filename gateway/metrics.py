@@ -6,10 +6,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from gateway import __version__ as VERSION
 from gateway.scheduler_state import SchedulerState
 
 __all__ = [
@@ -57,13 +58,19 @@ class GatewayMetrics:
         self.requests = counter("gateway_requests", "Inference requests received", mp)
         self.failures = counter(
             "gateway_request_failures",
-            "Inference requests answered with an error, by reason",
-            [*mp, "reason"],
+            "Inference requests answered with an error, by Triton's reason and the status code",
+            [*mp, "reason", "code"],
         )
         self.latency = histogram(
             "gateway_request_duration_seconds", "Time from a request's arrival to its answer", mp
         )
-        self.batches = counter("gateway_pod_batches", "Batches sent, by pod", ["model", "pod"])
+        self.batches = counter(
+            "gateway_pod_batches", "Batches sent, by pod", ["model", "model_server_pod"]
+        )
+        self.build_info = Gauge(
+            "gateway_build_info", "1, labelled with the gateway's version", ["version"], registry=r
+        )
+        self.build_info.labels(VERSION).set(1)
         self.queue_time = histogram(
             "gateway_queue_duration_seconds",
             "Time a request waited in the gateway's queue before its batch was sent",
@@ -104,7 +111,7 @@ class StateCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         models = self._states()
-        mp = ["model", "pod"]
+        mp = ["model", "model_server_pod"]  # not "pod": Prometheus adds that target label
         in_flight = _gauge("gateway_pod_inflight_batches", "Batches sent, not yet answered", mp)
         rows = _gauge("gateway_pod_outstanding_rows", "Rows sent to a pod, not yet answered", mp)
         ready = _gauge("gateway_pod_ready", "1 when the gateway routes to the pod", mp)
@@ -123,6 +130,7 @@ class StateCollector(Collector):
         per_row = _gauge(
             "gateway_batch_cost_per_row_seconds", "Fitted c of batch time F + c*n", ["model"]
         )
+        ready_pods = _gauge("gateway_ready_pods", "Pods the gateway routes to", ["model"])
         signatures = _gauge(
             "gateway_model_signatures",
             "Distinct model signatures among ready pods (above 1: the pods disagree)",
@@ -136,6 +144,7 @@ class StateCollector(Collector):
                 rows.add_metric([m.model, p.address], p.outstanding_rows)
                 ready.add_metric([m.model, p.address], 1.0 if p.ready else 0.0)
             requests.add_metric([m.model], m.in_flight)
+            ready_pods.add_metric([m.model], len(s.ready_pods))
             for level, n, r in s.levels:
                 q_requests.add_metric([m.model, str(level)], n)
                 q_rows.add_metric([m.model, str(level)], r)
@@ -143,7 +152,7 @@ class StateCollector(Collector):
                 fixed.add_metric([m.model], s.fixed_s)
                 per_row.add_metric([m.model], s.per_row_s)
         yield from (in_flight, rows, ready, requests, q_requests, q_rows, fixed, per_row)
-        yield signatures
+        yield from (signatures, ready_pods)
 
 
 class ModelMetrics:

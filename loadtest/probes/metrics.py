@@ -108,7 +108,9 @@ def gateway_figures(prev: Scrape | None, cur: Scrape, dt: float, model: str) -> 
         "queue_rows": cur.total("gateway_queue_rows", model=model),
         "queue_by_priority": cur.by_label("gateway_queue_requests", "priority", model=model),
         "inflight_requests": cur.total("gateway_inflight_requests", model=model),
-        "pod_inflight_batches": cur.by_label("gateway_pod_inflight_batches", "pod", model=model),
+        "pod_inflight_batches": cur.by_label(
+            "gateway_pod_inflight_batches", "model_server_pod", model=model
+        ),
         **_batches(prev, cur, "gateway_batch_rows", model),
         "requests_per_s": _per_s(_delta(prev, cur, "gateway_requests_total", model=model), dt),
         "failures_per_s": _per_s(

@@ -124,7 +124,9 @@ def test_metrics_count_requests_and_show_pods(gateway: GatewayProc) -> None:
     with urllib.request.urlopen(gateway.metrics_url, timeout=5) as resp:
         text = resp.read().decode()
     assert 'gateway_requests_total{model="sim",protocol="grpc"}' in text
-    assert 'gateway_pod_ready{model="sim",pod="127.0.0.1:' in text
+    assert 'gateway_pod_ready{model="sim",model_server_pod="127.0.0.1:' in text
+    assert 'gateway_ready_pods{model="sim"} 2.0' in text
+    assert 'gateway_build_info{version="0.1.0"} 1.0' in text
     assert "gateway_request_duration_seconds_bucket" in text
 
 

@@ -106,7 +106,7 @@ async def steady_load(address: str, stop: asyncio.Event, workers: int = 6) -> Ou
 
 def gauge(text: str, name: str) -> dict[str, float]:
     """Samples of a gauge of model ``sim`` by its pod label."""
-    return parse_metrics(text).by_label(name, "pod", model="sim")
+    return parse_metrics(text).by_label(name, "model_server_pod", model="sim")
 
 
 async def scrape(url: str) -> str:

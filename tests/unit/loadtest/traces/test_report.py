@@ -46,8 +46,8 @@ gateway_batch_rows_sum{model="sim"} %(rows)s
 gateway_inflight_requests{model="sim"} 6.0
 # HELP gateway_pod_inflight_batches Batches sent, not yet answered
 # TYPE gateway_pod_inflight_batches gauge
-gateway_pod_inflight_batches{model="sim",pod="10.0.0.1:9001"} 2.0
-gateway_pod_inflight_batches{model="sim",pod="10.0.0.2:9001"} 1.0
+gateway_pod_inflight_batches{model="sim",model_server_pod="10.0.0.1:9001"} 2.0
+gateway_pod_inflight_batches{model="sim",model_server_pod="10.0.0.2:9001"} 1.0
 # HELP gateway_queue_requests Requests queued (priority 0: delayed)
 # TYPE gateway_queue_requests gauge
 gateway_queue_requests{model="sim",priority="0"} 1.0
