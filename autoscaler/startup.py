@@ -19,9 +19,11 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from autoscaler.spec import ScalingSpec
+
 __all__ = ["DEFAULT_PRIOR_S", "StartupEstimator", "StartupSample"]
 
-DEFAULT_PRIOR_S = 30.0
+DEFAULT_PRIOR_S = ScalingSpec().startup_s  # the spec's prior, for a model given none
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,15 +95,16 @@ class ReportStream:
                         await self._exchange(stub)
                     else:
                         await stub.StreamLoad(self._reports())
+                        self.two_way = True  # that stream ended: ask for Exchange again
                 except grpc.aio.AioRpcError as exc:
                     if self.two_way and exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                         self.two_way = False
                         self.fallbacks += 1
                         log.info("autoscaler %s has no Exchange: streaming one-way", self.address)
                         continue
-                    self._failed(exc.code().name)
+                    self._failed(exc.code().name, worked=self.reports_sent > sent_before + 1)
                 except Exception:  # never let the reporter die; serving does not depend on it
-                    self._failed("error")
+                    self._failed("error", worked=self.reports_sent > sent_before + 1)
                     log.exception("load report stream to %s: error", self.address)
                 finally:
                     self.connected = False
@@ -116,8 +117,10 @@ class ReportStream:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
 
-    def _failed(self, why: str) -> None:
+    def _failed(self, why: str, *, worked: bool) -> None:
         self.stream_failures += 1
+        if worked:  # a stream that had worked: its failure is news again (WARNING), backoff anew
+            self._backoff.reset()
         self.two_way = True  # the replica may have been replaced by a newer one: ask again
         log.log(
             logging.WARNING if self._backoff.failures == 0 else logging.DEBUG,

@@ -78,23 +78,23 @@ def snapshot(runtime: ModelRuntime, now: float) -> ModelSnapshot:
     """One model's signals, from its scheduler's state and its request count."""
     s = runtime.scheduler.state(now)
     ready = s.ready_pods
-    return ModelSnapshot(  # in field order
-        runtime.name,
-        s.queued_requests,
-        s.queued_rows,
-        s.inflight_rows,
-        s.arrival_rows_per_s,
-        runtime.requests_total,
-        s.completed_rows_total,
-        s.rejected_requests_total,
-        s.fixed_s,
-        s.per_row_s,
-        max((p.slots for p in ready), default=0),
-        max((p.devices for p in ready), default=0),
-        s.max_batch_size,
-        len(ready),
-        len(s.starting_pods),
-        len(s.terminating_pods),
+    return ModelSnapshot(  # by keyword: many adjacent int fields, a swap would go unseen
+        model=runtime.name,
+        queued_requests=s.queued_requests,
+        queued_rows=s.queued_rows,
+        inflight_rows=s.inflight_rows,
+        arrival_rows_per_s=s.arrival_rows_per_s,
+        arrived_requests_total=runtime.requests_total,
+        completed_rows_total=s.completed_rows_total,
+        rejected_requests_total=s.rejected_requests_total,
+        fixed_s=s.fixed_s,
+        per_row_s=s.per_row_s,
+        slots_per_pod=max((p.slots for p in ready), default=0),
+        devices_per_pod=max((p.devices for p in ready), default=0),
+        max_batch_size=s.max_batch_size,
+        ready_endpoints=len(ready),
+        starting_endpoints=len(s.starting_pods),
+        terminating_endpoints=len(s.terminating_pods),
     )
 
 

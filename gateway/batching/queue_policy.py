@@ -93,10 +93,6 @@ class LevelPolicies:
         self.settings = settings
         self._by_level: dict[int, QueuePolicy] = {}
 
-    @property
-    def levels(self) -> int:
-        return self.settings.levels
-
     def policy(self, level: int) -> QueuePolicy:
         found = self._by_level.get(level)
         if found is None:

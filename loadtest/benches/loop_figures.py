@@ -7,7 +7,8 @@
 - **scale changes**: the autoscaler's patches to the scale subresource in the window.
 - **reaction**: from the trace's first rise (the step, the spike, the square wave's first high
   half) to the first patch (the patch counter, or spec.replicas, moving), and to the new
-  capacity serving: readyReplicas reaching the most replicas asked for before the rise ends.
+  capacity serving: readyReplicas reaching the most replicas asked for before the rise ends
+  (or by the first patch, where that comes later).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def reaction(samples: Sequence[LoopSample], rise_s: float, end_s: float) -> dict
     if patch_at is None:
         return out
     out["to_first_patch_s"] = round(patch_at - rise_s, 2)
-    asked = max((s.replicas or 0) for s in after if s.at_s <= end_s) if after else 0
+    # The most asked for before the rise ends; a first patch after that end still counts.
+    asked = max((s.replicas or 0) for s in after if s.at_s <= max(end_s, patch_at))
     out["new_replicas"] = asked
     for s in after:
         if s.ready is not None and s.ready >= asked > (start.ready or 0):

@@ -119,10 +119,8 @@ class Kubelet:
             self._task = None
         try:
             await asyncio.gather(*self._starts, return_exceptions=True)
-            pods = [p for p in self._pods.values() if p.proc is not None]
-            await asyncio.gather(
-                *(asyncio.to_thread(p.proc.stop, p.template.grace_s) for p in pods if p.proc)
-            )
+            running = [(p.proc, p.template.grace_s) for p in self._pods.values() if p.proc]
+            await asyncio.gather(*(asyncio.to_thread(proc.stop, grace) for proc, grace in running))
         finally:
             for pod in self._pods.values():  # whatever happened above: nothing outlives us
                 if pod.proc is not None:
@@ -162,7 +160,7 @@ class Kubelet:
 
     def _reconcile_one(self, name: str, dep: dict[str, Any] | None, now: float) -> None:
         pods = [p for p in self._pods.values() if p.template.deployment == name]
-        replicas = int(((dep or {}).get("spec") or {}).get("replicas", 1) or 0) if dep else 0
+        replicas = int((dep.get("spec") or {}).get("replicas", 1) or 0) if dep else 0
         try:
             template = template_of(dep, self.defaults) if dep else pods[0].template
         except ValueError as exc:

@@ -8,10 +8,10 @@ from typing import Any
 from loadtest.control_plane.reconcile import Phase
 from loadtest.control_plane.spec import PodTemplate
 from loadtest.kube_api.objects import SliceEndpoint, endpoint_slice
+from loadtest.stack.procs import HOST
 
 __all__ = ["HOST", "MANAGED_BY", "PodFacts", "event", "pod_object", "pod_slice"]
 
-HOST = "127.0.0.1"
 MANAGED_BY = "kubelet.loadtest"
 _CONTAINER = "model"
 

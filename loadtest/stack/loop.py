@@ -103,8 +103,8 @@ def control_plane_args(config: LoopConfig) -> list[str]:
     return [
         *("--namespace", config.namespace, "--deployment", config.model),
         *("--replicas", str(config.pods), "--devices", str(pod.devices)),
-        *("--startup-s", str(config.startup_s)),
-        *pod.args()[:6],  # the cost: --fixed-ms, --per-row-ms, --max-batch
+        *("--startup-s", str(config.startup_s)),  # given even when 0: the command's default is 1
+        *pod.args(),  # the cost (a --devices or --startup-s in it is the same value again)
     ]
 
 

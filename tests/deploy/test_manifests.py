@@ -140,7 +140,8 @@ def test_custom_resources_have_their_required_fields(tmp_path: Path) -> None:
     notes = isvc["metadata"]["annotations"]
     assert notes["serving.kserve.io/deploymentMode"] in ("Standard", "RawDeployment")
     assert notes["serving.kserve.io/autoscalerClass"] == "external"
-    assert "triton" in isvc["spec"]["predictor"] or isvc["spec"]["predictor"]["model"]
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["triton"]["storageUri"] and predictor["triton"]["protocolVersion"]
 
 
 def _rules(role: dict[str, Any]) -> set[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:

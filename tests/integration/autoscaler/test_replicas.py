@@ -119,7 +119,7 @@ async def test_both_replicas_hear_the_gateway_only_the_leader_acts_and_a_takeove
             no_data = decisions(standby, reason="hold_no_data")
 
             leader.kill()  # SIGKILL: no goodbye, the Lease is not released
-            leader.popen.wait()
+            leader.popen.wait(timeout=30)
             kube.store.delete(ENDPOINTSLICES, NS, leader_name)  # as the endpoints controller
             await until(lambda: scrape(s_url, "autoscaler_leader") == 1.0)
             taken_over = decisions(standby)

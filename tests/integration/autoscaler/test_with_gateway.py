@@ -9,14 +9,10 @@ autoscaler does not disturb serving; a restarted autoscaler resumes without a sc
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from loadtest.kube_api.objects import (
     DEPLOYMENTS,
@@ -27,16 +23,15 @@ from loadtest.kube_api.objects import (
     write_kubeconfig,
 )
 from loadtest.kube_api.server import KubeApiServer
-from loadtest.stack.procs import HOST, Proc, free_port, wait_http
+from loadtest.stack.procs import HOST, AutoscalerProc, free_port, start_autoscaler
 from tests.integration.autoscaler.support import (
+    NS,
     Load,
     autoscaler_config,
     scrape,
     start_sim,
     until,
 )
-
-NS = "default"
 
 
 @pytest.fixture
@@ -47,20 +42,6 @@ async def kube() -> AsyncIterator[KubeApiServer]:
         yield server
 
 
-def start_autoscaler(config: dict[str, Any], tmp_path: Path, name: str) -> tuple[Proc, str]:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    exe = str(Path(sys.executable).parent / "autoscaler")
-    popen = subprocess.Popen([exe, "--config", str(path)], start_new_session=True)
-    metrics = f"http://{HOST}:{config['server']['metrics_port']}"
-    try:
-        wait_http(f"{metrics}/healthz", proc=popen)
-    except BaseException:
-        popen.kill()
-        raise
-    return Proc(name, popen), f"{metrics}/metrics"
-
-
 def replicas(kube: KubeApiServer) -> int:
     return spec_replicas(kube.store, NS, "sim")
 
@@ -69,15 +50,15 @@ async def test_load_scales_killing_the_autoscaler_does_not_disturb_serving_and_a
     kube: KubeApiServer, tmp_path: Path
 ) -> None:
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", kube.url, NS)
-    grpc_port = free_port()
+    grpc_port = free_port()  # the restarted autoscaler comes back on the same address
 
-    def config(identity: str) -> dict[str, Any]:
-        server = {"host": HOST, "grpc_port": grpc_port, "metrics_port": free_port()}
-        return {**autoscaler_config(kubeconfig, identity), "server": server}
+    def start(identity: str) -> AutoscalerProc:
+        return start_autoscaler(autoscaler_config(kubeconfig, identity), grpc_port=grpc_port)
 
     pod, gateway = await start_sim({"address": f"{HOST}:{grpc_port}"})
-    first, first_metrics = await asyncio.to_thread(start_autoscaler, config("first"), tmp_path, "a")
-    second: Proc | None = None
+    first = await asyncio.to_thread(start, "first")
+    first_metrics = first.metrics_url
+    second: AutoscalerProc | None = None
     try:
         await until(lambda: scrape(first_metrics, "autoscaler_leader") == 1.0)
         assert replicas(kube) == 1
@@ -91,7 +72,7 @@ async def test_load_scales_killing_the_autoscaler_does_not_disturb_serving_and_a
                 )
             )
             first.kill()  # SIGKILL: no goodbye, the Lease is not released
-            first.popen.wait()
+            first.popen.wait(timeout=30)
             served = load.ok
             connected = f"{gateway.metrics_url}"
             await until(lambda: scrape(connected, "gateway_autoscaler_connected") == 0.0)
@@ -99,9 +80,8 @@ async def test_load_scales_killing_the_autoscaler_does_not_disturb_serving_and_a
             assert not load.errors, "serving is not disturbed by the autoscaler's absence"
         scaled_to = max(scaled_to, replicas(kube))
         # No load now: a fresh autoscaler would see no demand, but it just (re)started.
-        second, second_metrics = await asyncio.to_thread(
-            start_autoscaler, config("second"), tmp_path, "b"
-        )
+        second = await asyncio.to_thread(start, "second")
+        second_metrics = second.metrics_url
         await until(lambda: scrape(second_metrics, "autoscaler_leader") == 1.0)
         hold = {"model": "sim", "reason": "hold_restart"}
         await until(lambda: scrape(second_metrics, "autoscaler_decisions_total", **hold) >= 10)

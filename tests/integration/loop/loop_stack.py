@@ -102,11 +102,16 @@ class Stack:
 
     def decisions(self, reason: str | None = None) -> float:
         """``autoscaler_decisions_total`` for the model (of ``reason``, or of every reason)."""
+        return self.autoscaler_metric(
+            "autoscaler_decisions_total", **({"reason": reason} if reason else {})
+        )
+
+    def autoscaler_metric(self, name: str, **labels: str) -> float:
+        """The sum of the autoscaler's samples ``name`` for the model (0 when absent)."""
         assert self.autoscaler is not None
         with urllib.request.urlopen(self.autoscaler.metrics_url, timeout=5) as resp:
             page = parse_metrics(resp.read().decode())
-        labels = {"model": self.config.model} | ({"reason": reason} if reason else {})
-        return page.total("autoscaler_decisions_total", **labels) or 0.0
+        return page.total(name, model=self.config.model, **labels) or 0.0
 
     def stop(self) -> None:
         """The gateway, the autoscaler, then the control plane (which drains every pod)."""

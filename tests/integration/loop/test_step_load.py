@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from autoscaler.spec import ScalingSpec
 from tests.integration.loop.loop_stack import SLOW, Load, Stack, eventually, stack_of
 
 ROWS = 2
@@ -54,3 +55,14 @@ def test_a_step_to_three_times_a_pods_limit_scales_up(stack: Stack, load: Load) 
 def test_the_scale_up_is_counted_under_its_reason(stack: Stack, load: Load) -> None:
     counts = {reason: stack.decisions(reason) for reason in REASONS}
     assert any(counts.values()), counts
+
+
+def test_the_new_pods_start_up_is_learnt(stack: Stack, load: Load) -> None:
+    """The autoscaler's patch and the gateway's ready endpoints meet: the start-up measured
+    from one to the other replaces the prior (the spec's default)."""
+    prior = ScalingSpec().startup_s
+    eventually(
+        lambda: stack.autoscaler_metric("autoscaler_pod_startup_samples_total") >= 1,
+        "a start-up sample once the asked-for pods are ready",
+    )
+    assert stack.autoscaler_metric("autoscaler_pod_startup_seconds") != prior

@@ -137,5 +137,5 @@ async def test_a_trigger_without_a_known_model_is_refused_on_every_rpc(
         assert words in (err.value.details() or "")
     stream = stub.StreamIsActive(ref(model))
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stream.read()
+        await asyncio.wait_for(stream.read(), LIMIT_S)
     assert err.value.code() == code

@@ -24,7 +24,8 @@ def children(pid: int) -> list[int]:
 
 
 def ready_pods(server: str) -> int:
-    with urllib.request.urlopen(f"{server}/apis/apps/v1/namespaces/models/deployments/sim") as r:
+    url = f"{server}/apis/apps/v1/namespaces/models/deployments/sim"
+    with urllib.request.urlopen(url, timeout=BOUND_S) as r:
         return int(json.loads(r.read()).get("status", {}).get("readyReplicas") or 0)
 
 
@@ -39,6 +40,7 @@ def test_it_runs_the_deployment_and_sigterm_stops_every_pod(tmp_path: Path) -> N
         while not kubeconfig.exists() and time.monotonic() < end:
             assert proc.poll() is None, "it exited"
             time.sleep(0.05)
+        assert kubeconfig.exists(), f"no kubeconfig within {BOUND_S} s"
         server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
         while ready_pods(server) < 2 and time.monotonic() < end:
             time.sleep(0.05)

@@ -65,7 +65,9 @@ async def test_scale_and_watch_stream_a_new_pod(plane: ControlPlane, kubeconfig:
         (new,) = set(pod_names(plane)) - before
         seen = ""
         while new not in seen:
-            seen += (await asyncio.wait_for(watch.stdout.readline(), BOUND_S)).decode()
+            line = await asyncio.wait_for(watch.stdout.readline(), BOUND_S)
+            assert line, f"kubectl get -w ended before {new} showed:\n{seen}"
+            seen += line.decode()
     finally:
         watch.terminate()
         await watch.wait()

@@ -14,6 +14,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.models.runtime import ModelRuntime
 from protos.infer import InferRequestBody
 from protos.tensors import Tensor
+from tests.fakes.reports import until
 
 
 def request(rows: int) -> InferRequestBody:
@@ -28,8 +29,8 @@ def runtime() -> ModelRuntime:
 
 async def test_a_request_waiting_for_the_spec_counts_as_queued_until_it_gives_up() -> None:
     model = runtime()
-    waiting = asyncio.create_task(model.infer(request(3), time.monotonic() + 0.3))
-    await asyncio.sleep(0.05)
+    waiting = asyncio.create_task(model.infer(request(3), time.monotonic() + 2))
+    await until(lambda: model.scheduler.state(time.monotonic()).queued_requests > 0)
     state = model.scheduler.state(time.monotonic())
     assert (state.queued_requests, state.queued_rows) == (1, 3)
     with pytest.raises(InferError) as err:
@@ -42,7 +43,7 @@ async def test_a_request_waiting_for_the_spec_counts_as_queued_until_it_gives_up
 async def test_a_waiting_request_that_is_cancelled_is_no_longer_counted() -> None:
     model = runtime()
     waiting = asyncio.create_task(model.infer(request(1), time.monotonic() + 30))
-    await asyncio.sleep(0.05)
+    await until(lambda: model.scheduler.state(time.monotonic()).queued_requests > 0)
     assert model.scheduler.state(time.monotonic()).queued_requests == 1
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):

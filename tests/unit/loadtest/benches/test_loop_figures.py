@@ -51,6 +51,19 @@ def test_figures_count_violations_and_time_the_reaction() -> None:
     assert reaction["new_replicas"] == 3
 
 
+def test_a_first_patch_after_the_rise_ended_is_still_timed() -> None:
+    # a 1 s spike from 5 s; the patch lands at 6.5 s, its pods are ready at 9 s
+    figures = loop_figures(spike(10, 100, 10, at_s=5, width_s=1), [], _samples_late(), 100.0)
+    reaction = figures["reaction"]
+    assert (reaction["rise_s"], reaction["new_replicas"]) == (5, 3)
+    assert reaction["to_first_patch_s"] == pytest.approx(1.5)
+    assert reaction["to_capacity_s"] == pytest.approx(4.0)
+
+
+def _samples_late() -> list[LoopSample]:
+    return [LoopSample(0.0, 1, 1, 0), LoopSample(6.5, 3, 1, 1), LoopSample(9.0, 3, 3, 1)]
+
+
 def test_patched_count_reads_the_autoscalers_counter() -> None:
     text = (
         'autoscaler_scale_changes_total{model="sim",result="patched"} 3.0\n'
