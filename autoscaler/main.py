@@ -41,6 +41,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--dry-run", action="store_true", help="log and export decisions; never patch"
     )
+    parser.add_argument(
+        "--actuation",
+        choices=["patch", "keda"],
+        help="overrides the top-level actuation (models that set their own keep it)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -51,6 +56,8 @@ def _with_flags(config: AutoscalerConfig, args: argparse.Namespace) -> Autoscale
     update: dict[str, Any] = {"server": server}
     if args.dry_run:
         update["dry_run"] = True
+    if args.actuation:
+        update["actuation"] = args.actuation
     return config.model_copy(update=update)
 
 

@@ -8,7 +8,7 @@ from autoscaler.aggregate import GatewayReport, ReportStore
 from autoscaler.config import ConfigError, parse_config
 from autoscaler.controller import KEDA, PATCH, Controller, Target
 from autoscaler.decider import Decision
-from autoscaler.main import _targets
+from autoscaler.main import _parse, _targets, _with_flags
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.spec import ScalingSpec
 
@@ -59,3 +59,10 @@ async def test_keda_targets_are_decided_but_only_patch_targets_are_patched() -> 
     assert value("autoscaler_scale_changes_total", {"model": "k", "result": "keda"}) == 1.0
     assert value("autoscaler_scale_changes_total", {"model": "p", "result": "patched"}) == 1.0
     assert value("autoscaler_desired_replicas", {"model": "k"}) == decisions["k"].desired
+
+
+def test_the_actuation_flag_sets_the_top_level_actuation() -> None:
+    config = parse_config({"models": [{"name": "a"}, {"name": "b", "actuation": "patch"}]})
+    flagged = _with_flags(config, _parse(["--config", "x.yaml", "--actuation", "keda"]))
+    assert [t.actuation for t in _targets(flagged)] == [KEDA, PATCH]
+    assert _with_flags(config, _parse(["--config", "x.yaml"])).actuation == PATCH
