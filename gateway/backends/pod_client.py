@@ -79,6 +79,24 @@ class PodClient:
                 ) from None
             state = self._channel.get_state()
 
+    async def reconnected(self) -> None:
+        """Return once the channel has lost its connection and made a new one: the pod may have
+        restarted (with another model), however briefly it was gone. While the channel is idle
+        it is asked to connect, so a restart is seen with no call in flight."""
+        channel, ready = self._channel, grpc.ChannelConnectivity.READY
+        state = channel.get_state(try_to_connect=True)
+        was_ready = state is ready
+        while True:
+            await channel.wait_for_state_change(state)
+            state = channel.get_state()
+            if state is grpc.ChannelConnectivity.SHUTDOWN:
+                await asyncio.Event().wait()  # closed: never again (the watcher is cancelled)
+            if state is ready and was_ready:
+                return  # every change out of READY that ends in READY is a new connection
+            if state is grpc.ChannelConnectivity.IDLE:
+                state = channel.get_state(try_to_connect=True)
+            was_ready = was_ready or state is ready
+
     async def model_ready(self, timeout_s: float) -> bool:
         """ModelReady for this pod's model; False when the pod cannot be reached."""
         try:

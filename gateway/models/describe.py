@@ -1,6 +1,7 @@
 """Learning a model from its pods: one pod's description, and which description is in force.
 
-Each pod is described (ModelMetadata, then ModelConfig) every time it becomes ready. The rule
+Each pod is described (ModelMetadata, then ModelConfig) every time it becomes ready, and again
+whenever its connection is lost and made anew (a restart quicker than a probe interval). The rule
 for the spec in force: the first description is taken as it comes; after that, a different
 description replaces it once every ready pod that has described itself agrees on it (a pod
 restarted with a new signature, or the last old pod of a rolling update gone). While the

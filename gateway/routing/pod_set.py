@@ -322,7 +322,20 @@ class PodSet:
             self.set_ready(pod, True)
 
     async def _probe_loop(self, pod: Pod) -> None:
+        watch = asyncio.get_running_loop().create_task(self._watch_connection(pod))
+        try:
+            while True:
+                await self.probe(pod)
+                # A pod that is not ready is probed more often, so it is used soon after it is.
+                await asyncio.sleep(self._interval if pod.probed else min(self._interval, 0.2))
+        finally:
+            await cancel_and_wait(watch)
+
+    async def _watch_connection(self, pod: Pod) -> None:
+        """A ready pod whose connection was lost and made anew is described again, even when
+        it came back between two probes (a restart with a new signature)."""
         while True:
-            await self.probe(pod)
-            # A pod that is not ready is probed more often, so it is used soon after it is.
-            await asyncio.sleep(self._interval if pod.probed else min(self._interval, 0.2))
+            await pod.client.reconnected()
+            if pod.probed and pod.address in self._pods:
+                log.info("pod %s for %s reconnected: describing it again", pod.address, self.model)
+                self._on_ready(pod)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 from gateway.backends.pod_client import PodClient
@@ -38,6 +39,14 @@ class FakePodClient:
 
     async def model_ready(self, timeout_s: float) -> bool:
         return self.ready
+
+    async def reconnected(self) -> None:
+        """Returns when a test calls ``restart()`` (the pod came back on a new connection)."""
+        self._restarted = asyncio.Event()
+        await self._restarted.wait()
+
+    def restart(self) -> None:
+        self._restarted.set()
 
     async def close(self) -> None:
         self.closed = True

@@ -123,3 +123,28 @@ async def test_a_restarted_pod_is_relearnt() -> None:
     finally:
         gw.stop()
         pod.stop()
+
+
+async def test_a_pod_restarted_between_two_probes_is_relearnt() -> None:
+    """Probes 10 minutes apart never see the restart: the lost connection does."""
+    pod = start_pod(["--row-size", "16", "--fixed-ms", "1"])
+    gw = start_gateway(
+        [{"name": "sim", "endpoints": [pod.grpc_address]}],
+        extra={"server": {"probe_interval_ms": 600_000}},
+    )
+    try:
+        assert http_infer(gw, [0.5] * 16, [1, 16])[0] == 200
+        pod.stop()
+        pod = start_pod(
+            ["--row-size", "8", "--fixed-ms", "1"],
+            grpc_port=pod.grpc_port,
+            http_port=pod.http_port,
+        )
+        deadline = time.monotonic() + 30
+        while (status := http_infer(gw, [0.5] * 8, [1, 8])[0]) != 200:
+            assert time.monotonic() < deadline, f"still {status}: the restart was not seen"
+            time.sleep(0.2)
+        assert get_json(f"{gw.http_url}/v2/models/sim")["inputs"][0]["shape"] == [-1, 8]
+    finally:
+        gw.stop()
+        pod.stop()

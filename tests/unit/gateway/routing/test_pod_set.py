@@ -107,3 +107,29 @@ async def test_failing_pods_are_ejected_then_return_on_trial_with_one_slot() -> 
     pods.record_success(a)
     assert "a:1" in names(pods.free_pods())
     await pods.stop()
+
+
+async def test_a_ready_pod_that_reconnects_is_described_again() -> None:
+    described: list[str] = []
+    pods = PodSet(
+        model="m",
+        addresses=["a:1"],
+        probe_interval_s=600.0,
+        probe_timeout_s=1.0,
+        on_ready=lambda pod: described.append(pod.address),
+        client_factory=FakePods(),
+    )
+    pods.start()
+    client = cast(FakePodClient, pods.pods[0].client)
+    for _ in range(100):  # the first probe, then the connection watcher
+        if described and hasattr(client, "_restarted"):
+            break
+        await asyncio.sleep(0.01)
+    assert described == ["a:1"]
+    client.restart()
+    for _ in range(100):
+        if len(described) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert described == ["a:1", "a:1"]
+    await pods.stop()
