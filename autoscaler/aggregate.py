@@ -79,6 +79,13 @@ class ReportStore:
                 del replicas[replica]
         return live, missing
 
+    def replicas(self, model: str, now: float) -> list[str]:
+        """The gateway replicas that share the model's pods: live ones and those gone silent
+        without a goodbye but still held (one may be serving still; counting it keeps the
+        others from taking its slots), sorted."""
+        self._split(model, now)  # drops the ones past the hold
+        return sorted(self._reports.get(model, {}))
+
     def staleness(self, model: str, now: float) -> float | None:
         """Seconds since the newest report of ``model``, live or not; None if none is kept."""
         times = [kept.at for kept in self._reports.get(model, {}).values()]

@@ -93,6 +93,7 @@ class LoadReceiver(pb_grpc.LoadReportServiceServicer):  # type: ignore[misc]
                 model=report.model,
                 ack_seq=report.seq,
                 reports=count,
+                gateway_replicas=self._store.replicas(report.model, self._clock()),
             )
         log.info("gateway %s closed its report exchange after %d reports", replica, count)
 

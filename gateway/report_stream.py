@@ -8,6 +8,7 @@ replica upgraded in place is spoken to two-way again. Any other failure waits a 
 backoff of this stream's own (one replica away does not slow the others). While the replica is
 away no report is made: the counters accumulate into the next one. On stop the stream sends a
 ``final`` report per model, so the replica stops counting this gateway without holding for it.
+Each reply also lists the gateway replicas sharing the model's pods (``on_reply`` hears it).
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ class ReportStream:
         interval_s: float,
         clock: Callable[[], float],
         backoff: Backoff,
+        on_reply: Callable[[ReportStream, Any], None] = lambda stream, reply: None,
     ) -> None:
         self.address = address
+        self._on_reply = on_reply
         self.builder = builder  # its own: deltas and seqs are per replica streamed to
         self._snapshots = snapshots
         self._interval_s = interval_s
@@ -136,6 +139,7 @@ class ReportStream:
             self.connected = True
             self.leader = reply.leader
             self.autoscaler_id = reply.autoscaler_id
+            self._on_reply(self, reply)
 
     async def _reports(self) -> AsyncIterator[Any]:
         """The stream's messages: every model each interval; finals when stopping."""

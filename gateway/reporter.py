@@ -7,7 +7,9 @@ EndpointSlices, so that whichever replica leads has every gateway's whole load (
 standby that takes over). It runs in its own tasks and never blocks serving: when a replica is
 away, no report is made to it (the counters keep accumulating into its next one) and its stream
 is retried with capped exponential backoff and jitter. On stop each stream sends a ``final``
-report per model, so the autoscaler stops counting this replica without holding for it.
+report per model, so the autoscaler stops counting this replica without holding for it. The
+replies list the gateway replicas that share each model's pods; ``gateway_peers`` hands that
+list to the model's pods, which divide their slots by it (gateway.routing.shares).
 
 The same signals are exported as Prometheus gauges (``gateway_load_*``) by ``LoadCollector``,
 so an HPA or KEDA can scale on them instead of the autoscaler.
@@ -21,7 +23,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -176,8 +178,10 @@ class LoadReporter:
         rng: random.Random | None = None,
         backoff_base_s: float = 0.2,
         backoff_cap_s: float = 5.0,
+        on_peers: Callable[[str, str, Sequence[str]], None] = lambda model, me, peers: None,
     ) -> None:
         self.address = settings.address
+        self._on_peers = on_peers
         self.discovery_settings = settings.discovery
         self.interval_s = settings.report_interval_ms / 1000
         self.replica_id = settings.replica_id or default_replica_id()
@@ -236,9 +240,16 @@ class LoadReporter:
             interval_s=self.interval_s,
             clock=self._clock,
             backoff=Backoff(base_s=base_s, cap_s=cap_s, rng=self._rng),
+            on_reply=self._replied,
         )
         self.streams[address] = stream
         stream.start()
+
+    def _replied(self, stream: ReportStream, reply: Any) -> None:
+        """The replicas sharing a model's pods, from the leader's replies (from any replica's
+        while no connected one leads): they agree but for a report or two."""
+        if stream.leader or not self.leader_connected:
+            self._on_peers(reply.model, self.replica_id, reply.gateway_replicas)
 
     def _close(self, address: str, timeout_s: float = 2.0) -> Awaitable[None]:
         """Take the stream out now; its goodbye is the awaitable (its counts are kept)."""
@@ -263,6 +274,17 @@ class LoadReporter:
             await self._discovery.stop()
         closing = [self._close(a, timeout_s) for a in list(self.streams)]
         await asyncio.gather(*closing, *self._closing)
+
+
+def gateway_peers(gateway: Gateway) -> Callable[[str, str, Sequence[str]], None]:
+    """Hands each model's list of gateway replicas to its pods (gateway.routing.shares)."""
+
+    def apply(model: str, me: str, replicas: Sequence[str]) -> None:
+        runtime = gateway.models.get(model)
+        if runtime is not None:
+            runtime.pods.set_peers(me, replicas)
+
+    return apply
 
 
 def gateway_snapshots(gateway: Gateway) -> Callable[[float], list[ModelSnapshot]]:

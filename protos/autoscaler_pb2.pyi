@@ -1,6 +1,7 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -62,15 +63,17 @@ class StreamLoadSummary(_message.Message):
     def __init__(self, reports: _Optional[int] = ...) -> None: ...
 
 class LoadReportReply(_message.Message):
-    __slots__ = ("autoscaler_id", "leader", "model", "ack_seq", "reports")
+    __slots__ = ("autoscaler_id", "leader", "model", "ack_seq", "reports", "gateway_replicas")
     AUTOSCALER_ID_FIELD_NUMBER: _ClassVar[int]
     LEADER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ACK_SEQ_FIELD_NUMBER: _ClassVar[int]
     REPORTS_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_REPLICAS_FIELD_NUMBER: _ClassVar[int]
     autoscaler_id: str
     leader: bool
     model: str
     ack_seq: int
     reports: int
-    def __init__(self, autoscaler_id: _Optional[str] = ..., leader: _Optional[bool] = ..., model: _Optional[str] = ..., ack_seq: _Optional[int] = ..., reports: _Optional[int] = ...) -> None: ...
+    gateway_replicas: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, autoscaler_id: _Optional[str] = ..., leader: _Optional[bool] = ..., model: _Optional[str] = ..., ack_seq: _Optional[int] = ..., reports: _Optional[int] = ..., gateway_replicas: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -21,13 +21,14 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from gateway.backends.pod_client import PodClient
 from gateway.batching.timeline import DeviceTimeline
 from gateway.discovery.endpoints import Endpoint
 from gateway.routing.outlier import OutlierDetector
 from gateway.routing.retry_budget import RetryBudget
+from gateway.routing.shares import SlotShares, fallback_share
 from gateway.tasks import cancel_and_wait
 
 __all__ = ["ClientFactory", "Pod", "PodSet"]
@@ -105,6 +106,8 @@ class PodSet:
         self._dirty = True
         self._started = False
         self._timer: asyncio.TimerHandle | None = None
+        self.shares = SlotShares()  # with other gateway replicas on these pods
+        self._members: tuple[str, ...] | None = None  # pods Kubernetes calls ready, sorted
         for address, endpoint in self._static.items():
             self._pods[address] = Pod(client_factory(address, model), endpoint)
 
@@ -128,14 +131,37 @@ class PodSet:
         return self._view
 
     def free_pods(self) -> list[Pod]:
-        """Pods of the view with a free slot (a pod on trial after an ejection: one batch)."""
+        """Pods of the view with a free slot of this replica's (a pod on trial after an
+        ejection: one batch)."""
         now = self._clock()
+        view = self.ready_pods()
+        shared = self._shared_limits(view) if self.shares.active else None
         out = []
-        for pod in self.ready_pods():
-            limit = 1 if self.outliers.on_trial(pod.address, now) else pod.slots
+        for pod in view:
+            limit = pod.slots if shared is None else shared.get(pod.address, 0)
+            if self.outliers.on_trial(pod.address, now):
+                limit = min(limit, 1)
             if pod.in_flight < limit:
                 out.append(pod)
         return out
+
+    def set_peers(self, me: str, replicas: Sequence[str]) -> None:
+        """The gateway replicas sharing these pods, as the coordinator lists them."""
+        if self.shares.set_replicas(me, replicas):
+            log.info("model %s: pods shared by %d gateway replicas", self.model, len(replicas))
+            self._invalidate()
+
+    def _shared_limits(self, view: tuple[Pod, ...]) -> dict[str, int]:
+        """This replica's slots per pod (gateway.routing.shares), laid out over the pods
+        Kubernetes calls ready; an equal share of the usable ones when none of its own is."""
+        if self._members is None:
+            self._members = tuple(sorted(a for a, p in self._pods.items() if p.endpoint.ready))
+        slots = max((p.slots for p in view), default=0)
+        limits = self.shares.limits(self._members, slots)
+        if not any(limits.get(p.address, 0) for p in view):
+            share = fallback_share(len(self.shares.replicas), slots)
+            return {p.address: share for p in view}
+        return limits
 
     def active_batches(self) -> int:
         return sum(p.in_flight for p in self._pods.values())
@@ -239,6 +265,7 @@ class PodSet:
         return self._static.get(address) or self._discovered.get(address)
 
     def _sync(self, changed: Collection[str] | None) -> tuple[list[str], list[str]]:
+        self._members = None
         if changed is None:
             changed = self._pods.keys() | self._static.keys() | self._discovered.keys()
         added: list[str] = []

@@ -119,3 +119,16 @@ def test_queue_growth_is_summed_over_consecutive_reports_of_each_gateway() -> No
     s.record(report("b", seq=6, queued_rows=40), 0.5)
     after = s.load("sim", 0.5)
     assert after is not None and after.queue_growth_rows_per_s == 0.0
+
+
+def test_the_replicas_sharing_the_pods_are_the_live_and_the_held_ones_sorted() -> None:
+    s = store()  # ttl 1 s, hold 10 s
+    s.record(report("b", seq=1), 0)
+    s.record(report("a", seq=1), 0)
+    s.record(report("c", seq=1), 0)
+    assert s.replicas("sim", 0.5) == ["a", "b", "c"]
+    s.record(report("c", seq=2, final=True), 0.6)  # a goodbye: out at once
+    s.record(report("a", seq=2), 5.0)
+    assert s.replicas("sim", 5.0) == ["a", "b"]  # b is silent but held: it may be serving
+    assert s.replicas("sim", 11.5) == ["a"]  # b past its hold
+    assert s.replicas("other", 0.0) == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
 
@@ -193,3 +193,31 @@ async def test_one_stream_per_autoscaler_endpoint_as_they_come_and_go() -> None:
         finally:
             await rep.stop()
         assert not a.has_load()
+
+
+async def test_each_gateway_hears_the_replicas_that_share_the_pods() -> None:
+    heard: dict[str, list[str]] = {}
+
+    def on_peers(me: str) -> Callable[[str, str, Sequence[str]], None]:
+        def record(model: str, replica: str, peers: Sequence[str]) -> None:
+            assert (model, replica) == ("sim", me)
+            heard[me] = list(peers)
+
+        return record
+
+    async with Autoscaler("as-a") as scaler:
+        address = await scaler.start()
+        reps = []
+        for me in ("gw-b", "gw-a"):
+            settings = AutoscalerSettings(address=address, report_interval_ms=20, replica_id=me)
+            rep = LoadReporter(settings=settings, snapshots=Snapshots(), on_peers=on_peers(me))
+            rep.start()
+            reps.append(rep)
+        try:
+            both = ["gw-a", "gw-b"]
+            await until(lambda: heard.get("gw-a") == both and heard.get("gw-b") == both)
+            await reps[0].stop()  # gw-b says goodbye: gw-a is alone again
+            await until(lambda: heard["gw-a"] == ["gw-a"])
+        finally:
+            for rep in reps:
+                await rep.stop()
