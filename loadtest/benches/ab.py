@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadtest.clients.base import ClientSpec
-from loadtest.generators.closed_loop import ClosedLoopConfig, run_closed_loop
-from loadtest.generators.open_loop import OpenLoopConfig, run_open_loop
+from loadtest.generators.closed_loop import ClosedLoopConfig
+from loadtest.generators.open_loop import OpenLoopConfig
 from loadtest.generators.workers import WindowProbe
 from loadtest.probes.cpu import CpuSource, CpuWindow
 from loadtest.results.load_result import LoadResult
 from loadtest.results.open_loop_result import OpenLoopResult
 from loadtest.results.report import fmt_cpu_us, fmt_rate, fmt_ratio, fmt_us
+from loadtest.stack.spread import run_closed_loop_spread, run_open_loop_spread, spread_specs
 
 __all__ = [
     "AbResult",
@@ -149,11 +150,24 @@ def _row_label(key: str) -> tuple[str, Callable[[float | None], str]]:
 
 @dataclass(frozen=True, slots=True)
 class Side:
-    """One target of an A/B: what to send where, and the processes under test (for CPU)."""
+    """One target of an A/B: what to send where, and the processes under test (for CPU).
+
+    ``more_targets``: further addresses (gateway replicas) the load is spread over, beside
+    ``spec``'s own; then the load's generator processes must be a multiple of their count.
+    """
 
     label: str
     spec: ClientSpec
     watched: Mapping[str, CpuSource] = field(default_factory=dict)
+    more_targets: tuple[str, ...] = ()
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (self.spec.target, *self.more_targets)
+
+    def specs(self) -> tuple[ClientSpec, ...]:
+        """The client spec of each target."""
+        return spread_specs(self.spec, self.targets)
 
 
 @dataclass(slots=True)
@@ -183,7 +197,10 @@ class AbResult:
 
     def as_dict(self) -> dict[str, Any]:
         def side(s: Side, leg: Leg) -> dict[str, Any]:
-            about = {"label": s.label, "protocol": s.spec.kind, "target": s.spec.target}
+            about: dict[str, Any] = {"label": s.label, "protocol": s.spec.kind}
+            about["target"] = s.spec.target
+            if s.more_targets:
+                about["targets"] = list(s.targets)
             return {**about, **leg.as_dict()}
 
         fa, fb = self.figures()
@@ -203,11 +220,13 @@ def _rounded(doc: Mapping[str, float | None]) -> dict[str, float | None]:
     return {k: _round(v) for k, v in doc.items()}
 
 
-def run_load(spec: ClientSpec, load: LoadPlan, probe: WindowProbe | None = None) -> LoadResult:
-    """One run of ``load`` (closed- or open-loop) against ``spec``'s target."""
+def run_load(
+    specs: Sequence[ClientSpec], load: LoadPlan, probe: WindowProbe | None = None
+) -> LoadResult:
+    """One run of ``load`` (closed- or open-loop), spread over ``specs``' targets."""
     if isinstance(load, OpenLoopConfig):
-        return run_open_loop(spec, load, probe)
-    return run_closed_loop(spec, load, probe)
+        return run_open_loop_spread(specs, load, probe)
+    return run_closed_loop_spread(specs, load, probe)
 
 
 def run_ab(
@@ -233,7 +252,7 @@ def run_ab(
             plan = dataclasses.replace(load, seed=load.seed + round_no)
         probe = CpuWindow(side.watched)
         log(f"round {round_no + 1}: {tag}{side.label:<{width}} ...")
-        result = run_load(side.spec, plan, probe)
+        result = run_load(side.specs(), plan, probe)
         ab.legs[index].add(result, probe.seconds)
         if result.error_count:
             log(f"  errors {result.errors}: {result.error_sample}")

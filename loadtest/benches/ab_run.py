@@ -2,12 +2,16 @@
 
 The targets are running servers or pods and gateways started here (``ab_setups``); the load is
 closed-loop at a concurrency, or open-loop at ``rate`` requests/s; A and B alternate for
-``rounds`` rounds (``ab.run_ab``). Ratios are B/A: a p99 ratio of 1.3 means B's p99 is 30%
+``rounds`` rounds (``ab.run_ab``). A side of several gateway replicas gets its load spread evenly
+over them (``stack.spread``); the generator processes are then raised, for both sides alike, to
+a multiple of every side's replica count. Ratios are B/A: a p99 ratio of 1.3 means B's p99 is 30%
 higher than A's.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +25,7 @@ from loadtest.generators.closed_loop import ClosedLoopConfig
 from loadtest.generators.open_loop import OpenLoopConfig
 from loadtest.results.report import machine_note, print_table, report_doc, write_json
 from loadtest.stack.simpod_args import SimPod
+from loadtest.stack.spread import spread_processes
 
 __all__ = ["AbConfig", "ab_doc", "run_ab_bench"]
 
@@ -47,6 +52,7 @@ class AbConfig:
     per_row_ms: float = 0.0  # started pods' c: device ms per row
     max_batch: int = 32
     max_queue_delay_us: int = 5000
+    gateways: int = 1  # replicas of a gateway side that names none (``gateway:gateways=N``)
     a_pids: str = ""
     b_pids: str = ""
     json_path: Path = DEFAULT_JSON
@@ -86,7 +92,12 @@ class AbConfig:
 def run_ab_bench(config: AbConfig) -> AbResult:
     """Start what the targets need, run the A/B, print the table, write the JSON report."""
     pod = SimPod(config.fixed_ms, config.per_row_ms, config.max_batch)
-    setups = [parse_setup(config.a, pod), parse_setup(config.b, pod)]
+    setups = [parse_setup(text, pod, config.gateways) for text in (config.a, config.b)]
+    replicas = math.lcm(*(s.gateways for s in setups))
+    processes = spread_processes(config.processes, replicas)
+    if processes != config.processes:
+        print(f"generator processes: {processes} (a multiple of the sides' gateway replicas)")
+        config = dataclasses.replace(config, processes=processes)
     pids = [parse_pids(config.a_pids), parse_pids(config.b_pids)]
     payload = SimPayload(rows=config.rows)
     started = time.time()

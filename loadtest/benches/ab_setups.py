@@ -8,10 +8,12 @@ Spec text (``loadtest ab --a SPEC --b SPEC``):
   ``gateway:batch`` (``dynamic_batching`` with a ``max_queue_delay``), ``gateway:nobatch`` sends
   one request per batch (the gateway config of ``loadtest goodput``, ``gateway_model``).
 
-OPTIONS, comma-separated: ``batch``, ``nobatch``, ``pods=N`` (gateway), ``F=MS`` and ``c=MS``
+OPTIONS, comma-separated: ``batch``, ``nobatch``, ``pods=N`` and ``gateways=N`` (gateway:
+N replicas in front of the same pods, the load spread evenly over them), ``F=MS`` and ``c=MS``
 (the pod's device ms per batch and per row), ``max-batch=N``. Self-started sides with the same
 pod options share their pods, so ``--a pod --b gateway`` compares one pod direct and through a
-gateway in front of that very pod.
+gateway in front of that very pod, and ``--a gateway --b gateway:gateways=2`` one gateway with
+two replicas in front of the same pod.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from loadtest.benches.goodput import GoodputConfig, gateway_model
 from loadtest.clients.base import ClientSpec, is_grpc
 from loadtest.clients.payload import SimPayload
 from loadtest.probes.cpu import CpuSource, PidCpu
-from loadtest.stack.procs import GatewayProc, PodProc, running, start_gateway, start_pod
+from loadtest.stack.gateways import Gateways, start_gateways
+from loadtest.stack.procs import PodProc, running, start_pod
 from loadtest.stack.simpod_args import SimPod
 
 __all__ = ["Setup", "Target", "launched", "parse_pids", "parse_setup"]
@@ -43,6 +46,7 @@ class Setup:
     pod: SimPod = field(default_factory=SimPod)
     pods: int = 1
     batching: bool = True
+    gateways: int = 1  # gateway: replicas in front of the same pods
 
 
 def _option(setup: Setup, option: str) -> Setup:
@@ -52,6 +56,8 @@ def _option(setup: Setup, option: str) -> Setup:
             return replace(setup, batching=option == "batch")
         if name == "pods" and value and setup.kind == "gateway" and int(value) >= 1:
             return replace(setup, pods=int(value))
+        if name == "gateways" and value and setup.kind == "gateway" and int(value) >= 1:
+            return replace(setup, gateways=int(value))
         if name == "F" and value and float(value) >= 0:
             return replace(setup, pod=replace(setup.pod, fixed_ms=float(value)))
         if name == "c" and value and float(value) >= 0:
@@ -63,12 +69,15 @@ def _option(setup: Setup, option: str) -> Setup:
     raise ValueError(f"bad option {option!r} for {setup.kind} in {setup.text!r}")
 
 
-def parse_setup(text: str, pod: SimPod | None = None) -> Setup:
-    """Parse a side's spec (see the module doc); ``pod`` gives the pod options' defaults."""
+def parse_setup(text: str, pod: SimPod | None = None, gateways: int = 1) -> Setup:
+    """Parse a side's spec (see the module doc); ``pod`` gives the pod options' defaults,
+    ``gateways`` the replicas of a gateway side that names none."""
     text = text.strip()
     kind, _, options = text.partition(":")
     if kind in SELF_STARTED:
         setup = Setup(kind, text, pod=pod or SimPod())
+        if kind == "gateway":
+            setup = replace(setup, gateways=gateways)
         for option in (o.strip() for o in options.split(",") if o.strip()):
             setup = _option(setup, option)
         return setup
@@ -95,19 +104,22 @@ def parse_pids(text: str) -> dict[str, CpuSource]:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A server to send to, started or given: its addresses and its processes under test."""
+    """A server to send to, started or given: its addresses and its processes under test.
+
+    Several addresses (gateway replicas): the load is spread evenly over them.
+    """
 
     label: str
-    http_url: str = ""
-    grpc_address: str = ""
+    http_urls: tuple[str, ...] = ()
+    grpc_addresses: tuple[str, ...] = ()
     watched: Mapping[str, CpuSource] = field(default_factory=dict)
 
-    def address(self, kind: str) -> str:
-        address = self.grpc_address if is_grpc(kind) else self.http_url
-        if not address:
+    def addresses(self, kind: str) -> tuple[str, ...]:
+        addresses = self.grpc_addresses if is_grpc(kind) else self.http_urls
+        if not addresses:
             wanted = "a gRPC HOST:PORT" if is_grpc(kind) else "an http:// URL"
             raise ValueError(f"{kind} needs {wanted}; {self.label!r} is not one")
-        return address
+        return addresses
 
     def side(
         self,
@@ -118,16 +130,15 @@ class Target:
         timeout_s: float = 30.0,
         label: str | None = None,
     ) -> Side:
-        spec = ClientSpec(
-            kind, self.address(kind), payload, verify_every=verify_every, timeout_s=timeout_s
-        )
-        return Side(label or self.label, spec, self.watched)
+        first, *more = self.addresses(kind)
+        spec = ClientSpec(kind, first, payload, verify_every=verify_every, timeout_s=timeout_s)
+        return Side(label or self.label, spec, self.watched, tuple(more))
 
 
 def _url_target(setup: Setup, watched: Mapping[str, CpuSource]) -> Target:
     if setup.address.startswith("http://"):
-        return Target(setup.text, http_url=setup.address, watched=watched)
-    return Target(setup.text, grpc_address=setup.address, watched=watched)
+        return Target(setup.text, http_urls=(setup.address,), watched=watched)
+    return Target(setup.text, grpc_addresses=(setup.address,), watched=watched)
 
 
 def _pod_names(pods: Sequence[PodProc]) -> dict[str, CpuSource]:
@@ -144,7 +155,8 @@ def launched(
     pids: Sequence[Mapping[str, CpuSource]] = (),
 ) -> Iterator[list[Target]]:
     """Start what ``setups`` need (pods shared between setups with the same pod options, one
-    gateway per distinct config) and yield a ``Target`` per setup; stop them all on exit.
+    gateway, or set of replicas, per distinct config) and yield a ``Target`` per setup; stop
+    them all on exit.
 
     ``pids[i]``: the processes under test of setup i when it is a running server.
     """
@@ -161,7 +173,7 @@ def launched(
                 pod = start_pod(params.args(quiet=True))
                 stack.enter_context(running(pod))
                 pods[params].append(pod)
-        gateways: dict[tuple[SimPod, int, bool], GatewayProc] = {}
+        gateways: dict[tuple[SimPod, int, bool, int], Gateways] = {}
         targets: list[Target] = []
         for i, s in enumerate(setups):
             if s.kind == "url":
@@ -170,15 +182,17 @@ def launched(
             mine = pods[s.pod][: s.pods]
             if s.kind == "pod":
                 p = mine[0]
-                targets.append(Target(s.text, p.http_url, p.grpc_address, _pod_names(mine)))
+                targets.append(Target(s.text, (p.http_url,), (p.grpc_address,), _pod_names(mine)))
                 continue
-            key = (s.pod, s.pods, s.batching)
+            key = (s.pod, s.pods, s.batching, s.gateways)
             if key not in gateways:
                 mode = "batching" if s.batching else "none"
                 endpoints = [p.grpc_address for p in mine]
-                gateways[key] = start_gateway([gateway_model(model_config, mode, endpoints)])
-                stack.enter_context(running(gateways[key]))
+                model = gateway_model(model_config, mode, endpoints)
+                gateways[key] = start_gateways(s.gateways, [model])
+                stack.callback(gateways[key].stop)
             gw = gateways[key]
-            watched: dict[str, CpuSource] = {"gateway": gw, **_pod_names(mine)}
-            targets.append(Target(s.text, gw.http_url, gw.grpc_address, watched))
+            watched: dict[str, CpuSource] = {**gw.named(), **_pod_names(mine)}
+            http, grpc = gw.addresses("http-json"), gw.addresses("grpc")
+            targets.append(Target(s.text, http, grpc, watched))
         yield targets

@@ -62,9 +62,11 @@ def _goodput(doc: Doc) -> str:
     for s in doc.get("sweeps", []):
         step = s.get("goodput_step") or {}
         run = f", run {s.get('run', 0) + 1}" if repeated else ""
+        gateways = s.get("gateways", 1)
+        replicas = f", {gateways} gateways" if gateways != 1 else ""
         rows.append(
             [
-                f"{s['pods']} pod(s), {s['mode']}{run}",
+                f"{s['pods']} pod(s){replicas}, {s['mode']}{run}",
                 _n(s.get("physical_limit_rows_s")),
                 _n(s.get("goodput_rows_s")),
                 _n(s.get("goodput_fraction"), ".0%"),

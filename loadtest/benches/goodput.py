@@ -1,13 +1,14 @@
 """``loadtest goodput``: rows/s served within a p99 SLO, with and without batching, vs the limit.
 
-Simulated pods (``F + c·n`` device time, one batch at a time) sit behind a gateway, started
-for each pod count and each gateway config: WITH batching (``dynamic_batching`` with a
-``max_queue_delay``, plus the gateway's cost model) and WITHOUT (no ``dynamic_batching``: one
-request per batch). For each, open-loop Poisson load climbs a grid of offered loads (fractions
-of the pods' physical limit) and then bisects (``goodput_sweep``). Every step reads the gateway's
-and pods' CPU and the gateway's batch sizes over its window (``probes.stack``). The goodput is
-the most rows/s a passing step served. It prints every step, then one table side by side, and
-writes JSON.
+Simulated pods (``F + c·n`` device time, one batch at a time) sit behind one or more gateway
+replicas (``gateways``: each count in turn, the load spread evenly over them, ``stack.spread``),
+started for each pod count, replica count and gateway config: WITH batching
+(``dynamic_batching`` with a ``max_queue_delay``, plus the gateway's cost model) and WITHOUT (no
+``dynamic_batching``: one request per batch). For each, open-loop Poisson load climbs a grid of
+offered loads (fractions of the pods' physical limit) and then bisects (``goodput_sweep``).
+Every step reads the gateways' and pods' CPU, and each gateway's batch sizes and fitted batch
+cost over its window (``gateways_probe``). The goodput is the most rows/s a passing step served.
+It prints every step, then one table side by side, and writes JSON.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadtest.benches.gateways_probe import GatewaysProbe, wait_all_idle
 from loadtest.benches.goodput_report import print_steps, print_summary, step_line
 from loadtest.benches.goodput_sweep import (
     DEFAULT_GRID,
@@ -33,13 +35,14 @@ from loadtest.benches.goodput_sweep import (
 )
 from loadtest.clients.base import ClientSpec, is_grpc
 from loadtest.clients.payload import SimPayload
-from loadtest.generators.open_loop import OpenLoopConfig, run_open_loop
+from loadtest.generators.open_loop import OpenLoopConfig
 from loadtest.probes.cpu import CpuSource, PidCpu
-from loadtest.probes.stack import StackProbe, wait_idle
 from loadtest.results.open_loop_result import DEFAULT_LAG_LIMIT_US, OpenLoopResult
 from loadtest.results.report import report_doc, write_json
-from loadtest.stack.procs import GatewayProc, PodProc, running, start_gateway, start_pod
+from loadtest.stack.gateways import Gateways, start_gateways
+from loadtest.stack.procs import PodProc, start_pod
 from loadtest.stack.simpod_args import SimPod
+from loadtest.stack.spread import run_open_loop_spread, spread_processes, spread_specs
 
 __all__ = [
     "MODES",
@@ -59,6 +62,7 @@ _IDLE_WAIT_S = 60.0  # at most, for the gateway to answer what an overloaded ste
 @dataclass(frozen=True, slots=True)
 class GoodputConfig:
     pods: tuple[int, ...] = (1, 2)
+    gateways: tuple[int, ...] = (1,)  # gateway replicas in front of the same pods, each in turn
     modes: tuple[str, ...] = MODES
     rows: int = 1
     duration_s: float = 4.0
@@ -93,13 +97,18 @@ class GoodputConfig:
     def __post_init__(self) -> None:
         if self.target is not None and not (self.target_limit_rows_s or 0) > 0:
             raise ValueError("a target needs the rows/s its offered loads are fractions of")
+        if not self.gateways or min(self.gateways) < 1:
+            raise ValueError(f"gateways must be counts >= 1, got {self.gateways}")
+        if self.target is not None and self.gateways != (1,):
+            raise ValueError("a target is one running server: gateways are started without one")
 
-    def generator_processes(self, rate: float) -> int:
-        """Generator processes for ``rate`` req/s: as few as keep each under its budget, so
-        they take as little CPU from the processes under test as they can."""
+    def generator_processes(self, rate: float, gateways: int = 1) -> int:
+        """Generator processes for ``rate`` req/s spread over ``gateways`` replicas: as few as
+        keep each under its budget (so they take as little CPU from the processes under test
+        as they can), and a multiple of ``gateways`` (``spread_processes``)."""
         if self.processes is not None:
-            return self.processes
-        return max(1, math.ceil(rate / self.rate_per_process))
+            return spread_processes(self.processes, gateways)
+        return spread_processes(max(1, math.ceil(rate / self.rate_per_process)), gateways)
 
     def limit(self, pods: int) -> float:
         return physical_limit(pods, self.fixed_ms, self.per_row_ms, self.max_batch)
@@ -111,34 +120,45 @@ class GoodputConfig:
 
 @dataclass(frozen=True, slots=True)
 class SweepTarget:
-    """Where a sweep sends: the address per protocol, the gateway's metrics (None: not read),
-    the processes whose CPU counts, and a check that the server is still up."""
+    """Where a sweep sends: the addresses per protocol (the load spread over them), the
+    gateways' metrics URLs by name ({}: not read), the processes whose CPU counts (the
+    gateways' named ``gateway``…), and a check that the servers are still up."""
 
-    http_url: str
-    grpc_address: str
-    metrics_url: str | None
+    http_urls: tuple[str, ...]
+    grpc_addresses: tuple[str, ...]
+    metrics: dict[str, str]
     procs: dict[str, CpuSource]
     gone: Callable[[], str | None] = lambda: None
+    gateway_names: tuple[str, ...] = ("gateway",)
 
-    def address(self, protocol: str) -> str:
-        return self.grpc_address if is_grpc(protocol) else self.http_url
+    def addresses(self, protocol: str) -> tuple[str, ...]:
+        return self.grpc_addresses if is_grpc(protocol) else self.http_urls
 
     @classmethod
-    def started(cls, gateway: GatewayProc, pods: list[PodProc]) -> SweepTarget:
-        procs: dict[str, CpuSource] = {"gateway": gateway}
+    def started(cls, gateways: Gateways, pods: list[PodProc]) -> SweepTarget:
+        named = gateways.named()
+        procs: dict[str, CpuSource] = dict(named)
         procs.update({f"pod{i}": p for i, p in enumerate(pods)})
 
         def gone() -> str | None:
-            code = gateway.popen.poll()
-            return None if code is None else f"the gateway exited with {code} during a step"
+            what = gateways.gone()
+            return None if what is None else f"{what} during a step"
 
-        return cls(gateway.http_url, gateway.grpc_address, gateway.metrics_url, procs, gone)
+        return cls(
+            gateways.addresses("http-json"),
+            gateways.addresses("grpc"),
+            gateways.metrics_urls,
+            procs,
+            gone,
+            tuple(named),
+        )
 
     @classmethod
     def running(cls, config: GoodputConfig) -> SweepTarget:
         assert config.target is not None
         procs: dict[str, CpuSource] = {name: PidCpu(pid) for name, pid in config.target_pids}
-        return cls(config.target, config.target, config.target_metrics, procs)
+        metrics = {} if config.target_metrics is None else {"gateway": config.target_metrics}
+        return cls((config.target,), (config.target,), metrics, procs)
 
 
 def gateway_model(config: GoodputConfig, mode: str, endpoints: list[str]) -> dict[str, Any]:
@@ -153,9 +173,10 @@ def gateway_model(config: GoodputConfig, mode: str, endpoints: list[str]) -> dic
 
 def _step(config: GoodputConfig, sweep: Sweep, target: SweepTarget, fraction: float) -> None:
     offered = fraction * sweep.limit_rows_s
+    addresses = target.addresses(config.protocol)
     spec = ClientSpec(
         config.protocol,
-        target.address(config.protocol),
+        addresses[0],
         SimPayload(rows=config.rows),
         verify_every=config.verify_every,
         timeout_s=config.timeout_s,
@@ -164,17 +185,17 @@ def _step(config: GoodputConfig, sweep: Sweep, target: SweepTarget, fraction: fl
         rate=offered / config.rows,
         duration_s=config.duration_s,
         warmup_s=config.warmup_s,
-        processes=config.generator_processes(offered / config.rows),
+        processes=config.generator_processes(offered / config.rows, len(addresses)),
         seed=config.seed + 1000 * sweep.run + len(sweep.steps),
         lag_limit_us=config.lag_limit_us,
         drain_s=config.timeout_s + 1.0,
     )
-    probe = StackProbe(target.procs, target.metrics_url)
-    result = run_open_loop(spec, load, probe)
+    probe = GatewaysProbe(target.procs, target.metrics)
+    result = run_open_loop_spread(spread_specs(spec, addresses), load, probe)
     gone = target.gone()
     if gone is not None:
         raise RuntimeError(gone)
-    step = _to_step(config, fraction, offered, result, probe)
+    step = _to_step(config, fraction, offered, result, probe, target.gateway_names)
     verdict = judge(step, config.slo_ms, config.error_tolerance)
     sweep.steps.append(step)
     sweep.details.append(
@@ -186,7 +207,7 @@ def _step(config: GoodputConfig, sweep: Sweep, target: SweepTarget, fraction: fl
             "load": result.as_dict(),
         }
     )
-    print(step_line(sweep.pods, sweep.mode, step, verdict), flush=True)
+    print(step_line(sweep, step, verdict), flush=True)
 
 
 def _to_step(
@@ -194,10 +215,12 @@ def _to_step(
     fraction: float,
     offered: float,
     result: OpenLoopResult,
-    probe: StackProbe,
+    probe: GatewaysProbe,
+    gateway_names: tuple[str, ...],
 ) -> Step:
     s, lag = result.summary(), result.lag()
-    gw_cpu = probe.cpu_s.get("gateway")
+    cpu = [probe.cpu_s[n] for n in gateway_names if n in probe.cpu_s]
+    gw_cpu = sum(cpu) if cpu else None
     return Step(
         fraction=fraction,
         offered_rows_s=offered,
@@ -216,14 +239,13 @@ def _to_step(
         generator_cpu_us_per_req=result.cpu_us_per_request,
         error_kinds=tuple(sorted(result.errors.items())),
         invalid_reason=result.invalid,
+        per_gateway=tuple(probe.per_gateway),
     )
 
 
 def _settle(target: SweepTarget) -> None:
-    """Let the gateway answer what a step left queued, then pause before the next."""
-    waited = (
-        0.0 if target.metrics_url is None else wait_idle(target.metrics_url, "sim", _IDLE_WAIT_S)
-    )
+    """Let the gateways answer what a step left queued, then pause before the next."""
+    waited = wait_all_idle(target.metrics, "sim", _IDLE_WAIT_S)
     if waited > 1.0:
         print(f"  (waited {waited:.1f} s for the gateway's backlog to clear)", flush=True)
     time.sleep(_SETTLE_S)
@@ -267,13 +289,15 @@ def run_goodput(config: GoodputConfig) -> list[Sweep]:
             for _ in range(n):
                 pods.append(start_pod(config.pod_args()))
             endpoints = [p.grpc_address for p in pods]
-            for mode in config.modes:
-                gateway = start_gateway([gateway_model(config, mode, endpoints)])
-                with running(gateway):
+            for g, mode in ((g, m) for g in config.gateways for m in config.modes):
+                gateways = start_gateways(g, [gateway_model(config, mode, endpoints)])
+                try:
                     for run in range(config.repeats):
-                        sweep = Sweep(n, mode, config.limit(n), run=run)
+                        sweep = Sweep(n, mode, config.limit(n), run=run, gateways=g)
                         sweeps.append(sweep)
-                        _sweep(config, sweep, SweepTarget.started(gateway, pods))
+                        _sweep(config, sweep, SweepTarget.started(gateways, pods))
+                finally:
+                    gateways.stop()
         finally:
             for pod in reversed(pods):
                 pod.stop()
@@ -301,6 +325,7 @@ def goodput_doc(config: GoodputConfig, sweeps: list[Sweep], started: float) -> d
         sweeps=[
             {
                 "pods": s.pods,
+                "gateways": s.gateways,
                 "mode": s.mode,
                 "run": s.run,
                 "physical_limit_rows_s": round(s.limit_rows_s, 1),

@@ -1,11 +1,23 @@
 """The goodput benchmark's printed figures: a line per step as it runs, the sweep table, and the
-side-by-side summary (goodput with and without batching against the physical limit)."""
+side-by-side summary (goodput with and without batching against the physical limit, per pod
+count and gateway replica count). With several replicas, the mean batch is over all their
+batches, CPU is all of theirs, and the fitted F (and, per step, requests and batch) is shown
+per replica."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from loadtest.benches.goodput_sweep import MODES, Step, Sweep, Verdict, judge, median_sweep
+from loadtest.benches.goodput_sweep import (
+    MODES,
+    GatewayFigures,
+    Step,
+    Sweep,
+    Verdict,
+    judge,
+    median_sweep,
+)
 from loadtest.results.report import fmt_rate, fmt_us, machine_note, print_table
 
 if TYPE_CHECKING:
@@ -25,20 +37,41 @@ def _errors(step: Step) -> str:
     return f"{step.errors} ({kinds})"
 
 
-def step_line(pods: int, mode: str, step: Step, verdict: Verdict) -> str:
+def _each(step: Step, figure: Callable[[GatewayFigures], float | None], digits: int) -> str:
+    """A figure of each gateway replica, ``a / b / …`` ("-" when none was read)."""
+    return " / ".join(_num(figure(g), digits) for g in step.per_gateway) or "-"
+
+
+def _fitted_f(step: Step) -> str:
+    return _each(step, lambda g: g.fitted_fixed_ms, 1)
+
+
+def _replicas(step: Step) -> str:
+    """With several replicas: what each received and its mean batch."""
+    if len(step.per_gateway) < 2:
+        return ""
+    requests = _each(step, lambda g: g.requests, 0)
+    return f"  per gw: requests {requests} batch {_each(step, lambda g: g.mean_batch_rows, 1)}"
+
+
+def _setup(sweep: Sweep) -> str:
+    return f"{sweep.pods} pod(s) {sweep.gateways} gw {sweep.mode}"
+
+
+def step_line(sweep: Sweep, step: Step, verdict: Verdict) -> str:
     """One line per step, printed as the sweep goes."""
     return (
-        f"{pods} pod(s) {mode:<8} offered {step.offered_rows_s:7.0f} rows/s "
+        f"{_setup(sweep):<20} offered {step.offered_rows_s:7.0f} rows/s "
         f"({step.fraction:.3f}) served {step.served_rows_s:7.0f}  p50 {fmt_us(step.p50_us):>8} "
         f"p99 {fmt_us(step.p99_us):>8}  errors {_errors(step)}  batch "
         f"{_num(step.mean_batch_rows, 1)}  gw {_num(step.gateway_cpu_us_per_req)} µs/req  "
-        f"lag p99 {fmt_us(step.generator_lag_p99_us)}  "
-        f"{'PASS' if verdict.passed else 'fail: ' + verdict.reason}"
+        f"lag p99 {fmt_us(step.generator_lag_p99_us)}  fitted F {_fitted_f(step)} ms"
+        f"{_replicas(step)}  {'PASS' if verdict.passed else 'fail: ' + verdict.reason}"
     )
 
 
 STEP_COLUMNS = [
-    "pods / mode",
+    "pods / gateways\n/ mode",
     "offered rows/s\n(of limit)",
     "served\nrows/s",
     "p50",
@@ -46,6 +79,7 @@ STEP_COLUMNS = [
     "errors",
     "mean\nbatch",
     "gateway\nCPU-µs/req",
+    "fitted F ms\n(each gateway)",
     "generator\nlag p99",
     "generator\nCPU-µs/req",
     "valid",
@@ -60,7 +94,7 @@ def print_steps(sweeps: list[Sweep], config: GoodputConfig) -> None:
             verdict = judge(step, config.slo_ms, config.error_tolerance)
             rows.append(
                 [
-                    f"{sweep.pods} {sweep.mode}",
+                    _setup(sweep),
                     f"{fmt_rate(step.offered_rows_s)} ({step.fraction:.3f})",
                     fmt_rate(step.served_rows_s),
                     fmt_us(step.p50_us),
@@ -68,6 +102,7 @@ def print_steps(sweeps: list[Sweep], config: GoodputConfig) -> None:
                     _errors(step),
                     _num(step.mean_batch_rows, 1),
                     _num(step.gateway_cpu_us_per_req),
+                    _fitted_f(step),
                     fmt_us(step.generator_lag_p99_us),
                     _num(step.generator_cpu_us_per_req),
                     "yes" if step.valid else "NO",
@@ -79,12 +114,14 @@ def print_steps(sweeps: list[Sweep], config: GoodputConfig) -> None:
 
 SUMMARY_COLUMNS = [
     "pods",
+    "gateways",
     "physical limit\nrows/s",
     "goodput WITH\nbatching rows/s",
     "goodput WITHOUT\nbatching rows/s",
     "gateway CPU-µs/req\nwith / without",
     "mean batch rows\nwith / without",
     "p99 at goodput\nwith / without",
+    "fitted F ms, each gateway\nwith / without",
 ]
 
 
@@ -110,6 +147,8 @@ def _pair(a: Step | None, b: Step | None, what: str) -> str:
             return _num(step.gateway_cpu_us_per_req)
         if what == "batch":
             return _num(step.mean_batch_rows, 1)
+        if what == "fit":
+            return _fitted_f(step)
         return fmt_us(step.p99_us)
 
     return f"{one(a)} / {one(b)}"
@@ -150,8 +189,11 @@ def print_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
         _print_target_summary(sweeps, config)
         return
     rows = []
-    for pods in dict.fromkeys(s.pods for s in sweeps):
-        runs = {m: [s for s in sweeps if s.pods == pods and s.mode == m] for m in MODES}
+    for pods, gateways in dict.fromkeys((s.pods, s.gateways) for s in sweeps):
+        runs = {
+            m: [s for s in sweeps if (s.pods, s.gateways, s.mode) == (pods, gateways, m)]
+            for m in MODES
+        }
         with_b, without = (median_sweep(runs[m]) if runs[m] else None for m in MODES)
         gw = with_b.goodput if with_b else None
         gn = without.goodput if without else None
@@ -160,12 +202,14 @@ def print_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
         rows.append(
             [
                 str(pods),
+                str(gateways),
                 fmt_rate(limit),
                 _goodput(with_b, runs["batching"]),
                 _goodput(without, runs["none"]),
                 _pair(gw, gn, "cpu"),
                 _pair(gw, gn, "batch"),
                 _pair(gw, gn, "p99"),
+                _pair(gw, gn, "fit"),
             ]
         )
     notes = [
@@ -178,6 +222,9 @@ def print_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
         f"Pods: {config.fixed_ms:g} ms + {config.per_row_ms:g} ms/row per batch, max batch "
         f"{config.max_batch}, one batch at a time. WITH: dynamic_batching, max_queue_delay "
         f"{config.max_queue_delay_us} µs (+ cost model). WITHOUT: one request per batch.",
+        "Gateways: replicas with the same static endpoints, the load spread evenly over them "
+        "(each generator process sends to one); CPU-µs/req is all replicas' together, mean "
+        "batch over all their batches, fitted F each replica's own fit at the step's end.",
         "CPU-µs/req and mean batch: over the step's window, at the goodput step"
         + (
             f"; of {config.repeats} sweeps each, the median's (every sweep's goodput below it)."

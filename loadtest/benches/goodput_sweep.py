@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "DEFAULT_GRID",
     "MODES",
+    "GatewayFigures",
     "Step",
     "Sweep",
     "Verdict",
@@ -39,6 +40,23 @@ def physical_limit(
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayFigures:
+    """What one gateway replica did over a step's window, from its ``/metrics``: requests it
+    received, rows and batches it sent, and its fitted batch cost ``F + c·n`` at the end."""
+
+    name: str
+    requests: float
+    batch_rows: float
+    batches: float
+    fitted_fixed_ms: float | None = None
+    fitted_per_row_ms: float | None = None
+
+    @property
+    def mean_batch_rows(self) -> float | None:
+        return self.batch_rows / self.batches if self.batches > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
 class Step:
     """One offered load and what came of it. Latencies in µs, rates in rows/s."""
 
@@ -57,10 +75,14 @@ class Step:
     generator_cpu_us_per_req: float | None = None
     error_kinds: tuple[tuple[str, int], ...] = ()
     invalid_reason: str = ""
+    per_gateway: tuple[GatewayFigures, ...] = ()  # each replica's figures, when read
 
     def as_dict(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["error_kinds"] = dict(self.error_kinds)
+        doc["per_gateway"] = [
+            {**asdict(g), "mean_batch_rows": g.mean_batch_rows} for g in self.per_gateway
+        ]
         return doc
 
 
@@ -133,7 +155,8 @@ def next_fraction(
 
 @dataclass(slots=True)
 class Sweep:
-    """One pod count and gateway config: every step, in the order run, and the goodput."""
+    """One pod count, gateway replica count and gateway config: every step, in the order run,
+    and the goodput."""
 
     pods: int
     mode: str
@@ -142,6 +165,7 @@ class Sweep:
     details: list[dict[str, Any]] = field(default_factory=list)
     goodput: Step | None = None
     run: int = 0  # which of the config's repeats
+    gateways: int = 1  # gateway replicas in front of the pods, the load spread over them
 
 
 def median_sweep(sweeps: list[Sweep]) -> Sweep:

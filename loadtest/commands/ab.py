@@ -42,8 +42,9 @@ def add_parser(sub: options.Subcommands) -> None:
         "ab",
         help="the same load against two targets, alternating rounds; B/A ratios",
         description="Targets: http://HOST:PORT, HOST:PORT (gRPC), or started here: pod[:opts], "
-        "gateway[:opts] with opts batch, nobatch, pods=N, F=MS, c=MS, max-batch=N "
-        "(e.g. --a pod --b gateway, --a gateway:nobatch --b gateway:batch).",
+        "gateway[:opts] with opts batch, nobatch, pods=N, gateways=N, F=MS, c=MS, max-batch=N "
+        "(e.g. --a pod --b gateway, --a gateway:nobatch --b gateway:batch, "
+        "--a gateway --b gateway:gateways=2).",
     )
     p.add_argument("--a", required=True, type=_checked(_target), help="target A (the baseline)")
     p.add_argument("--b", required=True, type=_checked(_target), help="target B")
@@ -59,6 +60,14 @@ def add_parser(sub: options.Subcommands) -> None:
     options.add_options(p, "timeout", timeout=30.0)
     options.add_pod_options(p, fixed_ms=0.0, per_row_ms=0.0)
     options.add_options(p, "max-queue-delay-us")
+    options.add_option(
+        p,
+        "gateways",
+        type=POSITIVE_INT,
+        default=1,
+        help="replicas of a gateway side that names none (gateways=N), the load spread evenly "
+        "over them (default {default})",
+    )
     p.add_argument(
         "--a-pids", type=_checked(_pids), default="", help="A's processes: NAME=PID,... for CPU"
     )

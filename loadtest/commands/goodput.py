@@ -22,6 +22,7 @@ def add_parser(sub: options.Subcommands) -> None:
         default=(1, 2),
         help="pod counts (default 1,2)",
     )
+    options.add_options(p, "gateways")
     p.add_argument(
         "--modes",
         type=choice_list(("batching", "none")),
@@ -91,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(
             "loadtest goodput: --target needs --limit (the rows/s it can serve at most)"
         )
+    if args.target is not None and args.gateways != (1,):
+        raise SystemExit("loadtest goodput: --gateways starts gateways; it goes without --target")
     config = options.config_from(
         args,
         GoodputConfig,

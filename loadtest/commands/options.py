@@ -7,7 +7,15 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
-from loadtest.argtypes import COUNT, NON_NEGATIVE, POSITIVE, POSITIVE_INT, choice_list, name_pid
+from loadtest.argtypes import (
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    choice_list,
+    name_pid,
+    number_list,
+)
 from loadtest.clients.base import CLIENT_KINDS, STANDARD_KINDS
 
 __all__ = [
@@ -63,6 +71,12 @@ _OPTIONS: dict[str, dict[str, Any]] = {
         "help": "with --target: NAME=PID for CPU",
     },
     "pods": {"type": POSITIVE_INT, "default": 2, "help": "simulated pods (default {default})"},
+    "gateways": {
+        "type": number_list(int, 1, strict=False),
+        "default": (1,),
+        "help": "gateway replicas in front of the same pods, the load spread evenly over them; "
+        "a list a,b,… measures each count in turn (default 1)",
+    },
     "fixed-ms": {"type": NON_NEGATIVE, "help": "pod F: device ms per batch (default {default})"},
     "per-row-ms": {"type": NON_NEGATIVE, "help": "pod c: device ms per row (default {default})"},
     "max-batch": {

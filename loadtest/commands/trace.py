@@ -17,7 +17,9 @@ _DESCRIPTION = (
     "default to 200 -> 600 req/s over 30 s. A trace file has `timestamp_s,rate` lines; "
     "between them the rate is interpolated linearly (--interpolation hold: each rate "
     "holds until the next line); --trace diurnal (or file without --trace-file) is "
-    "the packaged example, a day in 120 s."
+    "the packaged example, a day in 120 s. --gateways N starts N gateway replicas in front "
+    "of the same pods and spreads the load evenly over them; a list a,b runs the trace once "
+    "per count, each into OUT/gateways-N."
 )
 
 
@@ -55,7 +57,7 @@ def add_parser(sub: options.Subcommands) -> None:
         metavar="URL",
         help="with --target: metrics URLs to scrape (gateway :8002/metrics, pods' /metrics)",
     )
-    options.add_options(p, "pid", "pods")
+    options.add_options(p, "pid", "pods", "gateways")
     options.add_pod_options(p, fixed_ms=8.0, per_row_ms=0.25)
 
 
@@ -66,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.metrics or args.pid) and not args.target:
         print("--metrics and --pid go with --target (a running stack)")
+        return 2
+    if args.target and args.gateways != (1,):
+        print("--gateways starts gateways; it goes without --target")
         return 2
     try:
         trace = build_trace(
@@ -82,14 +87,20 @@ def run(args: argparse.Namespace) -> int:
     except (TraceFileError, ValueError) as exc:
         print(f"bad trace: {exc}")
         return 2
-    config = options.config_from(
-        args,
-        TraceConfig,
-        trace=trace,
-        out_dir=args.out,
-        metrics=tuple(args.metrics),
-        pids=tuple(args.pid),
-        stack=options.config_from(args, StackConfig),
-        plots=not args.no_plots,
-    )
-    return 0 if run_trace(config).result.ok else 1
+    failed = False
+    for n in args.gateways:
+        out = args.out
+        if len(args.gateways) > 1:
+            out = (args.out or Path("reports") / f"trace-{trace.name}") / f"gateways-{n}"
+        config = options.config_from(
+            args,
+            TraceConfig,
+            trace=trace,
+            out_dir=out,
+            metrics=tuple(args.metrics),
+            pids=tuple(args.pid),
+            stack=options.config_from(args, StackConfig, gateways=n),
+            plots=not args.no_plots,
+        )
+        failed |= not run_trace(config).result.ok
+    return 1 if failed else 0

@@ -16,9 +16,10 @@ __all__ = ["StackConfig", "curl_command", "tensor_names", "tritonclient_snippet"
 
 @dataclass(frozen=True, slots=True)
 class StackConfig:
-    """Static simulated pods behind a gateway, and their device cost."""
+    """Static simulated pods behind a gateway (or several replicas of it), and their cost."""
 
     pods: int = 2
+    gateways: int = 1  # replicas in front of the same pods, the load spread evenly over them
     model: str = "sim"
     fixed_ms: float = 8.0  # pod F: device ms per batch
     per_row_ms: float = 0.25  # pod c: device ms per row

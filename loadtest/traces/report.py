@@ -39,9 +39,9 @@ def phase_of(trace: Trace, second: int) -> str | None:
     return next((p.name for p in trace.phases if p.start_s <= middle < p.end_s), None)
 
 
-def gateway_of(server: ServerSecond) -> dict[str, Any]:
-    """The gateway's figures of a second ({} when none was scraped)."""
-    return next((m for m in server.metrics.values() if "queue_requests" in m), {})
+def gateways_of(server: ServerSecond) -> list[dict[str, Any]]:
+    """Each gateway replica's figures of a second (none when none was scraped)."""
+    return [m for m in server.metrics.values() if "queue_requests" in m]
 
 
 def fmt_errors(errors: dict[str, int]) -> str:
@@ -121,11 +121,12 @@ def _phase(
         if server is None:
             continue
         cpu.update({k: v for k, v in server.cpu_s.items() if v is not None})
-        gateway = gateway_of(server)
-        rows += gateway.get("batch_rows") or 0.0
-        batches += gateway.get("batches") or 0.0
-        if gateway.get("queue_requests") is not None:
-            queues.append(gateway["queue_requests"])
+        gateways = gateways_of(server)  # every replica's batches and queue, together
+        rows += sum(g.get("batch_rows") or 0.0 for g in gateways)
+        batches += sum(g.get("batches") or 0.0 for g in gateways)
+        queued = [g["queue_requests"] for g in gateways if g.get("queue_requests") is not None]
+        if queued:
+            queues.append(sum(queued))
     lag = merged.lag()
     return PhaseFigures(
         name=name,

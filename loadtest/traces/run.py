@@ -1,8 +1,9 @@
 """``loadtest trace``: run a load trace against the stack and report it.
 
 By default it starts its own stack the way ``make run`` does (simulated pods, then the gateway
-serving ``sim`` from them with dynamic batching), on free loopback ports, so it knows every
-process id (for CPU) and metrics URL; or it points at a running stack (``target``, ``metrics``,
+serving ``sim`` from them with dynamic batching; or ``stack.gateways`` replicas of it, the load
+spread evenly over them), on free loopback ports, so it knows every process id (for CPU) and
+metrics URL; or it points at a running stack (``target``, ``metrics``,
 ``pids``). The load is the open-loop generator (``open_loop``) with the trace as its rate shape,
 split over generator processes; latency counts from each request's scheduled send time. While
 it runs, ``traces.monitor`` samples the stack each second and shows a live display; at the end it
@@ -14,21 +15,23 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from loadtest.clients.base import ClientSpec, is_grpc
+from loadtest.clients.base import ClientSpec
 from loadtest.clients.payload import SimPayload
-from loadtest.generators.open_loop import OpenLoopConfig, run_open_loop
+from loadtest.generators.open_loop import OpenLoopConfig
 from loadtest.probes.metrics import fetch_metrics
 from loadtest.results.open_loop_result import DEFAULT_LAG_LIMIT_US, OpenLoopResult
 from loadtest.results.report import machine_note, write_json
+from loadtest.stack.gateways import Gateways, start_gateways
 from loadtest.stack.local import StackConfig
-from loadtest.stack.procs import GatewayProc, PodProc, start_gateway, start_pod
+from loadtest.stack.procs import PodProc, start_pod
 from loadtest.stack.simpod_args import QUIET
+from loadtest.stack.spread import run_open_loop_spread, spread_processes, spread_specs
 from loadtest.traces.monitor import LiveView, Monitor
 from loadtest.traces.report import PhaseFigures, print_summary, series, summarize
 from loadtest.traces.shapes import Trace
@@ -97,7 +100,8 @@ class _Stack:
     sources: dict[str, str]  # metrics URL by name
     kinds: dict[str, str]  # gateway / pod / other, by name
     pids: dict[str, int]
-    gateway: GatewayProc | None = None
+    gateways: Gateways | None = None
+    spread: tuple[str, ...] = ()  # several targets (gateway replicas): the load goes to each
 
 
 def _own_stack(config: TraceConfig, stop: contextlib.ExitStack) -> _Stack:
@@ -113,17 +117,17 @@ def _own_stack(config: TraceConfig, stop: contextlib.ExitStack) -> _Stack:
         "endpoints": [p.grpc_address for p in pods],
         "dynamic_batching": {"max_queue_delay_microseconds": 5000},
     }
-    gateway = start_gateway([model], args=QUIET)
-    stop.callback(gateway.stop)
-    sources = {"gateway": gateway.metrics_url}
-    kinds = {"gateway": "gateway"}
-    pids = {"gateway": gateway.pid}
+    gateways = start_gateways(sc.gateways, [model], args=QUIET)
+    stop.callback(gateways.stop)
+    sources = gateways.metrics_urls
+    kinds = dict.fromkeys(sources, "gateway")
+    pids = {name: g.pid for name, g in gateways.named().items()}
     for i, pod in enumerate(pods):
         sources[f"pod{i}"] = f"{pod.http_url}/metrics"
         kinds[f"pod{i}"] = "pod"
         pids[f"pod{i}"] = pod.pid
-    target = gateway.grpc_address if is_grpc(config.protocol) else gateway.http_url
-    return _Stack(target, sources, kinds, pids, gateway)
+    targets = gateways.addresses(config.protocol)
+    return _Stack(", ".join(targets), sources, kinds, pids, gateways, targets)
 
 
 def _their_stack(config: TraceConfig) -> _Stack:
@@ -148,15 +152,18 @@ def _run_load(
     config: TraceConfig, stack: _Stack, console: Console
 ) -> tuple[OpenLoopResult, Monitor]:
     trace = config.trace
+    targets = stack.spread or (stack.target,)
     spec = ClientSpec(
         config.protocol,
-        stack.target,
+        targets[0],
         SimPayload(model=config.stack.model, rows=config.rows),
         verify_every=config.verify_every,
         timeout_s=config.timeout_s,
     )
+    load = config.load()
+    load = replace(load, processes=spread_processes(load.processes, len(targets)))
     progress = multiprocessing.get_context("spawn").Queue()
-    title = f"trace {trace.name} ({config.protocol}, {config.processes} generator process(es))"
+    title = f"trace {trace.name} ({config.protocol}, {load.processes} generator process(es))"
     view = LiveView(console, title, trace.duration_s)
     monitor = Monitor(
         seconds=int(-(-trace.duration_s // 1)),
@@ -169,7 +176,7 @@ def _run_load(
     )
     try:
         with view:
-            result = run_open_loop(spec, config.load(), monitor, progress)
+            result = run_open_loop_spread(spread_specs(spec, targets), load, monitor, progress)
             monitor.finish()
     except BaseException:
         monitor.close()
@@ -191,8 +198,9 @@ def run_trace(config: TraceConfig, console: Console | None = None) -> TraceRun:
         if config.target is None:
             console.print(f"stack up: {', '.join(f'{k} pid {v}' for k, v in stack.pids.items())}")
         result, monitor = _run_load(config, stack, console)
-        if stack.gateway is not None and stack.gateway.popen.poll() is not None:
-            raise RuntimeError(f"the gateway exited with {stack.gateway.popen.returncode}")
+        gone = None if stack.gateways is None else stack.gateways.gone()
+        if gone is not None:
+            raise RuntimeError(gone)
     trace = config.trace
     phases = summarize(trace, result, monitor.records, config.slo_ms)
     doc = {
@@ -240,6 +248,7 @@ def _config_dict(config: TraceConfig) -> dict[str, Any]:
         sc = config.stack
         doc["stack"] = {
             "pods": sc.pods,
+            "gateways": sc.gateways,
             "fixed_ms": sc.fixed_ms,
             "per_row_ms": sc.per_row_ms,
             "max_batch": sc.max_batch,

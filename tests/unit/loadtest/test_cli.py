@@ -57,6 +57,44 @@ def test_bad_arguments_are_rejected(argv: list[str]) -> None:
     assert exc.value.code == 2
 
 
+def test_gateway_replicas_default_to_one_and_take_a_list() -> None:
+    parser = build_parser()
+    for command in ("goodput", "trace"):
+        assert parser.parse_args([command]).gateways == (1,)
+        assert parser.parse_args([command, "--gateways", "3,1,2"]).gateways == (1, 2, 3)
+    args = parser.parse_args(["ab", "--a", "gateway", "--b", "gateway:gateways=2"])
+    assert args.gateways == 1  # ab: the replicas of a gateway side that names none
+    assert (
+        parser.parse_args(["ab", "--a", "pod", "--b", "gateway", "--gateways", "2"]).gateways == 2
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["goodput", "--gateways", "0"],
+        ["goodput", "--gateways", "1,x"],
+        ["goodput", "--gateways", ","],
+        ["trace", "--gateways", "-1"],
+        ["ab", "--a", "pod", "--b", "gateway", "--gateways", "1,2"],
+        ["ab", "--a", "pod", "--b", "gateway:gateways=0"],
+    ],
+)
+def test_bad_gateway_counts_are_rejected(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv)
+    assert exc.value.code == 2
+
+
+def test_gateways_go_without_a_running_target(capsys: pytest.CaptureFixture[str]) -> None:
+    from loadtest.cli import main
+
+    with pytest.raises(SystemExit, match="--gateways"):
+        main(["goodput", "--target", "http://127.0.0.1:1", "--limit", "10", "--gateways", "2"])
+    assert main(["trace", "--target", "http://127.0.0.1:1", "--gateways", "1,2"]) == 2
+    assert "--gateways" in capsys.readouterr().out
+
+
 def test_load_takes_a_target_and_in_process_mode() -> None:
     args = build_parser().parse_args(
         ["load", "--protocol", "grpc", "--target", "127.0.0.1:9001", "--processes", "0"]

@@ -35,3 +35,18 @@ def test_ab_of_two_pods_measures_the_ratio_of_their_service_times(tmp_path: Path
     assert 1.8 <= p50_ratio <= 4.5, p50_ratio  # 4 with no overhead; ~3 with 1 ms of it
     assert doc["ratios_b_over_a"]["throughput_rps"] < 0.7
     assert set(a["cpu_s"]) == {"pod"}  # self-started: its process is watched
+
+
+def test_ab_of_one_gateway_and_two_replicas_spreads_b_over_both(tmp_path: Path) -> None:
+    report = tmp_path / "ab.json"
+    argv = ["ab", "--a", "gateway", "--b", "gateway:gateways=2", "--protocol", "grpc"]
+    argv += ["--concurrency", "1", "--rounds", "1", "--duration", "0.5", "--warmup", "0.2"]
+    argv += ["--processes", "0", "--fixed-ms", "2"]
+    assert main([*argv, "--json", str(report)]) == 0
+    doc = json.loads(report.read_text())
+    a, b = doc["a"], doc["b"]
+    assert a["errors"] == b["errors"] == {} and a["ok"] > 0 and b["ok"] > 0
+    assert "targets" not in a and len(set(b["targets"])) == 2
+    assert set(a["cpu_s"]) == {"gateway", "pod"}
+    assert set(b["cpu_s"]) == {"gateway", "gateway1", "pod"}  # the same pod behind both
+    assert doc["config"]["processes"] == 2  # one generator process per replica, both sides

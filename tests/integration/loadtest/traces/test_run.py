@@ -107,6 +107,20 @@ def test_the_plots_are_png_files(step_run: tuple[int, Path, dict[str, Any]]) -> 
         assert str(out / name) in doc["files"]
 
 
+def test_a_trace_spreads_over_gateway_replicas_and_scrapes_each(tmp_path: Path) -> None:
+    argv = ["trace", "--trace", "step", "--base-rate", "40", "--peak-rate", "80"]
+    argv += ["--duration", "3", "--warmup", "0.3", "--pods", "1", "--gateways", "2"]
+    argv += ["--fixed-ms", str(FIXED_MS), "--per-row-ms", "0", "--out", str(tmp_path), "--no-plots"]
+    code = main(argv)
+    doc = json.loads((tmp_path / "report.json").read_text())
+    assert code == 0 and doc["load"]["errors"] == {}, doc["load"]["error_sample"]
+    assert doc["metrics_kinds"] == {"gateway": "gateway", "gateway1": "gateway", "pod0": "pod"}
+    assert doc["config"]["stack"]["gateways"] == 2
+    assert doc["config"]["processes"] == 1 and doc["load"]["processes"] == 2
+    for name in ("gateway", "gateway1"):  # both replicas served a share
+        assert sum(s["metrics"][name]["batches"] or 0 for s in doc["seconds"] if s["metrics"]) > 0
+
+
 def test_a_trace_runs_against_a_stack_that_is_already_up(tmp_path: Path) -> None:
     pod = start_pod(["--fixed-ms", str(FIXED_MS), "--per-row-ms", "0", "--log-level", "WARNING"])
     with running(pod):

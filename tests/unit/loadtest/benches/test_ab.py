@@ -112,8 +112,9 @@ def test_run_ab_alternates_and_gives_both_sides_of_a_round_the_same_arrivals(
 ) -> None:
     runs: list[tuple[str, int]] = []
 
-    def fake_run_load(spec: ClientSpec, load: object, probe: object) -> LoadResult:
+    def fake_run_load(specs: tuple[ClientSpec, ...], load: object, probe: object) -> LoadResult:
         assert isinstance(load, OpenLoopConfig)
+        [spec] = specs
         runs.append((spec.target, load.seed))
         return result([1000 if spec.target == "a:1" else 2000] * 10)
 
@@ -125,6 +126,27 @@ def test_run_ab_alternates_and_gives_both_sides_of_a_round_the_same_arrivals(
     assert runs == [("a:1", 7), ("b:1", 7), ("a:1", 8), ("b:1", 8)]
     assert got.legs[0].rounds == got.legs[1].rounds == 2
     assert got.ratios()["p50_us"] == pytest.approx(2.0, rel=0.01)
+
+
+def test_a_side_of_several_replicas_spreads_its_load_over_all_of_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[str, ...]] = []
+
+    def fake_run_load(specs: tuple[ClientSpec, ...], load: object, probe: object) -> LoadResult:
+        seen.append(tuple(s.target for s in specs))
+        return result([1000])
+
+    monkeypatch.setattr(ab, "run_load", fake_run_load)
+    spec = ClientSpec("grpc", "g0:1", verify_every=3)
+    b = Side("B", spec, more_targets=("g1:1", "g2:1"))
+    assert [s.verify_every for s in b.specs()] == [3, 3, 3]  # only the target differs
+    got = run_ab(
+        side("A"), b, ClosedLoopConfig(duration_s=1.0, processes=3), 1, log=lambda line: None
+    )
+    assert seen == [("127.0.0.1:1",), ("g0:1", "g1:1", "g2:1")]
+    assert got.as_dict()["b"]["targets"] == ["g0:1", "g1:1", "g2:1"]
+    assert "targets" not in got.as_dict()["a"]
 
 
 def test_run_ab_passes_a_closed_loop_load_through(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,6 +175,7 @@ def test_run_ab_passes_a_closed_loop_load_through(monkeypatch: pytest.MonkeyPatc
             ),
         ),
         ("pod:F=8", Setup("pod", "pod:F=8", pod=SimPod(fixed_ms=8.0))),
+        ("gateway:gateways=3", Setup("gateway", "gateway:gateways=3", gateways=3)),
         ("http://127.0.0.1:8000", Setup("url", "http://127.0.0.1:8000", "http://127.0.0.1:8000")),
         ("127.0.0.1:8001", Setup("url", "127.0.0.1:8001", "127.0.0.1:8001")),
         ("grpc://localhost:8001", Setup("url", "grpc://localhost:8001", "localhost:8001")),
@@ -167,8 +190,26 @@ def test_pod_options_default_to_the_command_line() -> None:
     assert setup.pod == SimPod(4.0, 1.0, 16)
 
 
+def test_gateway_replicas_default_to_the_command_line_unless_the_side_names_them() -> None:
+    assert parse_setup("gateway", gateways=2).gateways == 2
+    assert parse_setup("gateway:gateways=3", gateways=2).gateways == 3
+    assert parse_setup("pod", gateways=2).gateways == 1  # a pod is sent to directly
+
+
 @pytest.mark.parametrize(
-    "text", ["ftp", "pod:nobatch", "pod:pods=2", "gateway:pods=0", "pod:F=x", "pod:F=-1", "h:"]
+    "text",
+    [
+        "ftp",
+        "pod:nobatch",
+        "pod:pods=2",
+        "gateway:pods=0",
+        "pod:F=x",
+        "pod:F=-1",
+        "h:",
+        "gateway:gateways=0",
+        "gateway:gateways=x",
+        "pod:gateways=2",
+    ],
 )
 def test_bad_target_specs_are_rejected(text: str) -> None:
     with pytest.raises(ValueError):

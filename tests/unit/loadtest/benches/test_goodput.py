@@ -1,13 +1,19 @@
 """The goodput search, pure: the pass rule, the choice of goodput, the sweep's next step, the
-physical limit, the gateway config per mode and the batch counts read from /metrics."""
+physical limit, the gateway config per mode, the batch counts read from /metrics, and the
+figures of several gateway replicas (each one's, and all together)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from loadtest.benches.gateways_probe import combined, window_figures
 from loadtest.benches.goodput import GoodputConfig, gateway_model
+from loadtest.benches.goodput_report import print_summary, step_line
 from loadtest.benches.goodput_sweep import (
     DEFAULT_GRID,
+    GatewayFigures,
     Step,
     Sweep,
     judge,
@@ -16,6 +22,7 @@ from loadtest.benches.goodput_sweep import (
     physical_limit,
     select_goodput,
 )
+from loadtest.probes.metrics import parse_metrics
 from loadtest.probes.stack import BatchCounts, parse_batch_counts, parse_inflight
 
 SLO_MS, TOL = 50.0, 0.001
@@ -174,3 +181,74 @@ def test_generator_processes_grow_with_the_offered_rate_unless_pinned() -> None:
     auto = GoodputConfig(rate_per_process=2500.0)
     assert [auto.generator_processes(r) for r in (40.0, 2500.0, 2501.0, 3800.0)] == [1, 1, 2, 2]
     assert GoodputConfig(processes=3).generator_processes(40.0) == 3
+
+
+def test_generator_processes_are_a_multiple_of_the_gateway_replicas() -> None:
+    auto = GoodputConfig(rate_per_process=2500.0)
+    assert [auto.generator_processes(40.0, g) for g in (1, 2, 3)] == [1, 2, 3]
+    assert auto.generator_processes(6000.0, 2) == 4  # 3 for the rate, rounded up to 2 each
+    assert GoodputConfig(processes=3).generator_processes(40.0, 2) == 4
+
+
+def test_gateway_counts_must_be_positive_and_go_without_a_target() -> None:
+    assert GoodputConfig().gateways == (1,)
+    with pytest.raises(ValueError, match="gateways"):
+        GoodputConfig(gateways=(0, 1))
+    with pytest.raises(ValueError, match="gateways"):
+        GoodputConfig(gateways=(1, 2), target="http://127.0.0.1:1", target_limit_rows_s=10.0)
+
+
+FITTED = """\
+# TYPE gateway_batch_cost_fixed_seconds gauge
+gateway_batch_cost_fixed_seconds{model="sim"} 0.019
+# TYPE gateway_batch_cost_per_row_seconds gauge
+gateway_batch_cost_per_row_seconds{model="sim"} 0.00025
+"""
+
+
+def test_each_replicas_window_gives_its_requests_batches_and_fitted_cost() -> None:
+    before = parse_metrics(METRICS.replace("120.0", "20.0").replace("10.0\n", "5.0\n"))
+    after = parse_metrics(METRICS + FITTED)
+    g = window_figures("gateway1", before, after, "sim")
+    assert (g.name, g.requests, g.batch_rows, g.batches) == ("gateway1", 5.0, 100.0, 5.0)
+    assert g.mean_batch_rows == 20.0
+    assert g.fitted_fixed_ms == pytest.approx(19.0)
+    assert g.fitted_per_row_ms == pytest.approx(0.25)
+    unfitted = window_figures("gateway", before, before, "sim")
+    assert (unfitted.requests, unfitted.mean_batch_rows, unfitted.fitted_fixed_ms) == (
+        0.0,
+        None,
+        None,
+    )
+
+
+def test_the_mean_batch_of_several_replicas_is_over_all_their_batches() -> None:
+    a = GatewayFigures("gateway", requests=30, batch_rows=30, batches=10)
+    b = GatewayFigures("gateway1", requests=90, batch_rows=90, batches=20)
+    assert combined([a, b]) == BatchCounts(120.0, 30.0)
+    assert combined([a, b]).mean == 4.0  # not the mean of the means, 3.75
+    doc = replace(step(0.5, 1000), per_gateway=(a, b)).as_dict()
+    assert [g["name"] for g in doc["per_gateway"]] == ["gateway", "gateway1"]
+    assert [g["mean_batch_rows"] for g in doc["per_gateway"]] == [3.0, 4.5]
+
+
+def test_the_summary_has_a_row_per_pod_and_gateway_count(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fitted = (
+        GatewayFigures("gateway", 10, 10, 5, 8.1),
+        GatewayFigures("gateway1", 10, 10, 5, 19.2),
+    )
+    two = replace(step(0.9, 1800), per_gateway=fitted)
+    sweeps = [
+        Sweep(1, "batching", 2000.0, goodput=step(0.9, 1812.0), gateways=1),
+        Sweep(1, "batching", 2000.0, steps=[two], goodput=two, gateways=2),
+    ]
+    print_summary(sweeps, GoodputConfig(pods=(1,), gateways=(1, 2), modes=("batching",)))
+    out = capsys.readouterr().out
+    assert "gateways" in out
+    assert "1,812 (91%)" in out and "1,800 (90%)" in out
+    assert "8.1 / 19.2" in out  # each replica's fitted F
+    line = step_line(sweeps[1], two, judge(two, SLO_MS, TOL))
+    assert line.startswith("1 pod(s) 2 gw batching")
+    assert "fitted F 8.1 / 19.2 ms" in line and "per gw: requests 10 / 10" in line

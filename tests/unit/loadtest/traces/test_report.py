@@ -292,6 +292,16 @@ def test_the_summary_has_the_whole_run_then_each_phase() -> None:
     json.dumps([p.as_dict() for p in (overall, before, after)])
 
 
+def test_the_summary_adds_up_every_gateway_replicas_batches_and_queue() -> None:
+    trace, result, servers = fake_run()
+    other = {"queue_requests": 3.0, "batch_rows": 80.0, "batches": 10.0}
+    for server in servers:
+        server.metrics["gateway1"] = other
+    overall = summarize(trace, result, servers, slo_ms=50.0)[0]
+    assert overall.mean_batch_rows == 6.0  # (40 + 80) rows / (10 + 10) batches a second
+    assert overall.max_queue == 5.0  # 2 + 3 queued at once
+
+
 def test_the_series_has_one_json_record_a_second() -> None:
     trace, result, servers = fake_run()
     records = series(trace, result, servers, slo_ms=50.0)

@@ -1,0 +1,82 @@
+"""N gateway replicas in front of the same pods: started, named, addressed and stopped as one.
+
+Every replica gets the same config (the same models, the same static endpoints), as replicas of
+one Deployment behind a Service do. ``loadtest goodput``, ``ab`` and ``trace`` start their
+gateways here; ``loadtest.stack.spread`` spreads a run's load over them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from loadtest.clients.base import is_grpc
+from loadtest.stack.procs import GatewayProc, start_gateway
+
+__all__ = ["Gateways", "gateway_name", "start_gateways"]
+
+
+def gateway_name(index: int) -> str:
+    """Replica ``index``'s name in reports: ``gateway``, ``gateway1``, ``gateway2`` … (the
+    first keeps the name a lone gateway has)."""
+    return "gateway" if index == 0 else f"gateway{index}"
+
+
+@dataclass(frozen=True, slots=True)
+class Gateways:
+    """Gateway replicas in front of the same pods, in the order started."""
+
+    procs: tuple[GatewayProc, ...]
+
+    def __len__(self) -> int:
+        return len(self.procs)
+
+    def named(self) -> dict[str, GatewayProc]:
+        """Each replica by its name (``gateway_name``)."""
+        return {gateway_name(i): g for i, g in enumerate(self.procs)}
+
+    def addresses(self, protocol: str) -> tuple[str, ...]:
+        """Each replica's address for ``protocol``: ``host:port`` for gRPC, else its base URL."""
+        return tuple(g.grpc_address if is_grpc(protocol) else g.http_url for g in self.procs)
+
+    @property
+    def metrics_urls(self) -> dict[str, str]:
+        """Each replica's ``/metrics`` URL, by name."""
+        return {name: g.metrics_url for name, g in self.named().items()}
+
+    def gone(self) -> str | None:
+        """Which replica has exited, and with what code; None while all run."""
+        for name, g in self.named().items():
+            code = g.popen.poll()
+            if code is not None:
+                return f"{name} exited with {code}"
+        return None
+
+    def stop(self) -> None:
+        """Stop every replica, the last started first."""
+        for g in reversed(self.procs):
+            g.stop()
+
+
+def start_gateways(
+    count: int,
+    models: list[dict[str, Any]],
+    *,
+    extra: dict[str, Any] | None = None,
+    args: Sequence[str] = (),
+    stdout: Any = None,
+) -> Gateways:
+    """Start ``count`` gateways, each on free ports with the same config (``start_gateway``'s
+    ``models``, ``extra`` and ``args``); return once every one serves every model. If one fails
+    to start, those already up are stopped."""
+    if count < 1:
+        raise ValueError(f"gateways must be >= 1, got {count}")
+    procs: list[GatewayProc] = []
+    try:
+        for _ in range(count):
+            procs.append(start_gateway(models, extra=extra, args=args, stdout=stdout))
+    except BaseException:
+        Gateways(tuple(procs)).stop()
+        raise
+    return Gateways(tuple(procs))
