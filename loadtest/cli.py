@@ -20,6 +20,7 @@ from loadtest.commands import (
     goodput,
     load,
     receiver_bench,
+    soak,
     stack,
     trace,
 )
@@ -49,6 +50,7 @@ COMMANDS: dict[str, Command] = {
     "trace": trace,
     "ab": ab,
     "ceiling": ceiling,
+    "soak": soak,
     "receiver-bench": receiver_bench,
     "bench-all": bench_all,
     "load": load,
