@@ -97,6 +97,19 @@ async def test_the_pods_own_error_comes_back(bare_gateway: GatewayProc) -> None:
     assert "datatype INT32" in (err.value.details() or "")
 
 
+def restart_with_rows_of_8(gw: GatewayProc, pod: PodProc) -> PodProc:
+    """The pod, started again on its ports with rows of 8 values; returns once the gateway
+    serves rows of 8 (a bound on a hang, not a timing check)."""
+    pod = start_pod(
+        ["--row-size", "8", "--fixed-ms", "1"], grpc_port=pod.grpc_port, http_port=pod.http_port
+    )
+    deadline = time.monotonic() + 30
+    while (status := http_infer(gw, [0.5] * 8, [1, 8])[0]) != 200:
+        assert time.monotonic() < deadline, f"still {status}: the restart was not learnt"
+        time.sleep(0.2)
+    return pod
+
+
 async def test_a_restarted_pod_is_relearnt() -> None:
     pod = start_pod(["--row-size", "16", "--fixed-ms", "1"])
     gw = start_gateway([{"name": "sim", "endpoints": [pod.grpc_address]}])
@@ -105,15 +118,7 @@ async def test_a_restarted_pod_is_relearnt() -> None:
         assert http_infer(gw, [0.5] * 8, [1, 8])[0] == 400  # the gateway refuses it
         pod.stop()
         wait_not_ready(gw)  # the gateway sees the pod go (a restart outlasts a probe interval)
-        pod = start_pod(
-            ["--row-size", "8", "--fixed-ms", "1"],
-            grpc_port=pod.grpc_port,
-            http_port=pod.http_port,
-        )
-        deadline = time.monotonic() + 30
-        while (status := http_infer(gw, [0.5] * 8, [1, 8])[0]) != 200:
-            assert time.monotonic() < deadline, f"still {status}"
-            time.sleep(0.2)
+        pod = restart_with_rows_of_8(gw, pod)
         data = np.ones((2, 8), dtype=np.float32)
         assert np.array_equal(await grpc_infer(gw, data), 2 * data)
         meta = get_json(f"{gw.http_url}/v2/models/sim")
@@ -135,15 +140,7 @@ async def test_a_pod_restarted_between_two_probes_is_relearnt() -> None:
     try:
         assert http_infer(gw, [0.5] * 16, [1, 16])[0] == 200
         pod.stop()
-        pod = start_pod(
-            ["--row-size", "8", "--fixed-ms", "1"],
-            grpc_port=pod.grpc_port,
-            http_port=pod.http_port,
-        )
-        deadline = time.monotonic() + 30
-        while (status := http_infer(gw, [0.5] * 8, [1, 8])[0]) != 200:
-            assert time.monotonic() < deadline, f"still {status}: the restart was not seen"
-            time.sleep(0.2)
+        pod = restart_with_rows_of_8(gw, pod)
         assert get_json(f"{gw.http_url}/v2/models/sim")["inputs"][0]["shape"] == [-1, 8]
     finally:
         gw.stop()
