@@ -24,6 +24,7 @@ __all__ = [
     "GatewayConfig",
     "ModelSettings",
     "OutlierDetectionSettings",
+    "PerTryTimeoutSettings",
     "QueuePolicySettings",
     "RetryBudgetSettings",
     "ServerSettings",
@@ -56,6 +57,40 @@ class ServerSettings(BaseModel):
     # ClusterIP reconnect and rebalance across gateway replicas.
     grpc_max_connection_age_s: Annotated[float, Field(gt=0)] = 300.0
     grpc_max_connection_age_grace_s: Annotated[float, Field(ge=0)] = 30.0
+    # Decode work and gRPC limits. Per request: elements decoded one by one (JSON data, typed
+    # contents, BYTES items) and BYTES items, over all inputs; past either, 400 naming it.
+    max_decode_elements: Annotated[int, Field(gt=0)] = 16 * 1024 * 1024
+    max_bytes_items: Annotated[int, Field(gt=0)] = 1024 * 1024
+    # Answers in flight per ModelStreamInfer stream: at the bound the stream is not read on
+    # until the client takes an answer (Triton's response pool). Calls at once in the whole
+    # server (more: RESOURCE_EXHAUSTED) and streams per connection (more wait in the client).
+    grpc_stream_max_inflight: Annotated[int, Field(gt=0)] = 64
+    grpc_max_concurrent_rpcs: Annotated[int, Field(gt=0)] = 4096
+    grpc_max_concurrent_streams: Annotated[int, Field(gt=0)] = 1024
+    # Keepalive: the server pings a quiet connection every ``time`` and closes it unanswered
+    # after ``timeout``; a client pinging more often than ``min_ping_interval`` is struck, and
+    # after ``max_ping_strikes`` sent GOAWAY (too_many_pings).
+    grpc_keepalive_time_s: Annotated[float, Field(gt=0)] = 60.0
+    grpc_keepalive_timeout_s: Annotated[float, Field(gt=0)] = 20.0
+    grpc_keepalive_permit_without_calls: bool = True
+    grpc_min_ping_interval_s: Annotated[float, Field(ge=0)] = 10.0
+    grpc_max_ping_strikes: Annotated[int, Field(ge=0)] = 2
+    # On SIGTERM both front-ends stop accepting at once and calls in flight get this long to
+    # finish; keep it below the pod's terminationGracePeriodSeconds less its preStop sleep.
+    drain_grace_s: Annotated[float, Field(ge=0)] = 25.0
+    # The REST server (gateway.frontends.http_server): an idle connection closes after
+    # ``keepalive``; a request head must arrive within ``head_timeout`` of its first byte and
+    # a body within ``body_timeout`` of its head (else 408); a peer that takes none of its
+    # answers for ``write_stall`` is dropped; past ``max_connections`` a new one gets 503; a
+    # head over ``max_head_bytes`` gets 431; requests parsed ahead of the one being answered
+    # pause reading past ``read_ahead_bytes``.
+    http_keepalive_s: Annotated[float, Field(gt=0)] = 75.0
+    http_head_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    http_body_timeout_s: Annotated[float, Field(gt=0)] = 60.0
+    http_write_stall_s: Annotated[float, Field(gt=0)] = 30.0
+    http_max_connections: Annotated[int, Field(gt=0)] = 4096
+    http_max_head_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    http_read_ahead_bytes: Annotated[int, Field(ge=0)] = 4 * 1024 * 1024
 
 
 class QueuePolicySettings(BaseModel):
@@ -143,6 +178,17 @@ class RetryBudgetSettings(BaseModel):
     min_retries: Annotated[int, Field(ge=0)] = 3
 
 
+class PerTryTimeoutSettings(BaseModel):
+    """How long one try of a batch on one pod may take before it goes to another pod:
+    ``factor`` times the cost model's predicted time for it (its wait on the pod included), at
+    least ``min_ms``. 0 (or no fit yet): only the request's deadline bounds a try."""
+
+    model_config = _FROZEN
+
+    factor: Annotated[float, Field(ge=0)] = 5.0
+    min_ms: PositiveMs = 1000
+
+
 class ModelSettings(BaseModel):
     """One model the gateway serves and the pods that serve it."""
 
@@ -162,6 +208,7 @@ class ModelSettings(BaseModel):
     discovery: DiscoverySettings | None = None  # instead of (or beside) static endpoints
     outlier_detection: OutlierDetectionSettings = Field(default_factory=OutlierDetectionSettings)
     retry_budget: RetryBudgetSettings = Field(default_factory=RetryBudgetSettings)
+    per_try_timeout: PerTryTimeoutSettings = Field(default_factory=PerTryTimeoutSettings)
 
     @field_validator("endpoints")
     @classmethod

@@ -8,11 +8,12 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Awaitable
 from typing import Any
 
 import uvloop
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.core import Gateway
@@ -21,7 +22,7 @@ from gateway.frontends.http_server import start_http_server
 from gateway.frontends.rest import build_router, on_error
 from gateway.metrics import GatewayMetrics
 from gateway.reload import ConfigReloader
-from gateway.reporter import LoadCollector, LoadReporter, gateway_snapshots
+from gateway.reporter import LoadCollector, LoadReporter, gateway_peers, gateway_snapshots
 
 __all__ = ["main", "serve"]
 
@@ -94,9 +95,15 @@ async def serve(
     snapshots = gateway_snapshots(gateway)
     reporter = None
     if config.autoscaler is not None:
-        reporter = LoadReporter(settings=config.autoscaler, snapshots=snapshots)
+        reporter = LoadReporter(
+            settings=config.autoscaler, snapshots=snapshots, on_peers=gateway_peers(gateway)
+        )
         reporter.start()
-    gateway.metrics.registry.register(LoadCollector(snapshots, reporter))
+    registry = gateway.metrics.registry
+    registry.register(LoadCollector(snapshots, reporter))
+    loop_of_tasks = asyncio.get_running_loop()  # counted at scrape time: a leak of tasks shows
+    tasks = Gauge("gateway_event_loop_tasks", "Tasks alive on the event loop", registry=registry)
+    tasks.set_function(lambda: len(asyncio.all_tasks(loop_of_tasks)))
     reloader = None
     if reloader_args is not None:
         reloader = ConfigReloader(gateway, **reloader_args)
@@ -118,7 +125,7 @@ async def serve(
         on_error,
         host,
         config.server.http_port,
-        config.server.max_request_bytes,
+        config.server,
     )
     metrics, metrics_port = await _site(
         _metrics_app(gateway.metrics), host, config.server.metrics_port
@@ -139,17 +146,22 @@ async def serve(
     try:
         await stop.wait()
     finally:
-        log.info("stopping: draining in-flight requests")
-        if reloader is not None:
-            await reloader.stop()
+        # Readiness off at once; both front-ends stop accepting at once (gRPC sends GOAWAY) and
+        # drain together, so every call in flight, and what it queued, is dispatched and
+        # answered; only then do the schedulers stop.
+        grace = config.server.drain_grace_s
+        log.info("stopping: draining in-flight requests (up to %g s)", grace)
         gateway.ready = False
+        await checker.enter_graceful_shutdown()
+        drains: list[Awaitable[object]] = [grpc_server.stop(grace), http.stop(grace_s=grace)]
+        if reloader is not None:
+            drains.append(reloader.stop())
+        await asyncio.gather(*drains)
         if reporter is not None:
             await reporter.stop()
-        await checker.enter_graceful_shutdown()
-        await grpc_server.stop(grace=5.0)
-        await http.stop()
         await metrics.cleanup()
         await gateway.stop()
+        log.info("stopped")
 
 
 async def _run(config: GatewayConfig, args: argparse.Namespace) -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from gateway.core import Gateway
 from gateway.errors import Code, InferError
+from gateway.frontends.http_limits import decimal
 from gateway.frontends.http_server import Request, Response, Router, json_response
 from protos import v2_http
+from protos.heads import DecodeLimits
 from protos.json_format import message_to_dict
 from protos.tensors import CodecError
 
@@ -76,10 +78,14 @@ def build_router(gateway: Gateway) -> Router:
     async def all_stats(_: Request) -> Response:
         return json_response(message_to_dict(gateway.statistics()))
 
+    server = gateway.config.server
+    limits = DecodeLimits(server.max_decode_elements, server.max_bytes_items)
+
     async def infer(request: Request) -> Response:
         name, version = _names(request)
-        gateway.model(name, version)  # 404 for a model we do not serve, before decoding
-        decoded = v2_http.decode_request(request.body, _header_length(request))
+        runtime = gateway.model(name, version)  # 404 for a model we do not serve, before decoding
+        head = v2_http.parse_request(request.body, _header_length(request))
+        decoded = runtime.decode(head, limits)  # checked before anything is decoded
         response = await gateway.infer("http", name, version, decoded, _timeout_header(request))
         binary = [v2_http.wants_binary(decoded, t.name) for t in response.outputs]
         out, json_length = v2_http.encode_response(response, binary)
@@ -107,12 +113,13 @@ def _header_length(request: Request) -> int | None:
     value = request.headers.get(_HEADER_LENGTH)
     if value is None:
         return None
-    try:
-        return int(value)
-    except ValueError:
+    length = decimal(value)
+    if length is None:
         raise InferError(
-            Code.INVALID_ARGUMENT, f"{v2_http.HEADER_LENGTH} must be an integer, got '{value}'"
-        ) from None
+            Code.INVALID_ARGUMENT,
+            f"{v2_http.HEADER_LENGTH} must be a number of bytes (digits), got '{value}'",
+        )
+    return length
 
 
 TIMEOUT_HEADER = "Inference-Timeout-Ms"

@@ -251,7 +251,10 @@ def test_gateway_deployment_shape() -> None:
     assert c["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     assert c["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
-    assert pod["terminationGracePeriodSeconds"] >= pre_stop + 5  # + the gateway's 5 s drain
+    config = parse_gateway_config(
+        yaml.safe_load(named(docs, "ConfigMap", "inference-gateway-config")["data"]["gateway.yaml"])
+    )  # the grace outlasts the preStop sleep and then the gateway's whole drain
+    assert pod["terminationGracePeriodSeconds"] > pre_stop + config.server.drain_grace_s
     assert c["resources"]["requests"] and c["resources"]["limits"]
     assert c["command"] == ["gateway"] and c["args"] == ["--config", "/etc/gateway/gateway.yaml"]
     svc = named(docs, "Service", "inference-gateway")
