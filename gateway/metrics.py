@@ -87,6 +87,12 @@ class GatewayMetrics:
             ["model"],
             (1, 2, 4, 8, 16, 32, 64, 128, 256),
         )
+        self.stream_answers = Gauge(
+            "gateway_grpc_stream_answers_pending",
+            "ModelStreamInfer requests read whose answers the client has not taken yet "
+            "(at most server.grpc_stream_max_inflight per stream)",
+            registry=r,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,15 @@ __all__ = [
     "Tensor",
     "bytes_elements",
     "check_bytes_count",
+    "check_bytes_room",
+    "check_contents",
+    "check_json_extent",
     "contents_to_raw",
     "datatype",
     "element_count",
     "from_numpy",
     "json_to_raw",
+    "json_work",
     "raw_to_json",
     "serialize_bytes",
     "to_numpy",
@@ -141,6 +145,56 @@ def check_bytes_count(raw: bytes | memoryview, expected: int, what: str) -> None
         raise CodecError(f"{what}: BYTES data holds {count} elements, shape needs {expected}")
 
 
+def check_bytes_room(size: int, count: int, what: str) -> None:
+    """Raise unless ``size`` bytes can hold ``count`` BYTES elements (a 4-byte length prefix
+    each), before any prefix is read."""
+    if size < 4 * count or (count == 0 and size > 0):
+        raise CodecError(
+            f"{what}: BYTES data is {size} bytes, which cannot hold the {count} elements "
+            "its shape needs (each has a 4-byte length prefix)"
+        )
+
+
+def json_work(shape: tuple[int, ...]) -> int:
+    """What converting JSON data of ``shape`` costs, in elements: its elements, or its rows of
+    nested lists where there are more (a zero last dimension)."""
+    return max(element_count(shape), element_count(shape[:-1]))
+
+
+def check_json_extent(data: Any, shape: tuple[int, ...], what: str) -> None:
+    """Raise unless JSON ``data`` (flat row-major, or nested lists) holds the element count of
+    ``shape``, reading list lengths only: the values are checked when they are converted."""
+    count = element_count(shape)
+    if not isinstance(data, list):
+        found = 1
+    elif not data or not isinstance(data[0], list):
+        found = len(data)
+    else:
+        found = _nested_count(data, count, 2 * element_count(shape[:-1]) + 2, what)
+    if found != count:
+        raise CodecError(f"{what}: data has {found} elements, shape {list(shape)} needs {count}")
+
+
+def _nested_count(data: list[Any], most: int, max_lists: int, what: str) -> int:
+    """Values in nested lists, walking lists only; stops once past ``most`` values or
+    ``max_lists`` lists (more than the shape can mean)."""
+    found, lists, stack = 0, 0, [data]
+    while stack:
+        items = stack.pop()
+        lists += 1
+        if lists > max_lists:
+            raise CodecError(f"{what}: data nests more lists than its shape has rows")
+        if items and isinstance(items[0], list):
+            if not all(isinstance(item, list) for item in items):
+                raise CodecError(f"{what}: data is a ragged nested list")
+            stack.extend(items)
+        else:
+            found += len(items)
+            if found > most:
+                break
+    return found
+
+
 def _to_bytes(element: Any, what: str) -> bytes:
     if isinstance(element, str):
         return element.encode()
@@ -211,8 +265,9 @@ def raw_to_json(dt: DataType, raw: bytes) -> Any:
     return arr
 
 
-def contents_to_raw(dt: DataType, contents: Any, count: int, what: str) -> bytes:
-    """gRPC typed ``InferTensorContents`` as raw bytes of ``count`` elements of ``dt``."""
+def check_contents(dt: DataType, contents: Any, count: int, what: str) -> None:
+    """Raise unless gRPC typed contents can carry ``dt`` and hold ``count`` values in its
+    field (lengths only: nothing converted)."""
     if dt.contents_field is None:
         raise CodecError(f"{what}: {dt.name} data must be sent in raw_input_contents")
     values = getattr(contents, dt.contents_field)
@@ -220,6 +275,13 @@ def contents_to_raw(dt: DataType, contents: Any, count: int, what: str) -> bytes
         raise CodecError(
             f"{what}: {dt.contents_field} has {len(values)} elements, shape needs {count}"
         )
+
+
+def contents_to_raw(dt: DataType, contents: Any, count: int, what: str) -> bytes:
+    """gRPC typed ``InferTensorContents`` as raw bytes of ``count`` elements of ``dt``."""
+    check_contents(dt, contents, count, what)
+    assert dt.contents_field is not None
+    values = getattr(contents, dt.contents_field)
     if dt.is_bytes:
         return serialize_bytes(list(values))
     assert dt.numpy is not None

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
 from protos import grpc_service_pb2 as pb
+from protos.heads import RequestHead, TensorHead
 from protos.infer import InferRequestBody, InferResponseBody, RequestedOutput
 from protos.tensors import (
     CodecError,
-    Tensor,
+    DataType,
     check_bytes_count,
+    check_bytes_room,
+    check_contents,
     contents_to_raw,
     datatype,
     element_count,
@@ -22,6 +29,8 @@ __all__ = [
     "encode_response",
     "params_from_proto",
     "params_to_proto",
+    "parse_request",
+    "request_from_bytes",
 ]
 
 
@@ -51,10 +60,11 @@ def params_to_proto(target: Any, params: dict[str, Any]) -> None:
             slot.string_param = str(value)
 
 
-def _tensors(specs: Any, raw: Any, kind: str, what_raw: str) -> list[Tensor]:
+def _heads(specs: Any, raw: Any, kind: str, what_raw: str, model: str = "") -> list[TensorHead]:
+    """Each tensor's head, checked as far as it can be without decoding its data."""
     if raw and len(raw) != len(specs):
         raise CodecError(f"{what_raw} has {len(raw)} entries for {len(specs)} {kind}s")
-    out: list[Tensor] = []
+    out: list[TensorHead] = []
     for i, spec in enumerate(specs):
         if not spec.name:
             raise CodecError(f"{kind}s[{i}].name must be a non-empty string")
@@ -63,33 +73,69 @@ def _tensors(specs: Any, raw: Any, kind: str, what_raw: str) -> list[Tensor]:
         if any(d < 0 for d in spec.shape):
             raise CodecError(f"{what}: shape must be non-negative, got {list(spec.shape)}")
         shape = tuple(spec.shape)
-        count = element_count(shape)
-        if raw:
-            data = raw[i]
-            if dt.is_bytes:
-                check_bytes_count(data, count, what)
-            elif len(data) != count * dt.itemsize:
-                raise CodecError(
-                    f"{what}: raw data is {len(data)} bytes, shape {list(shape)} of {dt.name} "
-                    f"needs {count * dt.itemsize}"
-                )
-        elif spec.HasField("contents"):
-            data = contents_to_raw(dt, spec.contents, count, what)
-        elif count == 0:
-            data = b""
-        else:
+        if raw and spec.HasField("contents"):  # Triton refuses both, with this message
+            raise CodecError(
+                f"contents field must not be specified when using {what_raw} for {what}"
+                + (f" for model '{model}'" if model else "")
+            )
+        data = raw[i] if raw else None
+        decode, work = _decoder(dt, shape, data, spec, what)
+        if decode is None:
             raise CodecError(f"{what} has no data: set {what_raw} or contents")
-        out.append(Tensor(spec.name, dt.name, shape, data))
+        items = element_count(shape) if dt.is_bytes else 0
+        out.append(TensorHead(spec.name, dt.name, shape, decode, work, items))
     return out
+
+
+def _decoder(
+    dt: DataType, shape: tuple[int, ...], raw: bytes | None, spec: Any, what: str
+) -> tuple[Callable[[], bytes] | None, int]:
+    """How to decode one tensor's data (raw, typed contents, or nothing for no elements), its
+    sizes checked, and the elements that decoding works through one by one; None for a tensor
+    with elements and no data."""
+    count = element_count(shape)
+    if raw is not None:
+        if dt.is_bytes:
+            check_bytes_room(len(raw), count, what)
+            return partial(_bytes_data, raw, count, what), count
+        if len(raw) != count * dt.itemsize:
+            raise CodecError(
+                f"{what}: raw data is {len(raw)} bytes, shape {list(shape)} of {dt.name} "
+                f"needs {count * dt.itemsize}"
+            )
+        return partial(bytes, raw), 0
+    if spec.HasField("contents"):
+        check_contents(dt, spec.contents, count, what)
+        return partial(contents_to_raw, dt, spec.contents, count, what), count
+    return (bytes if count == 0 else None), 0
+
+
+def _bytes_data(data: bytes, count: int, what: str) -> bytes:
+    check_bytes_count(data, count, what)
+    return data
+
+
+def request_from_bytes(raw: bytes) -> Any:
+    """A ModelInferRequest from its wire bytes, or a CodecError saying they are not one."""
+    try:
+        return pb.ModelInferRequest.FromString(raw)
+    except DecodeError as exc:
+        raise CodecError(f"the message does not parse as a ModelInferRequest: {exc}") from None
+
+
+def parse_request(msg: Any) -> RequestHead:
+    """A ModelInferRequest's head: the checks that read no data, no tensor decoded."""
+    if not msg.inputs:
+        raise CodecError("the request has no inputs")
+    raw = msg.raw_input_contents
+    inputs = _heads(msg.inputs, raw, "input", "raw_input_contents", msg.model_name)
+    outputs = [RequestedOutput(o.name) for o in msg.outputs] if msg.outputs else None
+    return RequestHead(inputs, outputs, msg.id, params_from_proto(msg.parameters))
 
 
 def decode_request(msg: Any) -> InferRequestBody:
     """A ModelInferRequest as a decoded request (typed contents converted to raw once)."""
-    if not msg.inputs:
-        raise CodecError("the request has no inputs")
-    inputs = _tensors(msg.inputs, msg.raw_input_contents, "input", "raw_input_contents")
-    outputs = [RequestedOutput(o.name) for o in msg.outputs] if msg.outputs else None
-    return InferRequestBody(inputs, outputs, msg.id, params_from_proto(msg.parameters))
+    return parse_request(msg).decode()
 
 
 def encode_response(response: InferResponseBody) -> Any:
@@ -121,7 +167,11 @@ def encode_request(model: str, request: InferRequestBody, version: str = "") -> 
 
 def decode_response(msg: Any) -> InferResponseBody:
     """A ModelInferResponse (raw or typed contents) as a decoded response."""
-    outputs = _tensors(msg.outputs, msg.raw_output_contents, "output", "raw_output_contents")
+    heads = _heads(msg.outputs, msg.raw_output_contents, "output", "raw_output_contents")
     return InferResponseBody(
-        msg.model_name, outputs, msg.model_version, msg.id, params_from_proto(msg.parameters)
+        msg.model_name,
+        [head.tensor() for head in heads],
+        msg.model_version,
+        msg.id,
+        params_from_proto(msg.parameters),
     )

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
 
+from protos.heads import RequestHead, TensorHead
 from protos.infer import InferRequestBody, InferResponseBody, RequestedOutput
 from protos.tensors import (
     CodecError,
+    DataType,
     Tensor,
     check_bytes_count,
+    check_bytes_room,
+    check_json_extent,
     datatype,
     element_count,
     json_to_raw,
+    json_work,
     raw_to_json,
 )
 
@@ -23,6 +29,7 @@ __all__ = [
     "decode_response",
     "encode_request",
     "encode_response",
+    "parse_request",
     "wants_binary",
 ]
 
@@ -58,10 +65,11 @@ def _str_field(obj: dict[str, Any], key: str, what: str) -> str:
     return value
 
 
-def _decode_tensor(
+def _parse_tensor(
     obj: Any, index: int, kind: str, body: memoryview, pos: int
-) -> tuple[Tensor, int]:
-    """One input (or output) object, reading its binary data from ``body`` at ``pos``."""
+) -> tuple[TensorHead, int]:
+    """One input (or output) object's head, its binary data found in ``body`` at ``pos``: the
+    checks that read no data, and how to decode it."""
     what = f"{kind}s[{index}]"
     obj = _object(obj, what)
     name = _str_field(obj, "name", what)
@@ -69,6 +77,7 @@ def _decode_tensor(
     dt = datatype(_str_field(obj, "datatype", what), what)
     shape = _shape(obj.get("shape"), what)
     count = element_count(shape)
+    items = count if dt.is_bytes else 0
     params = _params(obj, what)
     for key in _UNSUPPORTED_PARAMS:
         if key in params:
@@ -77,7 +86,10 @@ def _decode_tensor(
     if size is None:
         if "data" not in obj:
             raise CodecError(f"{what} has neither 'data' nor a binary_data_size parameter")
-        return Tensor(name, dt.name, shape, json_to_raw(dt, obj["data"], count, what)), pos
+        if not dt.json_ok:
+            raise CodecError(f"{what}: {dt.name} data must be sent as binary, not JSON")
+        decode = partial(_json_data, dt, obj["data"], shape, what)
+        return TensorHead(name, dt.name, shape, decode, json_work(shape), items), pos
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise CodecError(f"{what}: binary_data_size must be a non-negative integer")
     if pos + size > len(body):
@@ -85,15 +97,27 @@ def _decode_tensor(
             f"{what}: binary_data_size {size} runs past the end of the body "
             f"({len(body) - pos} bytes left)"
         )
-    raw = bytes(body[pos : pos + size])
+    raw = body[pos : pos + size]
     if dt.is_bytes:
-        check_bytes_count(raw, count, what)
-    elif size != count * dt.itemsize:
+        check_bytes_room(size, count, what)
+        decode = partial(_bytes_data, raw, count, what)
+        return TensorHead(name, dt.name, shape, decode, count, count), pos + size
+    if size != count * dt.itemsize:
         raise CodecError(
             f"{what}: binary_data_size is {size} bytes, shape {list(shape)} of {dt.name} "
             f"needs {count * dt.itemsize}"
         )
-    return Tensor(name, dt.name, shape, raw), pos + size
+    return TensorHead(name, dt.name, shape, raw.tobytes), pos + size
+
+
+def _json_data(dt: DataType, data: Any, shape: tuple[int, ...], what: str) -> bytes:
+    check_json_extent(data, shape, what)  # list lengths first: no array for the wrong count
+    return json_to_raw(dt, data, element_count(shape), what)
+
+
+def _bytes_data(raw: memoryview, count: int, what: str) -> bytes:
+    check_bytes_count(raw, count, what)
+    return raw.tobytes()
 
 
 def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], memoryview]:
@@ -115,17 +139,18 @@ def _finish(binary: memoryview, pos: int) -> None:
         )
 
 
-def decode_request(body: bytes, header_length: int | None) -> InferRequestBody:
-    """A REST inference request body (JSON, then binary tensors if ``header_length`` is set)."""
+def parse_request(body: bytes, header_length: int | None) -> RequestHead:
+    """A REST inference request's head (JSON, then binary tensors if ``header_length`` is set):
+    the JSON parsed, no tensor decoded."""
     doc, binary = _split(body, header_length)
     inputs_doc = doc.get("inputs")
     if not isinstance(inputs_doc, list) or not inputs_doc:
         raise CodecError("'inputs' must be a non-empty list")
     pos = 0
-    inputs: list[Tensor] = []
+    inputs: list[TensorHead] = []
     for i, obj in enumerate(inputs_doc):
-        tensor, pos = _decode_tensor(obj, i, "input", binary, pos)
-        inputs.append(tensor)
+        head, pos = _parse_tensor(obj, i, "input", binary, pos)
+        inputs.append(head)
     _finish(binary, pos)
     outputs: list[RequestedOutput] | None = None
     if doc.get("outputs") is not None:
@@ -142,7 +167,13 @@ def decode_request(body: bytes, header_length: int | None) -> InferRequestBody:
     request_id = doc.get("id", "")
     if not isinstance(request_id, str):
         raise CodecError("'id' must be a string")
-    return InferRequestBody(inputs, outputs, request_id, _params(doc, "the request"))
+    return RequestHead(inputs, outputs, request_id, _params(doc, "the request"))
+
+
+def decode_request(body: bytes, header_length: int | None) -> InferRequestBody:
+    """A REST inference request body, decoded (for pods and tests: the gateway checks the
+    head against the model between ``parse_request`` and decoding)."""
+    return parse_request(body, header_length).decode()
 
 
 def wants_binary(request: InferRequestBody, output: str) -> bool:
@@ -209,11 +240,12 @@ def decode_response(body: bytes, header_length: int | None) -> InferResponseBody
     if not isinstance(outputs_doc, list):
         raise CodecError("'outputs' must be a list")
     pos = 0
-    outputs: list[Tensor] = []
+    heads: list[TensorHead] = []
     for i, obj in enumerate(outputs_doc):
-        tensor, pos = _decode_tensor(obj, i, "output", binary, pos)
-        outputs.append(tensor)
+        head, pos = _parse_tensor(obj, i, "output", binary, pos)
+        heads.append(head)
     _finish(binary, pos)
+    outputs = [head.tensor() for head in heads]
     return InferResponseBody(
         str(doc.get("model_name", "")),
         outputs,

@@ -17,6 +17,7 @@ from gateway.errors import Code, InferError
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos import v2_grpc
+from protos.heads import DecodeLimits
 from protos.tensors import CodecError
 
 __all__ = ["GrpcFrontend", "build_grpc_server", "server_options"]
@@ -43,6 +44,10 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        server = gateway.config.server  # fixed at start: a reload keeps the running server's
+        self._limits = DecodeLimits(server.max_decode_elements, server.max_bytes_items)
+        self._stream_max_inflight = server.grpc_stream_max_inflight
+        self._stream_answers = gateway.metrics.stream_answers
 
     async def ServerLive(self, request: Any, context: Any) -> Any:
         return pb.ServerLiveResponse(live=self.gateway.live)
@@ -80,7 +85,9 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
             await _abort(context, exc)
 
     async def _infer(self, request: Any, timeout_s: float | None) -> Any:
-        body = v2_grpc.decode_request(request)
+        runtime = self.gateway.model(request.model_name, request.model_version)  # NOT_FOUND first
+        head = v2_grpc.parse_request(request)
+        body = runtime.decode(head, self._limits)  # checked before anything is decoded
         response = await self.gateway.infer(
             "grpc", request.model_name, request.model_version, body, timeout_s
         )
@@ -92,43 +99,67 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         except (InferError, CodecError) as exc:
             await _abort(context, _as_infer_error(exc))
 
+    async def _stream_answer(self, request: Any, context: Any) -> Any:
+        """One stream request's answer: its response, or its error echoing its id."""
+        try:
+            reply = await self._infer(request, context.time_remaining())
+            return pb.ModelStreamInferResponse(infer_response=reply)
+        except (InferError, CodecError) as exc:
+            echo = pb.ModelInferResponse(
+                model_name=request.model_name, model_version=request.model_version, id=request.id
+            )
+            message = _as_infer_error(exc).message
+            return pb.ModelStreamInferResponse(error_message=message, infer_response=echo)
+
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[Any], context: Any
     ) -> AsyncIterator[Any]:
-        """Answer each request of the stream as it completes (match responses by id)."""
-        answers: asyncio.Queue[Any] = asyncio.Queue()
+        """Answer each request of the stream as it completes (match responses by id).
+
+        At most ``grpc_stream_max_inflight`` requests are read and not yet answered to the
+        client: a slot is taken before a request is read and freed once gRPC has taken its
+        answer (as far as the client's HTTP/2 windows allow), so a client that does not read
+        its answers stops the stream being read, and its requests wait in its own windows.
+        """
+        slots = asyncio.Semaphore(self._stream_max_inflight)
+        answers: asyncio.Queue[Any] = asyncio.Queue()  # never more than the slots
         pending: set[asyncio.Task[None]] = set()
+        gauge = self._stream_answers
+        held = 0  # requests read whose answers gRPC has not taken yet
 
         async def one(request: Any) -> None:
-            try:
-                reply = await self._infer(request, context.time_remaining())
-                await answers.put(pb.ModelStreamInferResponse(infer_response=reply))
-            except (InferError, CodecError) as exc:
-                error = _as_infer_error(exc)
-                echo = pb.ModelInferResponse(
-                    model_name=request.model_name,
-                    model_version=request.model_version,
-                    id=request.id,
-                )
-                await answers.put(
-                    pb.ModelStreamInferResponse(error_message=error.message, infer_response=echo)
-                )
+            answers.put_nowait(await self._stream_answer(request, context))
 
         async def read() -> None:
-            async for request in request_iterator:
-                task = asyncio.create_task(one(request))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-            while pending:
-                await asyncio.gather(*pending)
-            await answers.put(None)
+            nonlocal held
+            requests = aiter(request_iterator)
+            try:
+                while True:
+                    await slots.acquire()
+                    try:
+                        request = await anext(requests)
+                    except StopAsyncIteration:
+                        break
+                    held += 1
+                    gauge.inc()
+                    task = asyncio.create_task(one(request))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                while pending:
+                    await asyncio.gather(*pending)
+            finally:
+                answers.put_nowait(None)
 
         reader = asyncio.create_task(read())
         try:
             while (answer := await answers.get()) is not None:
                 yield answer
+                held -= 1
+                gauge.dec()
+                slots.release()
             await reader  # surface a failure of the request stream
         finally:
+            gauge.dec(held)
             for task in (reader, *pending):
                 task.cancel()
             for task in (reader, *pending):
@@ -137,28 +168,42 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
 
 
 def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
-    """The gRPC server's channel options: message sizes, and a maximum connection age (with
-    grace for calls in flight) so long-lived clients reconnect and rebalance."""
+    """The gRPC server's channel options: message sizes; a maximum connection age (with grace
+    for calls in flight) so long-lived clients reconnect and rebalance; streams per connection;
+    keepalive, both ways (the server's pings, and how often a client may ping)."""
+
+    def ms(seconds: float) -> int:
+        return round(seconds * 1000)
+
     return [
         ("grpc.max_receive_message_length", settings.max_request_bytes),
         ("grpc.max_send_message_length", _INT32_MAX),
         ("grpc.so_reuseport", 0),
-        ("grpc.max_connection_age_ms", round(settings.grpc_max_connection_age_s * 1000)),
-        (
-            "grpc.max_connection_age_grace_ms",
-            round(settings.grpc_max_connection_age_grace_s * 1000),
-        ),
+        ("grpc.max_connection_age_ms", ms(settings.grpc_max_connection_age_s)),
+        ("grpc.max_connection_age_grace_ms", ms(settings.grpc_max_connection_age_grace_s)),
+        ("grpc.max_concurrent_streams", settings.grpc_max_concurrent_streams),
+        ("grpc.keepalive_time_ms", ms(settings.grpc_keepalive_time_s)),
+        ("grpc.keepalive_timeout_ms", ms(settings.grpc_keepalive_timeout_s)),
+        ("grpc.keepalive_permit_without_calls", int(settings.grpc_keepalive_permit_without_calls)),
+        ("grpc.http2.min_ping_interval_without_data_ms", ms(settings.grpc_min_ping_interval_s)),
+        ("grpc.http2.max_ping_strikes", settings.grpc_max_ping_strikes),
+        ("grpc.http2.max_pings_without_data", 0),  # keep pinging a quiet connection
     ]
 
 
 async def build_grpc_server(
     gateway: Gateway, address: str
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """A started gRPC server on ``address`` with the inference, health and reflection services.
+    """A started gRPC server on ``address`` with the inference, health and reflection services;
+    past ``grpc_max_concurrent_rpcs`` calls at once, a new one is answered RESOURCE_EXHAUSTED.
 
     Returns the server, its port and the health servicer (set NOT_SERVING when draining).
     """
-    server = grpc.aio.server(options=server_options(gateway.config.server))
+    settings = gateway.config.server
+    server = grpc.aio.server(
+        options=server_options(settings),
+        maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+    )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(GrpcFrontend(gateway), server)
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)

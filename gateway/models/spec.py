@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.errors import Code, InferError
 from protos import grpc_service_pb2 as pb
 from protos import model_config_pb2 as mc
-from protos.infer import InferRequestBody
+from protos.infer import RequestedOutput
 
-__all__ = ["ModelSpec", "TensorSpec", "config_type", "v2_type"]
+__all__ = ["ModelSpec", "SignedRequest", "TensorSpec", "config_type", "v2_type"]
+
+
+class _SignedTensor(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def datatype(self) -> str: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+
+class SignedRequest(Protocol):
+    """What validation reads of a request: its inputs' names, datatypes and shapes and the
+    outputs it asks for; a decoded request or a head whose data is not decoded yet."""
+
+    @property
+    def inputs(self) -> Sequence[_SignedTensor]: ...
+    @property
+    def outputs(self) -> Sequence[RequestedOutput] | None: ...
 
 
 def v2_type(config_type: int) -> str:
@@ -149,7 +169,7 @@ class ModelSpec:
             _fill_batching(out.dynamic_batching, batching)
         return out
 
-    def validate(self, request: InferRequestBody) -> int:
+    def validate(self, request: SignedRequest) -> int:
         """Check a request against the model; return its row count (1 without batching)."""
         if not self.described:
             return self._validate_undescribed(request)
@@ -190,7 +210,7 @@ class ModelSpec:
                 )
         return max(rows, 1) if self.max_batch_size > 0 else 1
 
-    def _validate_undescribed(self, request: InferRequestBody) -> int:
+    def _validate_undescribed(self, request: SignedRequest) -> int:
         """A model without a signature: only unique names and, when it batches, a batch
         dimension within max_batch_size that the inputs agree on."""
         seen: set[str] = set()

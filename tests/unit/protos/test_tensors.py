@@ -11,9 +11,12 @@ from protos.tensors import (
     CodecError,
     bytes_elements,
     check_bytes_count,
+    check_bytes_room,
+    check_json_extent,
     contents_to_raw,
     from_numpy,
     json_to_raw,
+    json_work,
     raw_to_json,
     serialize_bytes,
     to_numpy,
@@ -97,3 +100,50 @@ def test_bf16_json_output_is_the_float_it_encodes() -> None:
     value = np.array([1.5, -2.0], dtype=np.float32)
     bf16 = (value.view(np.uint32) >> 16).astype("<u2").tobytes()
     assert raw_to_json(DATATYPES["BF16"], bf16).tolist() == [1.5, -2.0]
+
+
+@pytest.mark.parametrize(
+    ("data", "shape"),
+    [
+        ([1, 2, 3, 4], (2, 2)),
+        ([[1, 2], [3, 4]], (2, 2)),
+        ([[1, 2, 3, 4]], (2, 2)),  # nested otherwise than the shape, as numpy reads it
+        (7, ()),
+        ([[], []], (2, 0)),
+    ],
+)
+def test_json_extent_accepts_data_that_fills_the_shape(data: object, shape: tuple) -> None:
+    check_json_extent(data, shape, "input 'x'")
+
+
+@pytest.mark.parametrize(
+    ("data", "shape", "message"),
+    [
+        ([1, 2, 3], (2, 2), r"data has 3 elements, shape \[2, 2\] needs 4"),
+        ([[1, 2], [3]], (2, 2), "data has 3 elements"),
+        ([[1, 2], 3], (2, 2), "ragged nested list"),
+        (5, (2,), "data has 1 elements"),
+        ([[[]]] * 4, (4,), "nests more lists than its shape has rows"),
+    ],
+)
+def test_json_extent_refuses_data_that_does_not_fill_the_shape(
+    data: object, shape: tuple, message: str
+) -> None:
+    with pytest.raises(CodecError, match=message):
+        check_json_extent(data, shape, "input 'x'")
+
+
+def test_json_extent_reads_list_lengths_not_values() -> None:
+    class Opaque:  # any value would do: only the lists around it are looked at
+        pass
+
+    check_json_extent([[Opaque()] * 3] * 2, (2, 3), "x")
+    assert json_work((4, 0)) == 4 and json_work((2, 3)) == 6 and json_work(()) == 1
+
+
+def test_bytes_room_is_checked_before_any_prefix_is_read() -> None:
+    check_bytes_room(12, 3, "x")  # three empty elements
+    with pytest.raises(CodecError, match="11 bytes, which cannot hold the 3 elements"):
+        check_bytes_room(11, 3, "x")
+    with pytest.raises(CodecError, match="cannot hold the 0 elements"):
+        check_bytes_room(4, 0, "x")

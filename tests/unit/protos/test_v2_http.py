@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from protos import v2_http
+from protos.heads import DecodeLimits, RequestHead
 from protos.infer import InferRequestBody, InferResponseBody, RequestedOutput
 from protos.tensors import CodecError, Tensor, from_numpy
 
@@ -110,3 +111,88 @@ def test_request_echoes_parameters_and_id() -> None:
     body, length = v2_http.encode_request(request, binary=False)
     decoded = v2_http.decode_request(body, length)
     assert (decoded.id, decoded.parameters, decoded.outputs) == ("req-1", request.parameters, None)
+
+
+LIMITS = DecodeLimits(max_decode_elements=10, max_bytes_items=4)
+
+
+def checked(body: bytes, length: int | None) -> RequestHead:
+    """The request's head, checked against LIMITS."""
+    head = v2_http.parse_request(body, length)
+    head.check(LIMITS)
+    return head
+
+
+def json_body(*inputs: tuple[str, str, list[int], object]) -> bytes:
+    return orjson.dumps(
+        {"inputs": [{"name": n, "datatype": t, "shape": s, "data": d} for n, t, s, d in inputs]}
+    )
+
+
+def test_parsing_converts_no_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def spy(dt: object, data: object, count: int, what: str) -> bytes:
+        calls.append(what)
+        return b"\0" * 4 * count
+
+    monkeypatch.setattr(v2_http, "json_to_raw", spy)
+    head = checked(json_body(("a", "FP32", [2], ["x", "y"])), None)
+    assert (head.inputs[0].name, head.inputs[0].datatype, head.inputs[0].shape) == (
+        "a",
+        "FP32",
+        (2,),
+    )
+    assert calls == []
+    head.decode()
+    assert calls == ["input 'a'"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            json_body(("a", "FP32", [6], [0] * 6), ("b", "INT32", [5], [0] * 5)),
+            "input 'b': the request holds 11 elements to decode, more than the server's "
+            "max_decode_elements 10",
+        ),
+        (
+            json_body(("s", "BYTES", [5], [""] * 5)),
+            "input 's': the request holds 5 BYTES items, more than the server's max_bytes_items 4",
+        ),
+        (
+            json_body(("a", "FP32", [11, 0], [[]] * 11)),  # rows of empty lists are work too
+            "max_decode_elements 10",
+        ),
+    ],
+)
+def test_decode_caps_are_named_with_the_input_that_passes_them(body: bytes, message: str) -> None:
+    with pytest.raises(CodecError, match=message):
+        checked(body, None)
+
+
+def test_raw_fixed_size_data_is_not_decode_work() -> None:
+    a = from_numpy("a", "FP32", np.zeros(100, np.float32))
+    body, length = v2_http.encode_request(InferRequestBody([a]), binary=True)
+    assert checked(body, length).decode().inputs == [a]
+
+
+def test_binary_bytes_are_capped_and_sized_before_their_prefixes_are_read() -> None:
+    many = from_numpy("s", "BYTES", np.array([b""] * 5, dtype=object))
+    body, length = v2_http.encode_request(InferRequestBody([many]), binary=True)
+    with pytest.raises(CodecError, match="input 's': the request holds 5 BYTES items"):
+        checked(body, length)
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "s",
+                    "datatype": "BYTES",
+                    "shape": [3],
+                    "parameters": {"binary_data_size": 8},
+                }
+            ]
+        }
+    )
+    with pytest.raises(CodecError, match="8 bytes, which cannot hold the 3 elements"):
+        checked(header + b"\0" * 8, len(header))
