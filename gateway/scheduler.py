@@ -1,9 +1,14 @@
 """A model's scheduler: queues requests, and when a pod slot frees, forms and sends a batch.
 
-The shell around the pure batching core (gateway.batching): it holds no policy of its own. One
-dispatch task per model runs whenever something changes (an arrival, a finished batch, a pod
-coming or going, a timer) and asks the policy whether the batch in hand goes now. Batches are
-formed across all pods of the model (pull-based): whichever pod frees a slot gets the next one.
+The shell around the pure batching core (gateway.batching): it holds no policy of its own. The
+dispatch step runs whenever something changes (an arrival, a finished batch, a pod coming or
+going, a timer) and asks the policy whether the batch in hand goes now. Batches are formed
+across all pods of the model (pull-based): whichever pod frees a slot gets the next one.
+
+The step is a plain callback, never a task of its own: a request that finds the queue empty is
+dispatched in its caller's task at once (an idle pod with a free slot gets a lone request with
+no wake-up in between); any other change asks for one step in the loop's next round (requests
+arriving together are looked at together); a timer is armed only while a batch waits.
 """
 
 from __future__ import annotations
@@ -14,12 +19,12 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.backends.batch_call import Flight, Ticket, answer_of
 from gateway.batching.admission import estimated_wait_s, rejection_reason, retry_after_s
 from gateway.batching.cost_model import CostModel
-from gateway.batching.merge import batch_key, merge_requests, split_response
+from gateway.batching.merge import batch_key, merge_requests
 from gateway.batching.policy import BatchingPolicy, LoadView, decide
 from gateway.batching.queue import BatchQueue, Pending, QueueFull
 from gateway.batching.queue_policy import BadParameter, LevelPolicies, QueuePolicy
@@ -27,30 +32,20 @@ from gateway.batching.rate import RateEstimator
 from gateway.batching.timeline import InFlight
 from gateway.config import DynamicBatchingSettings, ModelSettings
 from gateway.errors import Code, InferError
-from gateway.routing.call_policy import call_timeout, judge
+from gateway.routing.call_policy import call_timeout
+from gateway.routing.per_try import TryBound, per_try_timeout, try_bound
 from gateway.routing.pick import choose_pod
 from gateway.routing.pod_set import Pod, PodSet
+from gateway.routing.retry import fail, fail_all, settle_failed_try
 from gateway.scheduler_state import PodView, SchedulerState, Unqueued
 from gateway.stats import ModelStats
-from gateway.tasks import cancel_and_wait
-from protos import v2_grpc
 from protos.infer import InferRequestBody
-from protos.tensors import CodecError, Tensor
+from protos.tensors import Tensor
 
 __all__ = ["Scheduler", "SchedulerMetrics"]
 
 log = logging.getLogger(__name__)
 _NO_BATCHING = DynamicBatchingSettings()
-
-
-@dataclass(slots=True)
-class _Ticket:
-    """The shell's half of a queued request."""
-
-    body: InferRequestBody
-    version: str
-    future: asyncio.Future[list[Tensor]]
-    queued_ns: int = 0  # time in the queue, once sent
 
 
 class SchedulerMetrics(Protocol):
@@ -93,9 +88,10 @@ class Scheduler:
         self._metrics: SchedulerMetrics = metrics or _NoMetrics()
         self._clock = clock
         self._rng = rng or random.Random()
-        self._wake = asyncio.Event()
+        self._running = False
+        self._step: asyncio.Handle | None = None  # a step asked for in the loop's next round
         self._timer: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._timer_at = math.inf  # when the timer fires (the scheduler's clock)
         self._inflight: set[asyncio.Task[None]] = set()
         self.settings = settings
         self.queue = BatchQueue(self.batching.levels)
@@ -131,19 +127,32 @@ class Scheduler:
         return self._policy
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._running = True
+        self.wake()
 
     async def stop(self) -> None:
         """Stop dispatching; queued requests are answered UNAVAILABLE, batches in flight end."""
-        await cancel_and_wait(self._task)
-        for p in list(self.queue):
-            self._fail(p, InferError(Code.UNAVAILABLE, "the gateway is shutting down"))
-        self.queue.take(list(self.queue))
+        self._running = False
+        for handle in (self._step, self._timer):
+            if handle is not None:
+                handle.cancel()
+        self._step = self._timer = None
+        self._timer_at = math.inf
+        self._fail_queued(InferError(Code.UNAVAILABLE, "the gateway is shutting down"))
         if self._inflight:
             await asyncio.wait(self._inflight, timeout=5.0)
 
+    def _fail_queued(self, exc: InferError) -> None:
+        queued = list(self.queue)
+        for p in queued:
+            fail(p, exc)
+        self.queue.take(queued)
+
     def wake(self) -> None:
-        self._wake.set()
+        """Look at the queue in the loop's next round (one look for any number of wakes); with
+        nothing queued there is nothing to look at."""
+        if self._step is None and self._running and self.queue.requests:
+            self._step = asyncio.get_running_loop().call_soon(self._dispatch_step)
 
     # -- admission -------------------------------------------------------------------------
 
@@ -157,6 +166,7 @@ class Scheduler:
         except BadParameter as exc:
             raise InferError(Code.INVALID_ARGUMENT, str(exc)) from None
         future: asyncio.Future[list[Tensor]] = asyncio.get_running_loop().create_future()
+        ticket = Ticket(body, version, future)
         pending = Pending(
             rows=rows,
             key=(version, batch_key(body, self.batches)),
@@ -165,15 +175,20 @@ class Scheduler:
             queue_deadline=place.queue_deadline,
             level=place.level,
             action=place.policy.timeout_action,
-            payload=_Ticket(body, version, future),
+            payload=ticket,
         )
         self.arrivals.record(rows, now)  # shed load is demand too
         self._admit(pending, place.policy, now)
-        self.wake()
+        if self.queue.requests == 1 and self._step is None and self._running:
+            self._dispatch_step()  # it found the queue empty: it may go at once
+        else:
+            self.wake()
         try:
             return await future
         except asyncio.CancelledError:
-            self.queue.cancel(pending)  # the caller left: never sent if still queued
+            self.queue.cancel(pending)  # the caller left: never sent if still queued,
+            if ticket.flight is not None:  # and cancelled on the pod if its batch has no caller
+                ticket.flight.caller_left()
             self.wake()
             raise
 
@@ -209,23 +224,35 @@ class Scheduler:
 
     # -- dispatch --------------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
+    def _dispatch_step(self) -> None:
+        """One dispatch step, then the timer for the next one a waiting batch needs."""
+        self._step = None
+        if not self._running:
+            return
+        try:
             wait_until = self._dispatch(self._clock())
+        except Exception as exc:  # a fault of the gateway's own: what is queued is answered
+            log.exception("dispatch of model '%s' failed", self.settings.name)
+            self._fail_queued(InferError(Code.INTERNAL, f"dispatch failed: {exc}"))
+            wait_until = math.inf
+        if wait_until < self._timer_at or (wait_until == math.inf and self._timer is not None):
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+            self._timer_at = wait_until
             if wait_until < math.inf:
-                loop = asyncio.get_running_loop()
                 delay = max(0.0, wait_until - self._clock())
-                self._timer = loop.call_later(delay, self._wake.set)
-            await self._wake.wait()
+                self._timer = asyncio.get_running_loop().call_later(delay, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        self._timer_at = math.inf
+        self._dispatch_step()
 
     def _dispatch(self, now: float) -> float:
         """Send every batch the policy allows now; return when to look again."""
         for p in self.queue.expire(now):
-            self._fail(p, self._expiry_error(p, now))
+            fail(p, self._expiry_error(p, now))
         while self.queue.requests:
             free = self.pods.free_pods()  # the routing view's pods with a free slot
             if not free:
@@ -250,7 +277,7 @@ class Scheduler:
             if decision.rows < policy.max_batch_size:
                 batch = self.queue.peek(decision.rows)
             self.queue.take(batch)
-            self._send(pod, batch, now)
+            self._send(pod, batch, now, send_at)
         return self.queue.next_expiry()
 
     def state(self, now: float) -> SchedulerState:
@@ -302,54 +329,55 @@ class Scheduler:
             f"model '{self.settings.name}'",
         )
 
-    def _send(self, pod: Pod, batch: list[Pending], now: float) -> None:
+    def _send(self, pod: Pod, batch: list[Pending], now: float, send_at: float) -> None:
         rows = sum(p.rows for p in batch)
         pod.in_flight += 1
         pod.outstanding_rows += rows
+        wait_s = send_at - now + pod.timeline.rtt.seconds  # predicted wait for a device
+        per_try = per_try_timeout(self.settings.per_try_timeout, self.cost.fit(), rows, wait_s)
+        flight = Flight([p.payload.future for p in batch], per_try)
         for p in batch:
             p.payload.queued_ns = int((now - p.enqueued) * 1e9)
+            p.payload.flight = flight
             self._metrics.queue_time(now - p.enqueued)
         self._metrics.batch_sent(pod.address, rows, len(batch))
         on_pod = pod.timeline.sent(rows, now)
-        task = asyncio.get_running_loop().create_task(self._call(pod, batch, on_pod))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        flight.task = asyncio.get_running_loop().create_task(self._call(pod, batch, on_pod, flight))
+        self._inflight.add(flight.task)
+        flight.task.add_done_callback(self._inflight.discard)
 
-    async def _call(self, pod: Pod, batch: list[Pending], on_pod: InFlight) -> None:
-        tickets: list[_Ticket] = [p.payload for p in batch]
+    async def _call(self, pod: Pod, batch: list[Pending], on_pod: InFlight, flight: Flight) -> None:
+        tickets: list[Ticket] = [p.payload for p in batch]
         counts = [p.rows for p in batch]
         rows = on_pod.rows
         t0 = self._clock()
-        timeout = 0.0  # stays 0 while the batch has not been sent
+        bound: TryBound | None = None  # None while the batch has not been sent
+        flight.started = True
         try:
+            if flight.abandoned:
+                return  # every caller left before it went
             request = merge_requests(
                 self.settings.target_model, tickets[0].version, [t.body for t in tickets], counts
             )
             t1 = self._clock()
             pod.timeline.on_wire(on_pod, t1)
-            timeout = call_timeout(min(p.deadline for p in batch), t1)
+            bound = try_bound(call_timeout(min(p.deadline for p in batch), t1), flight.per_try_s)
             connect_s = self.settings.connect_timeout_ms / 1000
-            reply = await pod.client.infer(request, timeout, connect_s)
+            reply = await pod.client.infer(request, bound.timeout_s, connect_s)
             t2 = self._clock()
             service = pod.timeline.finished(on_pod, t2)
-            outputs = split_response(v2_grpc.decode_response(reply).outputs, counts)
+            batched = self.max_batch_size > 0
+            outputs = answer_of(reply, counts, batched, tickets[0].body.outputs, pod.address)
             t3 = self._clock()
         except InferError as exc:
-            verdict = judge(exc.code, timeout_s=timeout)
-            if timeout and verdict.pod_fault:  # never the gateway's own failure
-                self.pods.record_failure(pod)
-            if timeout and verdict.retry:
-                self._retry(pod, batch, exc)
-            else:
-                self._fail_all(batch, exc)
-        except CodecError as exc:
-            self.pods.record_failure(pod)
-            self._fail_all(
-                batch, InferError(Code.INTERNAL, f"pod {pod.address} sent a bad response: {exc}")
-            )
+            settle_failed_try(self.pods, self.queue, pod, batch, exc, bound)
+        except Exception as exc:  # a fault of the gateway's own: answered, never left waiting
+            log.exception("batch for pod %s failed", pod.address)
+            fail_all(batch, InferError(Code.INTERNAL, f"batch for pod {pod.address}: {exc}"))
         else:
             self.pods.record_success(pod)
-            self.cost.observe(rows, service)
+            if not pod.timed_by_pod:  # a shared pod's device time comes from its statistics
+                self.cost.observe(rows, service)
             ns = [int((b - a) * 1e9) for a, b in ((t1, t2), (t0, t1), (t2, t3))]
             self.stats.record_batch(rows, len(batch), *ns)
             for ticket, outs in zip(tickets, outputs, strict=True):
@@ -361,35 +389,3 @@ class Scheduler:
             pod.in_flight -= 1
             pod.outstanding_rows -= rows
             self.wake()
-
-    def _retry(self, pod: Pod, batch: list[Pending], exc: InferError) -> None:
-        """A pod that did not take the batch: queue it again at the front, for another pod,
-        within the retry budget; an unreachable pod is out until its probe passes again."""
-        if exc.code is Code.UNAVAILABLE:
-            self.pods.set_ready(pod, False)
-        batch = [p for p in batch if not p.payload.future.done()]
-        futures = [p.payload.future for p in batch]
-        if not batch:
-            return
-        if not self.pods.retry_budget.try_start(
-            self.pods.active_batches(), lambda: all(f.done() for f in futures)
-        ):
-            log.warning("pod %s failed (%s); retry budget spent", pod.address, exc)
-            self._fail_all(
-                batch,
-                InferError(
-                    Code.UNAVAILABLE, f"{exc.message} (not retried: the retry budget is spent)"
-                ),
-            )
-            return
-        log.warning("pod %s failed (%s); requeueing %d requests", pod.address, exc, len(batch))
-        self.queue.requeue(batch)
-
-    def _fail(self, p: Pending, exc: InferError) -> None:
-        future = p.payload.future
-        if not future.done():
-            future.set_exception(exc)
-
-    def _fail_all(self, batch: list[Pending], exc: InferError) -> None:
-        for p in batch:
-            self._fail(p, exc)

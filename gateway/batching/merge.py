@@ -71,16 +71,25 @@ def _bytes_offsets(data: bytes, per_row: int, rows: Sequence[int]) -> list[int]:
     return offsets
 
 
-def split_response(outputs: Sequence[Tensor], rows: Sequence[int]) -> list[list[Tensor]]:
-    """Each request's outputs, sliced from the batch's outputs by its rows."""
+def split_response(
+    outputs: Sequence[Tensor], rows: Sequence[int], batched: bool = True
+) -> list[list[Tensor]]:
+    """Each request's outputs, sliced from the batch's outputs by its rows.
+
+    Every output of a model that batches must have the batch's rows as dim 0, else a
+    CodecError names it; a lone request of a model that does not batch gets them as they are.
+    """
+    total = sum(rows)
+    for out in outputs:
+        if batched and (not out.shape or out.shape[0] != total):
+            raise CodecError(
+                f"output '{out.name}' has shape {list(out.shape)}, the batch has {total} rows"
+            )
     if len(rows) == 1:
         return [list(outputs)]
-    total = sum(rows)
     per_request: list[list[Tensor]] = [[] for _ in rows]
     for out in outputs:
         shape, data = out.shape, out.data
-        if not shape or shape[0] != total:
-            raise CodecError(f"output '{out.name}' has shape {list(shape)}, batch has {total} rows")
         per_row = element_count(shape[1:])
         if out.datatype == "BYTES":
             offsets = _bytes_offsets(data, per_row, rows)

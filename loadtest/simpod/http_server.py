@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -123,6 +124,28 @@ async def infer(request: web.Request) -> web.Response:
     return out
 
 
+async def faults(request: web.Request) -> web.Response:
+    """The failure injection rates; PUT changes them while the pod runs (fields left out keep
+    their value): ``{"stall_rate": 1}`` stalls every batch from then on."""
+    engine = _engine(request)
+    if request.method == "PUT":
+        try:
+            doc = orjson.loads(await request.read())
+        except orjson.JSONDecodeError as exc:
+            raise SimError.invalid(f"the body is not JSON: {exc}") from None
+        names = {f.name for f in dataclasses.fields(engine.faults)}
+        if not isinstance(doc, dict) or not set(doc) <= names:
+            raise SimError.invalid(f"the body must be an object of {sorted(names)}")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in doc.values()):
+            raise SimError.invalid("every rate must be a number")
+        try:
+            engine.faults = dataclasses.replace(engine.faults, **doc)
+        except ValueError as exc:
+            raise SimError.invalid(str(exc)) from None
+        log.info("faults now %s", engine.faults)
+    return _json(orjson.dumps(dataclasses.asdict(engine.faults)))
+
+
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(
         body=_engine(request).metrics.render(), headers={"Content-Type": _PROMETHEUS}
@@ -138,6 +161,8 @@ def build_app(engine: Engine) -> web.Application:
     app.router.add_get("/v2", server_metadata)
     app.router.add_get("/v2/models/stats", model_stats)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/faults", faults)
+    app.router.add_put("/faults", faults)
     for base in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
         app.router.add_get(base, model_metadata)
         app.router.add_get(f"{base}/ready", model_ready)

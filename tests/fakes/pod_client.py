@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, cast
 
 from gateway.backends.pod_client import PodClient
@@ -16,7 +17,9 @@ __all__ = ["FakePodClient", "FakePods"]
 
 class FakePodClient:
     """A pod that needs no process: ready (``ready``), answers ``OUTPUT0 = 2·INPUT0``, or fails
-    with ``error`` for ``fail_times`` calls (-1: always)."""
+    with ``error`` for ``fail_times`` calls (-1: always). With ``stall`` a call holds until its
+    timeout (then DEADLINE_EXCEEDED, as gRPC's) or its cancellation (counted in ``cancelled``);
+    ``answer`` turns the good reply into what the pod sends instead (a corrupt one)."""
 
     def __init__(self, address: str, model: str) -> None:
         self.address = address
@@ -26,19 +29,40 @@ class FakePodClient:
         self.error: Code | None = None
         self.fail_times = -1
         self.calls = 0
+        self.stall = False
+        self.cancelled = 0  # stalled calls cancelled by the gateway
+        self.holding = 0  # stalled calls now held
+        self.answer: Callable[[Any], Any] | None = None
 
     async def infer(self, request: Any, timeout_s: float, connect_s: float | None = None) -> Any:
         self.calls += 1
         if self.error is not None and self.fail_times != 0:
             self.fail_times -= 1
             raise InferError(self.error, f"{self.address}: {self.error.name}")
+        if self.stall:
+            await self._hold(timeout_s)
         body = v2_grpc.decode_request(request)
         x = to_numpy(body.inputs[0])
         out = InferResponseBody(self.model, [from_numpy("OUTPUT0", "FP32", 2 * x)], "", body.id)
-        return v2_grpc.encode_response(out)
+        reply = v2_grpc.encode_response(out)
+        return reply if self.answer is None else self.answer(reply)
+
+    async def _hold(self, timeout_s: float) -> None:
+        self.holding += 1
+        try:
+            await asyncio.sleep(timeout_s)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            self.holding -= 1
+        raise InferError(Code.DEADLINE_EXCEEDED, f"pod {self.address}: Deadline Exceeded")
 
     async def model_ready(self, timeout_s: float) -> bool:
         return self.ready
+
+    async def model_statistics(self, timeout_s: float) -> Any | None:
+        return None  # keeps none, as MLServer: timed by its answers
 
     async def reconnected(self) -> None:
         """Returns when a test calls ``restart()`` (the pod came back on a new connection)."""
