@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from gateway.config import AutoscalerSettings
     from gateway.core import Gateway
     from gateway.models.runtime import ModelRuntime
+    from gateway.scheduler_state import PodView
 
 __all__ = [
     "LoadCollector",
@@ -74,6 +75,15 @@ class ModelSnapshot:
     ready_endpoints: int
     starting_endpoints: int  # neither ready nor terminating
     terminating_endpoints: int  # Kubernetes says terminating
+    sharing_replicas: int = 1  # gateway replicas on these pods, as the coordinator lists them
+    own_slots: int = 0  # in-flight batches this replica may hold on its ready pods, in all
+
+
+def own_slots(limits: dict[str, int] | None, pods: Iterable[PodView]) -> int:
+    """The batches this replica may hold on ``pods`` in all: its shares, else every slot."""
+    if limits is None:
+        return sum(p.slots for p in pods)
+    return sum(limits.get(p.address, 0) for p in pods)
 
 
 def snapshot(runtime: ModelRuntime, now: float) -> ModelSnapshot:
@@ -97,6 +107,8 @@ def snapshot(runtime: ModelRuntime, now: float) -> ModelSnapshot:
         ready_endpoints=len(ready),
         starting_endpoints=len(s.starting_pods),
         terminating_endpoints=len(s.terminating_pods),
+        sharing_replicas=max(1, len(runtime.pods.shares.replicas)),
+        own_slots=own_slots(runtime.pods.limits(ready), ready),
     )
 
 
@@ -321,6 +333,8 @@ class LoadCollector(Collector):
             "starting_endpoints": "Pods this gateway knows that are not ready yet",
             "terminating_endpoints": "Pods this gateway knows that are terminating",
             "demand_rows": "Queued plus in-flight rows: the concurrency to scale on",
+            "sharing_replicas": "Gateway replicas sharing the pods (from the coordinator)",
+            "own_slots": "In-flight batches this replica may hold on its ready pods, in all",
         }
         families = {
             k: GaugeMetricFamily(f"gateway_load_{k}", doc, labels=["model"])

@@ -119,6 +119,18 @@ class PodClient:
             raise
         return reply.config if reply.HasField("config") else None
 
+    async def model_statistics(self, timeout_s: float) -> Any | None:
+        """The pod's ModelStatistics of this model; None when it does not keep them."""
+        try:
+            reply = await self._stub.ModelStatistics(
+                pb.ModelStatisticsRequest(name=self.model), timeout=timeout_s
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.NOT_FOUND):
+                return None
+            raise
+        return reply.model_stats[0] if reply.model_stats else None
+
     async def model_metadata(self, timeout_s: float) -> Any:
         """The pod's ModelMetadata."""
         return await self._stub.ModelMetadata(

@@ -14,12 +14,15 @@ from gateway.discovery.store import EndpointSnapshot
 from gateway.errors import Code, InferError
 from gateway.metrics import GatewayMetrics, ModelMetrics
 from gateway.models.describe import Descriptions, describe_pod, signature_text
+from gateway.models.device_poller import DeviceTimePoller
 from gateway.models.spec import ModelSpec
 from gateway.routing.outlier import OutlierDetector, OutlierPolicy
 from gateway.routing.pod_set import Pod, PodSet
 from gateway.routing.retry_budget import RetryBudget
 from gateway.scheduler import Scheduler
 from gateway.stats import ModelStats
+from gateway.tasks import cancel_and_wait
+from protos.heads import DecodeLimits, RequestHead
 from protos.infer import InferRequestBody, InferResponseBody
 
 __all__ = ["ModelRuntime", "pod_devices", "pod_slots"]
@@ -102,6 +105,7 @@ class ModelRuntime:
         )
         self.discovery: ModelDiscovery | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._poller: asyncio.Task[None] | None = None  # device time of pods shared with peers
 
     @property
     def version(self) -> str:
@@ -125,10 +129,14 @@ class ModelRuntime:
         self.pods.start()
         self.scheduler.start()
         self._start_discovery()
+        poller = DeviceTimePoller(self.pods, self.scheduler.cost.observe)
+        self._poller = asyncio.get_running_loop().create_task(poller.run())
 
     async def stop(self) -> None:
         if self.discovery is not None:
             await self.discovery.stop()
+        if self._poller is not None:
+            await cancel_and_wait(self._poller)
         await self.scheduler.stop()
         await self.pods.stop()
 
@@ -181,6 +189,15 @@ class ModelRuntime:
                 Code.UNAVAILABLE, f"model '{self.name}' has no ready pod yet; its config is unknown"
             )
         return self.spec.config(self.settings.dynamic_batching)
+
+    def decode(self, head: RequestHead, limits: DecodeLimits) -> InferRequestBody:
+        """Decode a request's tensors once its head fits the model and the decode caps: a
+        request the model cannot take is refused before any data is converted. Before a pod
+        has described the model only the caps apply (``infer`` checks the model then)."""
+        if self.spec is not None:
+            self.spec.validate(head)
+        head.check(limits)
+        return head.decode()
 
     async def infer(
         self, body: InferRequestBody, deadline: float, version: str = ""

@@ -28,7 +28,7 @@ from gateway.batching.timeline import DeviceTimeline
 from gateway.discovery.endpoints import Endpoint
 from gateway.routing.outlier import OutlierDetector
 from gateway.routing.retry_budget import RetryBudget
-from gateway.routing.shares import SlotShares, fallback_share
+from gateway.routing.shares import SlotShares, Slotted
 from gateway.tasks import cancel_and_wait
 
 __all__ = ["ClientFactory", "Pod", "PodSet"]
@@ -54,6 +54,9 @@ class Pod:
         self.timeline = DeviceTimeline()  # its devices: which batches run, when one frees
         self.in_flight = 0
         self.outstanding_rows = 0
+        # Shared with other gateway replicas, its device time comes from its own statistics
+        # (gateway.models.device_poller), not from timing its answers.
+        self.timed_by_pod = False
 
     @property
     def address(self) -> str:
@@ -135,33 +138,37 @@ class PodSet:
         ejection: one batch)."""
         now = self._clock()
         view = self.ready_pods()
-        shared = self._shared_limits(view) if self.shares.active else None
+        limits = self.limits(view)
         out = []
         for pod in view:
-            limit = pod.slots if shared is None else shared.get(pod.address, 0)
+            limit = limits.get(pod.address, 0) if limits is not None else pod.slots
             if self.outliers.on_trial(pod.address, now):
                 limit = min(limit, 1)
             if pod.in_flight < limit:
                 out.append(pod)
         return out
 
+    def limits(self, view: Sequence[Slotted]) -> dict[str, int] | None:
+        """This replica's slots of each pod of ``view`` when other replicas share them (see
+        ``SlotShares.of_view``); None when they are all its own."""
+        if not self.shares.active:
+            return None
+        if self._members is None:  # laid out over the pods Kubernetes calls ready
+            self._members = tuple(sorted(a for a, p in self._pods.items() if p.endpoint.ready))
+        return self.shares.of_view(view, self._members)
+
+    def shared_pods(self) -> list[Pod]:
+        """The pods of the view whose slots other gateway replicas fill too."""
+        view = self.ready_pods()
+        limits = self.limits(view)
+        return [] if limits is None else [p for p in view if limits.get(p.address, 0) < p.slots]
+
     def set_peers(self, me: str, replicas: Sequence[str]) -> None:
         """The gateway replicas sharing these pods, as the coordinator lists them."""
         if self.shares.set_replicas(me, replicas):
-            log.info("model %s: pods shared by %d gateway replicas", self.model, len(replicas))
+            n = len(self.shares.replicas)
+            log.info("model %s: pods shared by %d gateway replica(s)", self.model, max(1, n))
             self._invalidate()
-
-    def _shared_limits(self, view: tuple[Pod, ...]) -> dict[str, int]:
-        """This replica's slots per pod (gateway.routing.shares), laid out over the pods
-        Kubernetes calls ready; an equal share of the usable ones when none of its own is."""
-        if self._members is None:
-            self._members = tuple(sorted(a for a, p in self._pods.items() if p.endpoint.ready))
-        slots = max((p.slots for p in view), default=0)
-        limits = self.shares.limits(self._members, slots)
-        if not any(limits.get(p.address, 0) for p in view):
-            share = fallback_share(len(self.shares.replicas), slots)
-            return {p.address: share for p in view}
-        return limits
 
     def active_batches(self) -> int:
         return sum(p.in_flight for p in self._pods.values())

@@ -22,8 +22,18 @@ usable to it, it takes an equal share of the ones that are (``fallback``): never
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
-__all__ = ["SlotShares", "fallback_share", "layout"]
+__all__ = ["SlotShares", "Slotted", "fallback_share", "layout"]
+
+
+class Slotted(Protocol):
+    """A pod as far as its slots go (a routing ``Pod``, or the scheduler's view of one)."""
+
+    @property
+    def address(self) -> str: ...
+    @property
+    def slots(self) -> int: ...
 
 
 def layout(replicas: Sequence[str], me: str, pods: Sequence[str], slots: int) -> dict[str, int]:
@@ -73,6 +83,17 @@ class SlotShares:
             return False
         self.me, self.replicas = me, new
         return True
+
+    def of_view(self, view: Sequence[Slotted], members: Sequence[str]) -> dict[str, int]:
+        """This replica's slots of each pod, laid out over ``members`` (the pods Kubernetes
+        calls ready, which every replica sees alike); when none of its own is in ``view``
+        (the pods it can use now), an equal share of each of those."""
+        slots = max((p.slots for p in view), default=0)
+        limits = self.limits(members, slots)
+        if not any(limits.get(p.address, 0) for p in view):
+            share = fallback_share(len(self.replicas), slots)
+            return {p.address: share for p in view}
+        return limits
 
     def limits(self, pods: Sequence[str], slots: int) -> dict[str, int]:
         """``layout`` for these pods and slots, cached."""

@@ -141,6 +141,7 @@ class Engine:
         arrived = loop.time()
         outcome = choose_outcome(self.faults, self._rng)
         self.metrics.pending(name, 1)
+        self.metrics.held(name, 1)
         slot: Slot | None = None
         started = False
         self._enter()
@@ -176,6 +177,7 @@ class Engine:
             self._fail(name, "BACKEND", loop.time() - arrived)
             raise
         finally:
+            self.metrics.held(name, -1)
             if not started:
                 self.metrics.pending(name, -1)
             elif slot is not None:

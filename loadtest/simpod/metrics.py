@@ -103,11 +103,20 @@ class PodMetrics:
             ["model"],
             registry=self.registry,
         )
+        self._held_max = Gauge(
+            "simpod_held_batches_max",
+            "The most batches (requests) the pod held at once, waiting or running, since start",
+            ["model"],
+            registry=self.registry,
+        )
+        self._held: dict[str, int] = {}
+        self._peak: dict[str, int] = {}
         self._ready = Gauge("simpod_ready", "1 when the pod is ready", registry=self.registry)
         for model in models:
             self._pending.labels(model).set(0)
             self._batch.labels(model)
             self._running.labels(model).set(0)
+            self._held_max.labels(model).set(0)
             for name, (_doc, label_names) in _COUNTERS.items():
                 if label_names == ("model",):
                     self._counters.inc(name, (model,), 0.0)
@@ -121,6 +130,13 @@ class PodMetrics:
 
     def pending(self, model: str, delta: int) -> None:
         self._pending.labels(model).inc(delta)
+
+    def held(self, model: str, delta: int) -> None:
+        """A request arrived (+1) or left (-1); the gauge keeps the most held at once."""
+        held = self._held[model] = self._held.get(model, 0) + delta
+        if held > self._peak.get(model, 0):
+            self._peak[model] = held
+            self._held_max.labels(model).set(held)
 
     def running(self, model: str, delta: int) -> None:
         self._running.labels(model).inc(delta)

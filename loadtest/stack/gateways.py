@@ -2,7 +2,10 @@
 
 Every replica gets the same config (the same models, the same static endpoints), as replicas of
 one Deployment behind a Service do. ``loadtest goodput``, ``ab`` and ``trace`` start their
-gateways here; ``loadtest.stack.spread`` spreads a run's load over them.
+gateways here; ``loadtest.stack.spread`` spreads a run's load over them. Several replicas
+share the pods' slots through a coordinator, as in a cluster, where the autoscaler is that
+coordinator: unless the config already names an autoscaler, one is started here in dry run
+(it decides nothing that is applied) and every replica reports to it under its own name.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtest.clients.base import is_grpc
-from loadtest.stack.procs import GatewayProc, start_gateway
+from loadtest.stack.procs import AutoscalerProc, GatewayProc, start_autoscaler, start_gateway
 
-__all__ = ["Gateways", "gateway_name", "start_gateways"]
+__all__ = ["Gateways", "coordinator_config", "gateway_name", "start_gateways"]
 
 
 def gateway_name(index: int) -> str:
@@ -28,6 +31,7 @@ class Gateways:
     """Gateway replicas in front of the same pods, in the order started."""
 
     procs: tuple[GatewayProc, ...]
+    coordinator: AutoscalerProc | None = None  # started here for several replicas
 
     def __len__(self) -> int:
         return len(self.procs)
@@ -54,9 +58,11 @@ class Gateways:
         return None
 
     def stop(self) -> None:
-        """Stop every replica, the last started first."""
+        """Stop every replica, the last started first, then the coordinator."""
         for g in reversed(self.procs):
             g.stop()
+        if self.coordinator is not None:
+            self.coordinator.stop()
 
 
 def start_gateways(
@@ -72,11 +78,26 @@ def start_gateways(
     to start, those already up are stopped."""
     if count < 1:
         raise ValueError(f"gateways must be >= 1, got {count}")
+    coordinator = None
+    if count > 1 and "autoscaler" not in (extra or {}):
+        coordinator = start_autoscaler(coordinator_config(models))
     procs: list[GatewayProc] = []
     try:
-        for _ in range(count):
-            procs.append(start_gateway(models, extra=extra, args=args, stdout=stdout))
+        for i in range(count):
+            config = dict(extra or {})
+            if coordinator is not None:
+                config["autoscaler"] = {
+                    "address": coordinator.grpc_address,
+                    "report_interval_ms": 100,
+                    "replica_id": gateway_name(i),
+                }
+            procs.append(start_gateway(models, extra=config, args=args, stdout=stdout))
     except BaseException:
-        Gateways(tuple(procs)).stop()
+        Gateways(tuple(procs), coordinator).stop()
         raise
-    return Gateways(tuple(procs))
+    return Gateways(tuple(procs), coordinator)
+
+
+def coordinator_config(models: list[dict[str, Any]]) -> dict[str, Any]:
+    """An autoscaler in dry run for ``models``: it hears every replica and lists them back."""
+    return {"dry_run": True, "tick_ms": 250, "models": [{"name": m["name"]} for m in models]}

@@ -20,6 +20,7 @@ from gateway.reporter import (
     ReportBuilder,
     snapshot,
 )
+from gateway.routing.shares import layout
 from loadtest.stack.procs import free_port
 from tests.fakes.reports import Snapshots, snap, until
 from tests.fakes.scheduler import fake_scheduler
@@ -59,8 +60,15 @@ async def test_pods_are_reported_ready_starting_or_terminating_with_devices_apar
         pods.set_ready(leaving, False)
         for pod in (leaving, leaving_probed):
             pod.endpoint = Endpoint(pod.address, ready=False, serving=True, terminating=True)
-        runtime = SimpleNamespace(name="m", scheduler=scheduler, requests_total=0)
+        runtime = SimpleNamespace(name="m", scheduler=scheduler, requests_total=0, pods=pods)
         snap = snapshot(runtime, time.monotonic())  # type: ignore[arg-type]
+        assert (snap.sharing_replicas, snap.own_slots) == (1, 2)  # alone: the ready pod's 2
+        pods.set_peers("gw-1", ["gw-1", "gw-2"])
+        shared = snapshot(runtime, time.monotonic())  # type: ignore[arg-type]
+        # laid out over the two pods Kubernetes calls ready (the ready one and the starting one)
+        (ready,) = [p for p in pods.pods if p.ready]
+        mine = layout(["gw-1", "gw-2"], "gw-1", [ready.address, starting.address], 2)
+        assert (shared.sharing_replicas, shared.own_slots) == (2, mine.get(ready.address, 0) or 1)
         assert (snap.ready_endpoints, snap.starting_endpoints, snap.terminating_endpoints) == (
             1,
             1,
