@@ -52,6 +52,10 @@ class ServerSettings(BaseModel):
     grpc_port: Port = 8001
     metrics_port: Port = 8002
     max_request_bytes: Annotated[int, Field(gt=0)] = 64 * 1024 * 1024
+    # Bytes of every request being read, queued and in flight, both front-ends together
+    # (gateway.memory_budget); past it a new request is refused at once (429 /
+    # RESOURCE_EXHAUSTED). 0: no budget.
+    memory_budget_bytes: Annotated[int, Field(ge=0)] = 256 * 1024 * 1024
     probe_interval_ms: PositiveMs = 1000
     # gRPC connections are closed (GOAWAY, then ``grace``) after this age, so clients behind a
     # ClusterIP reconnect and rebalance across gateway replicas.

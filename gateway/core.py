@@ -9,6 +9,7 @@ from typing import Any
 from gateway import __version__
 from gateway.config import GatewayConfig, ModelSettings
 from gateway.errors import Code, InferError
+from gateway.memory_budget import MemoryBudget
 from gateway.metrics import GatewayMetrics, ModelState, StateCollector
 from gateway.models.runtime import ModelRuntime
 from gateway.models.spec import ModelSpec
@@ -28,6 +29,7 @@ class Gateway:
     def __init__(self, config: GatewayConfig, metrics: GatewayMetrics | None = None) -> None:
         self.config = config
         self.metrics = metrics or GatewayMetrics()
+        self.budget = MemoryBudget(config.server.memory_budget_bytes)  # every request's bytes
         self.models = {m.name: self._runtime(m) for m in config.models}
         self.live = True
         self.ready = False

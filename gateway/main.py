@@ -20,6 +20,7 @@ from gateway.core import Gateway
 from gateway.frontends.grpc_service import build_grpc_server
 from gateway.frontends.http_server import start_http_server
 from gateway.frontends.rest import build_router, on_error
+from gateway.memory_budget import BudgetCollector
 from gateway.metrics import GatewayMetrics
 from gateway.reload import ConfigReloader
 from gateway.reporter import LoadCollector, LoadReporter, gateway_peers, gateway_snapshots
@@ -104,6 +105,7 @@ async def serve(
     loop_of_tasks = asyncio.get_running_loop()  # counted at scrape time: a leak of tasks shows
     tasks = Gauge("gateway_event_loop_tasks", "Tasks alive on the event loop", registry=registry)
     tasks.set_function(lambda: len(asyncio.all_tasks(loop_of_tasks)))
+    registry.register(BudgetCollector(gateway.budget))
     reloader = None
     if reloader_args is not None:
         reloader = ConfigReloader(gateway, **reloader_args)
@@ -126,6 +128,7 @@ async def serve(
         host,
         config.server.http_port,
         config.server,
+        gateway.budget,
     )
     metrics, metrics_port = await _site(
         _metrics_app(gateway.metrics), host, config.server.metrics_port

@@ -23,6 +23,7 @@ from gateway.frontends.http_heads import Refusal
 from gateway.frontends.http_limits import Action, Phase, due, track_stall
 from gateway.frontends.http_reader import RequestReader
 from gateway.frontends.http_types import Request, Response, json_response
+from gateway.memory_budget import Lease, budget_full
 
 if TYPE_CHECKING:
     from gateway.frontends.http_server import HttpServer
@@ -42,7 +43,9 @@ class Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._framer = Framer(limits.max_head, limits.max_chunk_line)
         self._parser = RequestReader(self, self._framer, limits.max_body).parser
-        self._pending: deque[tuple[Request, int, bool]] = deque()  # request, cost, 1.0 k-a
+        # request, cost, 1.0 keep-alive, and its bytes in the gateway's memory budget
+        self._pending: deque[tuple[Request, int, bool, Lease | None]] = deque()
+        self._lease: Lease | None = None  # of the request being read
         self._task: asyncio.Task[None] | None = None
         self._answering = False
         self._fatal: Response | None = None  # the error that ends the stream, once owed
@@ -129,6 +132,7 @@ class Connection(asyncio.Protocol):
         self._update_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._release_leases()
         self.parsing = False
         self._closing = True
         self._drained.set()
@@ -142,16 +146,32 @@ class Connection(asyncio.Protocol):
         self.phase = _HEAD
         self.phase_since = self._now()
 
-    def head_read(self, expects_continue: bool) -> None:
+    def head_read(self, expects_continue: bool, length: int) -> None:
         self.phase = _BODY
         self.phase_since = self._now()
+        budget = self._server.budget
+        if budget is not None:  # the declared body must fit before a byte of it is read
+            self._lease = budget.try_acquire(max(0, length))
+            if self._lease is None:
+                self._fail(429, budget_full(budget, length))
+                return
         if expects_continue:
             self.continue_owed = True
             self._send_continue()
 
+    def body_grew(self, n: int) -> bool:
+        """A chunk of a chunked body arrived: it must fit the memory budget too."""
+        if self._lease is None or self._lease.grow(n):
+            return True
+        budget = self._server.budget
+        assert budget is not None
+        self._fail(429, budget_full(budget, self._lease.bytes + n))
+        return False
+
     def request_read(self, request: Request, http10_keep_alive: bool) -> None:
         cost = self._message_bytes + _REQUEST_COST
-        self._pending.append((request, cost, http10_keep_alive))
+        self._pending.append((request, cost, http10_keep_alive, self._lease))
+        self._lease = None
         self.held_bytes += _REQUEST_COST
         self._message_bytes = 0
         self.continue_owed = False
@@ -175,11 +195,15 @@ class Connection(asyncio.Protocol):
                     await self._drained.wait()  # check() aborts a peer that stops reading
                     if self._closing:
                         return
-                request, cost, http10 = pending.popleft()
+                request, cost, http10, lease = pending.popleft()
                 self.held_bytes -= cost
                 if not self.reading:
                     self._update_reading()
-                response = await answer(request)
+                try:
+                    response = await answer(request)
+                finally:
+                    if lease is not None:
+                        lease.release()  # answered (or its caller left): its bytes go
                 if self._closing:
                     return
                 self._respond(request, response, http10)
@@ -230,8 +254,20 @@ class Connection(asyncio.Protocol):
             self.continue_owed = False
             self._write(CONTINUE)
 
+    def _release_leases(self) -> None:
+        """Give back the memory budget of everything this connection still holds."""
+        for _, _, _, lease in self._pending:
+            if lease is not None:
+                lease.release()
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+
     def _fail(self, status: int, message: str) -> None:
         """End the stream: nothing more is parsed; the answers owed, then this, then close."""
+        if self._lease is not None:  # the request being read is refused: its bytes go
+            self._lease.release()
+            self._lease = None
         if self._fatal is not None or self._closing:
             return
         self.parsing = False

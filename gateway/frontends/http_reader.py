@@ -30,7 +30,9 @@ class Owner(Protocol):
 
     def message_began(self) -> None: ...
 
-    def head_read(self, expects_continue: bool) -> None: ...
+    def head_read(self, expects_continue: bool, length: int) -> None: ...
+
+    def body_grew(self, n: int) -> bool: ...
 
     def request_read(self, request: Request, http10_keep_alive: bool) -> None: ...
 
@@ -55,6 +57,7 @@ class RequestReader:
         self._in_head = True
         self._chunks: list[bytes] = []
         self._size = 0
+        self._chunked = False
 
     def on_message_begin(self) -> None:
         self._begin()
@@ -83,12 +86,13 @@ class RequestReader:
         if isinstance(length, Refusal):
             self._owner.refuse(length)
             return
-        if length == CHUNKED:
+        self._chunked = length == CHUNKED
+        if self._chunked:
             self._framer.chunked()
         else:
             self._framer.body(length)
         expect = headers.get("expect")
-        self._owner.head_read(expect is not None and expect.lower() == "100-continue")
+        self._owner.head_read(expect is not None and expect.lower() == "100-continue", length)
 
     def on_body(self, body: bytes) -> None:
         owner = self._owner
@@ -99,6 +103,8 @@ class RequestReader:
         if self._size > self._max_body:  # a chunked body growing past the limit
             owner.refuse(too_large(self._size, self._max_body))
             return
+        if self._chunked and not owner.body_grew(len(body)):
+            return  # the memory budget is full: the owner refused the request
         self._chunks.append(body)
 
     def on_message_complete(self) -> None:

@@ -32,6 +32,7 @@ from gateway.frontends.http_encode import encode_head
 from gateway.frontends.http_limits import HttpLimits, limits_from
 from gateway.frontends.http_router import Router
 from gateway.frontends.http_types import ErrorHandler, Request, Response, json_response
+from gateway.memory_budget import MemoryBudget
 
 __all__ = [
     "HttpLimits",
@@ -65,11 +66,16 @@ class HttpServer:
     """Serves ``router`` with ``on_error`` turning a handler's exception into a response."""
 
     def __init__(
-        self, router: Router, on_error: ErrorHandler, limits: HttpLimits | None = None
+        self,
+        router: Router,
+        on_error: ErrorHandler,
+        limits: HttpLimits | None = None,
+        budget: MemoryBudget | None = None,
     ) -> None:
         self.router = router
         self.on_error = on_error
         self.limits = limits or HttpLimits()
+        self.budget = budget  # the gateway's memory budget: every request's bytes count
         self.now = time.monotonic
         self.connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
@@ -149,7 +155,12 @@ class HttpServer:
 
 
 async def start_http_server(
-    router: Router, on_error: ErrorHandler, host: str, port: int, settings: ServerSettings
+    router: Router,
+    on_error: ErrorHandler,
+    host: str,
+    port: int,
+    settings: ServerSettings,
+    budget: MemoryBudget | None = None,
 ) -> tuple[HttpServer, int]:
-    server = HttpServer(router, on_error, limits_from(settings))
+    server = HttpServer(router, on_error, limits_from(settings), budget)
     return server, await server.start(host, port)
