@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gateway.config import ConfigError, load_config, parse_config
 
@@ -56,3 +58,14 @@ def test_config_is_frozen() -> None:
     config = parse_config({"models": [{"name": "a"}]})
     with pytest.raises(Exception, match="frozen"):
         config.models[0].name = "b"  # type: ignore[misc]
+
+
+def test_the_documented_configs_load() -> None:
+    """docs/configuration.md's reference and the README's minimal config are valid configs."""
+    root = Path(__file__).resolve().parents[3]
+    for doc in ("docs/configuration.md", "README.md"):
+        text = (root / doc).read_text()
+        blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "models:" in b]
+        assert blocks, doc
+        config = parse_config(yaml.safe_load(blocks[0]))
+        assert config.models[0].name == "sim", doc
