@@ -5,6 +5,8 @@ Served by ``gateway.frontends.http_server`` (httptools), whose route table this 
 
 from __future__ import annotations
 
+import re
+
 from gateway.core import Gateway
 from gateway.errors import Code, InferError
 from gateway.frontends.http_limits import decimal
@@ -124,6 +126,7 @@ def _header_length(request: Request) -> int | None:
 
 TIMEOUT_HEADER = "Inference-Timeout-Ms"
 _TIMEOUT_KEY = TIMEOUT_HEADER.lower()
+_MS = re.compile(r"[0-9]+(\.[0-9]+)?")  # milliseconds, digits only (optional fraction)
 
 
 def _timeout_header(request: Request) -> float | None:
@@ -131,10 +134,7 @@ def _timeout_header(request: Request) -> float | None:
     value = request.headers.get(_TIMEOUT_KEY)
     if value is None:
         return None
-    try:
-        ms = float(value)
-    except ValueError:
-        ms = -1.0
+    ms = float(value) if _MS.fullmatch(value) else -1.0  # no float() leniency: 1_0, inf, 1e3
     if not ms > 0:
         raise InferError(
             Code.INVALID_ARGUMENT, f"{TIMEOUT_HEADER} must be a positive number, got '{value}'"
