@@ -7,9 +7,12 @@ STAMP := $(VENV)/.installed
 # The tritonclient wheel drops a bare perf_analyzer into .venv/bin that lacks its libraries;
 # the shared installer replaces it with a wrapper and puts the binary here.
 PERF_ANALYZER := $(VENV)/lib/perf_analyzer/perf_analyzer.bin
+# Debian's chromium, which the status page's browser test drives headless through playwright
+# (`playwright install` cannot download a browser here); that test skips without it.
+CHROMIUM_STAMP := $(VENV)/.chromium
 SHARED_TOOLS ?= ../shared/tools
 
-.PHONY: install run test test-unit test-compat lint bench protos clean
+.PHONY: install run test test-unit test-compat fuzz lint bench protos clean
 
 install: $(STAMP)
 
@@ -22,12 +25,21 @@ $(STAMP): pyproject.toml
 $(PERF_ANALYZER): | $(STAMP)
 	$(SHARED_TOOLS)/install-perf-analyzer $(VENV) $(PY)
 
+$(CHROMIUM_STAMP): | $(STAMP)
+	@if ! command -v chromium >/dev/null; then \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  { $$sudo apt-get update -q && \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
+	  echo "WARNING: chromium could not be installed; the browser test will skip" >&2; \
+	fi
+	touch $@
+
 run: $(STAMP)
 	$(VENV)/bin/loadtest stack
 
 # Two pytest runs: tests/compat drives the system with tritonclient, whose protobuf
 # registrations clash with the project's own in one process (see tests/compat/README.md).
-test: $(STAMP) $(PERF_ANALYZER)
+test: $(STAMP) $(PERF_ANALYZER) $(CHROMIUM_STAMP)
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q -p no:cacheprovider tests/compat
 
@@ -36,6 +48,11 @@ test-unit: $(STAMP)
 
 test-compat: $(STAMP) $(PERF_ANALYZER)
 	$(PY) -m pytest -q -p no:cacheprovider tests/compat
+
+# The property-based tests of tests/fuzz (in `make test` too, derandomized, about a minute) with
+# FUZZ_SCALE (tests/fuzz/budget.py) times the examples, random each run: tens of minutes.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -o timeout=3600 tests/fuzz
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,9 @@ A shell: the policy is ``decide``; the Kubernetes calls are the ``Scaler``'s. Wi
 (``--dry-run`` with no cluster) the current count is the last decision. A replica that is not
 the leader still decides (its windows stay warm for a takeover) but never writes.
 
+Every tick's decision goes to ``history`` (``autoscaler.decision_log``); one whose count or
+reason changed is logged as one line whose fields are its inputs: observations and windows.
+
 Each scale-up patch and the ready endpoints the gateways report feed the ``StartupEstimator``
 (the pods' start-up time, learnt); the decider gets the estimate and the pending patch's time.
 A leadership change drops the pending measurements: the other replica may have patched since.
@@ -25,6 +28,7 @@ from typing import Protocol
 
 from autoscaler.aggregate import ReportStore
 from autoscaler.decider import Decision, ScalerState, decide
+from autoscaler.decision_log import DecisionEntry, DecisionHistory
 from autoscaler.load import Observations
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.spec import ScalingSpec
@@ -90,6 +94,11 @@ class Controller:
         self._is_leader = is_leader
         self._clock = clock
         self.startup = StartupEstimator({t.model: t.spec.startup_s for t in targets})
+        self.history = DecisionHistory()  # each model's last decisions and their inputs
+
+    @property
+    def targets(self) -> list[Target]:
+        return [m.target for m in self._loops]
 
     def decisions(self) -> dict[str, Decision]:
         return {m.target.model: m.last for m in self._loops if m.last is not None}
@@ -127,10 +136,8 @@ class Controller:
         obs = Observations(load, loop.current, ready, startup_s, asked_at)
         decision, loop.state = decide(target.spec, obs, loop.state, now)
         self._metrics.observe_startup(target.model, startup_s, sample)
-        if loop.last is None or (decision.desired, decision.reason) != (
-            loop.last.desired,
-            loop.last.reason,
-        ):
+        entry = DecisionEntry(target.model, now, target.spec, obs, decision)
+        if self.history.add(entry):  # its count or reason changed: one line, with its inputs
             log.info(
                 "model %s: %d -> %d (%s; demand %.2f stable, %.2f panic pods)",
                 target.model,
@@ -139,6 +146,7 @@ class Controller:
                 decision.reason.value,
                 decision.stable_pods or 0.0,
                 decision.panic_pods or 0.0,
+                extra={"event": "scale_decision", **entry.fields()},
             )
         loop.last = decision
         self._metrics.observe(

@@ -22,10 +22,14 @@ from autoscaler.actuator import DeploymentScaler, ScaleActuator
 from autoscaler.aggregate import GatewayReport, ReportStore
 from autoscaler.config import AutoscalerConfig, ConfigError, load_config
 from autoscaler.controller import KEDA, Controller, Target
+from autoscaler.explain import explain_main
 from autoscaler.keda import ExternalScaler
 from autoscaler.leader import LeaderElector
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.receiver import LoadReceiver, start_receiver
+from autoscaler.status import AutoscalerStatus, add_status_routes
+from protos.logs import add_arguments as add_log_arguments
+from protos.logs import configure as configure_logs
 
 __all__ = ["main", "serve"]
 
@@ -33,7 +37,12 @@ log = logging.getLogger("autoscaler")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="autoscaler", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="autoscaler",
+        description=__doc__,
+        epilog="autoscaler explain MODEL [--url URL] [-n N]: a running autoscaler's last "
+        "decisions for MODEL and their inputs (see autoscaler explain --help)",
+    )
     parser.add_argument("--config", required=True, help="YAML config file")
     parser.add_argument("--host", help="listen address (overrides server.host)")
     parser.add_argument("--grpc-port", type=int, help="overrides server.grpc_port (8090)")
@@ -46,7 +55,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         choices=["patch", "keda"],
         help="overrides the top-level actuation (models that set their own keep it)",
     )
-    parser.add_argument("--log-level", default="INFO")
+    add_log_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -92,7 +101,9 @@ def _targets(config: AutoscalerConfig) -> list[Target]:
     ]
 
 
-async def _metrics_site(metrics: AutoscalerMetrics, host: str, port: int) -> web.AppRunner:
+async def _metrics_site(
+    metrics: AutoscalerMetrics, status: AutoscalerStatus, host: str, port: int
+) -> web.AppRunner:
     async def scrape(_: web.Request) -> web.Response:
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -106,6 +117,7 @@ async def _metrics_site(metrics: AutoscalerMetrics, host: str, port: int) -> web
 
     app.router.add_get("/metrics", scrape)
     app.router.add_get("/healthz", healthz)
+    add_status_routes(app, status)  # the live page: / and /status
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
@@ -142,7 +154,6 @@ async def serve(config: AutoscalerConfig, stop: asyncio.Event) -> None:
     host = config.server.host
     address = f"{host}:{config.server.grpc_port}"
     grpc_server, grpc_port = await start_receiver(receiver, address, keda=keda)
-    site = await _metrics_site(metrics, host, config.server.metrics_port)
     api = await _api_client(config)
     tasks: list[asyncio.Task[None]] = []
     if api is not None and config.leader_election.enabled and not config.dry_run:
@@ -174,6 +185,14 @@ async def serve(config: AutoscalerConfig, stop: asyncio.Event) -> None:
         dry_run=config.dry_run,
         is_leader=(lambda: elector.is_leader) if elector is not None else (lambda: True),
     )
+    status = AutoscalerStatus(
+        controller=controller,
+        store=store,
+        identity=identity,
+        is_leader=leading,
+        dry_run=config.dry_run,
+    )
+    site = await _metrics_site(metrics, status, host, config.server.metrics_port)
     tasks.append(asyncio.create_task(controller.run(stop, config.tick_ms / 1000)))
     keda_models = [t.model for t in targets if t.actuation == KEDA]
     log.info(
@@ -207,10 +226,11 @@ async def _run(config: AutoscalerConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["explain"]:
+        raise SystemExit(explain_main(argv[1:]))
     args = _parse(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logs(args.log_format, args.log_level)
     try:
         config = _with_flags(load_config(args.config), args)
     except (ConfigError, ValueError) as exc:

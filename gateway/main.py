@@ -24,6 +24,9 @@ from gateway.memory_budget import BudgetCollector
 from gateway.metrics import GatewayMetrics
 from gateway.reload import ConfigReloader
 from gateway.reporter import LoadCollector, LoadReporter, gateway_peers, gateway_snapshots
+from gateway.status import GatewayStatus, add_status_routes
+from protos.logs import add_arguments as add_log_arguments
+from protos.logs import configure as configure_logs
 
 __all__ = ["main", "serve"]
 
@@ -43,7 +46,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=1.0,
         help="how often to check the config file for changes (0: never; SIGHUP still reloads)",
     )
-    parser.add_argument("--log-level", default="INFO")
+    add_log_arguments(parser)  # --log-format text|json, --log-level
     return parser.parse_args(argv)
 
 
@@ -130,9 +133,9 @@ async def serve(
         config.server,
         gateway.budget,
     )
-    metrics, metrics_port = await _site(
-        _metrics_app(gateway.metrics), host, config.server.metrics_port
-    )
+    metrics_app = _metrics_app(gateway.metrics)
+    add_status_routes(metrics_app, GatewayStatus(gateway, reporter).read)  # the live page
+    metrics, metrics_port = await _site(metrics_app, host, config.server.metrics_port)
     # Everything allocated so far lives as long as the process: keep it out of the collector's
     # generations, and collect less often (the hot path allocates many short-lived objects).
     gc.collect()
@@ -182,9 +185,7 @@ async def _run(config: GatewayConfig, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logs(args.log_format, args.log_level)
     try:
         config = _with_flags(load_config(args.config), args)
     except (ConfigError, ValueError) as exc:
