@@ -30,7 +30,9 @@ FLOOD = 40  # 80 MiB of bodies at once
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[tuple[PodProc, GatewayProc]]:
-    pod = start_pod(["--row-size", str(ROW), "--fixed-ms", "300", "--max-batch", "4"])
+    # Batches of 4 rows (8 MiB, the budget) that take 3 s: the first budget's worth is held
+    # that long, so the rest of a flood arrives while it is full, however slow the machine.
+    pod = start_pod(["--row-size", str(ROW), "--fixed-ms", "3000", "--max-batch", "4"])
     try:
         gw = start_gateway(
             [{"name": "sim", "endpoints": [pod.grpc_address], "dynamic_batching": {}}],

@@ -155,7 +155,8 @@ def _gateway() -> Gateway:
     )
 
 
-def test_the_status_of_a_gateway_reads_its_scheduler_pods_and_metrics() -> None:
+async def test_the_status_of_a_gateway_reads_its_scheduler_pods_and_metrics() -> None:
+    # async: a Gateway opens its pod channels (grpc.aio) on the running loop
     gateway = _gateway()
     runtime = gateway.models["sim"]
     runtime.metrics.batch_sent(PODS[0], 8, 2)
