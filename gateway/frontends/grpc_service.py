@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from gateway.config import ServerSettings
 from gateway.core import Gateway
 from gateway.errors import Code, InferError
+from gateway.memory_budget import budget_full
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos import v2_grpc
@@ -86,12 +87,19 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
 
     async def _infer(self, request: Any, timeout_s: float | None) -> Any:
         runtime = self.gateway.model(request.model_name, request.model_version)  # NOT_FOUND first
-        head = v2_grpc.parse_request(request)
-        body = runtime.decode(head, self._limits)  # checked before anything is decoded
-        response = await self.gateway.infer(
-            "grpc", request.model_name, request.model_version, body, timeout_s
-        )
-        return v2_grpc.encode_response(response)
+        size = request.ByteSize()
+        lease = self.gateway.budget.try_acquire(size)
+        if lease is None:
+            raise InferError(Code.RESOURCE_EXHAUSTED, budget_full(self.gateway.budget, size))
+        try:
+            head = v2_grpc.parse_request(request)
+            body = runtime.decode(head, self._limits)  # checked before anything is decoded
+            response = await self.gateway.infer(
+                "grpc", request.model_name, request.model_version, body, timeout_s
+            )
+            return v2_grpc.encode_response(response)
+        finally:
+            lease.release()
 
     async def ModelInfer(self, request: Any, context: Any) -> Any:
         try:
