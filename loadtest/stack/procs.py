@@ -56,6 +56,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class ProcessExited(RuntimeError):
+    """A process under test exited before it served."""
+
+
 def wait_http(
     url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None
 ) -> None:
@@ -64,7 +68,7 @@ def wait_http(
     last: Exception | str = "no answer"
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} was ready")
+            raise ProcessExited(f"process exited with {proc.returncode} before {url} was ready")
         try:
             with urllib.request.urlopen(url, timeout=1.0) as resp:
                 if resp.status == 200:
@@ -227,8 +231,33 @@ def start_gateway(
 ) -> GatewayProc:
     """Start the gateway on free ports with a config of ``models`` (the YAML ``models`` list).
 
-    With ``wait_models`` it returns once every model reports ready (a ready pod seen).
+    With ``wait_models`` it returns once every model reports ready (a ready pod seen). A free
+    port can be taken by another process between being picked and bound: a gateway that exits
+    before it serves is started again on ports picked anew (twice at most), unless the caller
+    chose the ports.
     """
+    chosen = (http_port, grpc_port, metrics_port) != (None, None, None)
+    for attempt in range(3):
+        try:
+            return _start_gateway_once(
+                models, extra, args, wait_models, http_port, grpc_port, metrics_port, stdout
+            )
+        except ProcessExited:
+            if chosen or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_gateway_once(
+    models: list[dict[str, Any]],
+    extra: dict[str, Any] | None,
+    args: Sequence[str],
+    wait_models: bool,
+    http_port: int | None,
+    grpc_port: int | None,
+    metrics_port: int | None,
+    stdout: Any,
+) -> GatewayProc:
     http_port = http_port or free_port()
     grpc_port = grpc_port or free_port()
     metrics_port = metrics_port or free_port()
