@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -87,7 +88,12 @@ class ModelScaling(BaseModel):
         unknown = sorted(set(value) - _SPEC_FIELDS)
         if unknown:
             raise ValueError(f"unknown parameters {unknown}")
-        return _SPEC.validate_python(value)
+        spec = _SPEC.validate_python(value)
+        for field in dataclasses.fields(spec):  # NaN passes every comparison check: refuse it
+            number = getattr(spec, field.name)
+            if isinstance(number, float) and not math.isfinite(number):
+                raise ValueError(f"{field.name} must be a finite number, got {number}")
+        return spec
 
     @property
     def deployment_name(self) -> str:
@@ -145,8 +151,12 @@ def load_config(path: str | Path) -> AutoscalerConfig:
         text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:  # PyYAML builds nested collections recursively
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     return parse_config(doc, str(path))

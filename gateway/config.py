@@ -35,7 +35,23 @@ __all__ = [
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 Port = Annotated[int, Field(ge=0, le=65535)]
 PositiveMs = Annotated[int, Field(gt=0)]
+# Fields that Triton's ModelConfig carries (the config endpoints) keep to its integer types.
+Int32 = Annotated[int, Field(ge=0, le=2**31 - 1)]
+UInt32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
+UInt64 = Annotated[int, Field(ge=0, le=2**64 - 1)]
 _ENDPOINT = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+# The server settings that become gRPC's integer options, which are C ints (seconds as ms).
+_GRPC_INTS = {
+    "max_request_bytes": 1,
+    "grpc_max_connection_age_s": 1000,
+    "grpc_max_connection_age_grace_s": 1000,
+    "grpc_max_concurrent_streams": 1,
+    "grpc_keepalive_time_s": 1000,
+    "grpc_keepalive_timeout_s": 1000,
+    "grpc_min_ping_interval_s": 1000,
+    "grpc_max_ping_strikes": 1,
+}
+_C_INT_MAX = 2**31 - 1
 
 
 class ConfigError(ValueError):
@@ -96,14 +112,24 @@ class ServerSettings(BaseModel):
     http_max_head_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
     http_read_ahead_bytes: Annotated[int, Field(ge=0)] = 4 * 1024 * 1024
 
+    @model_validator(mode="after")
+    def _fits_grpc(self) -> ServerSettings:
+        """gRPC takes these as C ints: a larger value would stop the server starting."""
+        for name, per_unit in _GRPC_INTS.items():
+            most, value = _C_INT_MAX / per_unit, getattr(self, name)
+            if not value <= most:
+                unit = " s (a C int of ms)" if per_unit > 1 else " (a C int)"
+                raise ValueError(f"{name} is {value}; gRPC takes at most {most:.10g}{unit}")
+        return self
+
 
 class QueuePolicySettings(BaseModel):
     """Triton's ModelQueuePolicy: a priority level's bound and timeout."""
 
     model_config = _FROZEN
 
-    max_queue_size: Annotated[int, Field(ge=0)] = 0
-    default_timeout_microseconds: Annotated[int, Field(ge=0)] = 0
+    max_queue_size: UInt32 = 0
+    default_timeout_microseconds: UInt64 = 0
     allow_timeout_override: bool = False
     timeout_action: Literal["REJECT", "DELAY"] = "REJECT"
 
@@ -113,9 +139,11 @@ class DynamicBatchingSettings(BaseModel):
 
     model_config = _FROZEN
 
-    preferred_batch_size: list[Annotated[int, Field(gt=0)]] = Field(default_factory=list)
-    max_queue_delay_microseconds: Annotated[int, Field(ge=0)] = 0
-    priority_levels: Annotated[int, Field(ge=0)] = 0
+    preferred_batch_size: list[Annotated[int, Field(gt=0, le=2**31 - 1)]] = Field(
+        default_factory=list
+    )
+    max_queue_delay_microseconds: UInt64 = 0
+    priority_levels: UInt64 = 0
     default_priority_level: Annotated[int, Field(ge=0)] = 0
     default_queue_policy: QueuePolicySettings = Field(default_factory=QueuePolicySettings)
     priority_queue_policy: dict[int, QueuePolicySettings] = Field(default_factory=dict)
@@ -201,9 +229,12 @@ class ModelSettings(BaseModel):
     name: Annotated[str, Field(min_length=1, pattern=r"^[^/\s]+$")]
     endpoints: list[str] = Field(default_factory=list)
     pod_model: str | None = None
+    # The pods' wire: v2 gRPC, or v2 REST with binary tensors (then endpoints and the
+    # discovery port are the pods' HTTP ones).
+    backend_protocol: Literal["grpc", "http"] = "grpc"
     default_timeout_ms: PositiveMs = 30_000
     connect_timeout_ms: PositiveMs = 2_000
-    max_batch_size: Annotated[int, Field(ge=0)] | None = None
+    max_batch_size: Int32 | None = None
     max_inflight_per_pod: Annotated[int, Field(gt=0)] | None = None
     # Reject at once (429) a request whose estimated queue wait exceeds this; 0 = only when the
     # wait would pass the request's own deadline.
@@ -296,8 +327,12 @@ def load_config(path: str | Path) -> GatewayConfig:
         text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:  # PyYAML builds nested collections recursively
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     return parse_config(doc, str(path))

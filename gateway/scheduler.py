@@ -5,10 +5,11 @@ dispatch step runs whenever something changes (an arrival, a finished batch, a p
 going, a timer) and asks the policy whether the batch in hand goes now. Batches are formed
 across all pods of the model (pull-based): whichever pod frees a slot gets the next one.
 
-The step is a plain callback, never a task of its own: a request that finds the queue empty is
-dispatched in its caller's task at once (an idle pod with a free slot gets a lone request with
-no wake-up in between); any other change asks for one step in the loop's next round (requests
-arriving together are looked at together); a timer is armed only while a batch waits.
+The step is a plain callback, never a task of its own: a request that finds the queue empty and
+no batch of its model in flight is dispatched in its caller's task at once (an idle pod with a
+free slot gets a lone request with no wake-up in between); any other change asks for one step
+in the loop's next round, so requests arriving together under load are looked at together and
+can share a batch; a timer is armed only while a batch waits.
 """
 
 from __future__ import annotations
@@ -21,22 +22,21 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from gateway.backends.batch_call import Flight, Ticket, answer_of
+from gateway.backends.batch_call import Flight, Ticket
+from gateway.backends.tries import BatchTries, TryTarget
 from gateway.batching.admission import estimated_wait_s, rejection_reason, retry_after_s
 from gateway.batching.cost_model import CostModel
-from gateway.batching.merge import batch_key, merge_requests
+from gateway.batching.merge import batch_key
 from gateway.batching.policy import BatchingPolicy, LoadView, decide
 from gateway.batching.queue import BatchQueue, Pending, QueueFull
 from gateway.batching.queue_policy import BadParameter, LevelPolicies, QueuePolicy
 from gateway.batching.rate import RateEstimator
-from gateway.batching.timeline import InFlight
 from gateway.config import DynamicBatchingSettings, ModelSettings
 from gateway.errors import Code, InferError
-from gateway.routing.call_policy import call_timeout
-from gateway.routing.per_try import TryBound, per_try_timeout, try_bound
+from gateway.routing.per_try import per_try_timeout
 from gateway.routing.pick import choose_pod
 from gateway.routing.pod_set import Pod, PodSet
-from gateway.routing.retry import fail, fail_all, settle_failed_try
+from gateway.routing.retry import fail
 from gateway.scheduler_state import PodView, SchedulerState, Unqueued
 from gateway.stats import ModelStats
 from protos.infer import InferRequestBody
@@ -92,11 +92,14 @@ class Scheduler:
         self._step: asyncio.Handle | None = None  # a step asked for in the loop's next round
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf  # when the timer fires (the scheduler's clock)
-        self._inflight: set[asyncio.Task[None]] = set()
         self.settings = settings
         self.queue = BatchQueue(self.batching.levels)
+        self.tries = BatchTries(
+            pods=pods, queue=self.queue, stats=stats, cost=self.cost, done=self.wake, clock=clock
+        )
         self.unqueued = Unqueued()  # waiting for the model's spec, before the queue
         self._policy_key: tuple[int, int] | None = None
+        self._try_target: TryTarget | None = None  # where tries go, for these settings
         self._policy = BatchingPolicy(max_batch_size=1)
         self._levels = LevelPolicies(self.batching)  # the queue policies in force
         self.rejected_total = 0  # requests turned away: queue full, overloaded, timed out
@@ -108,6 +111,7 @@ class Scheduler:
     def update(self, settings: ModelSettings) -> None:
         """Swap the model's settings; every queued request stays queued."""
         self.settings = settings
+        self._try_target = None
         self._levels = LevelPolicies(self.batching)
         if self.queue.levels != self.batching.levels:
             self.queue.resize(self.batching.levels)
@@ -139,8 +143,7 @@ class Scheduler:
         self._step = self._timer = None
         self._timer_at = math.inf
         self._fail_queued(InferError(Code.UNAVAILABLE, "the gateway is shutting down"))
-        if self._inflight:
-            await asyncio.wait(self._inflight, timeout=5.0)
+        await self.tries.wait(5.0)
 
     def _fail_queued(self, exc: InferError) -> None:
         queued = list(self.queue)
@@ -179,10 +182,10 @@ class Scheduler:
         )
         self.arrivals.record(rows, now)  # shed load is demand too
         self._admit(pending, place.policy, now)
-        if self.queue.requests == 1 and self._step is None and self._running:
-            self._dispatch_step()  # it found the queue empty: it may go at once
+        if self.queue.requests == 1 and not self.tries.active and self._step is None:
+            self._dispatch_step()  # alone, and the pods idle: it may go at once, from here
         else:
-            self.wake()
+            self.wake()  # looked at with whatever else arrives in this round of the loop
         try:
             return await future
         except asyncio.CancelledError:
@@ -204,13 +207,12 @@ class Scheduler:
             wait_s=wait,
             max_wait_s=max_wait_ms / 1000 if max_wait_ms else None,
         )
-        retry_after = retry_after_s(wait)
         if reason is not None:
             self._rejected("overloaded")
             raise InferError(
                 Code.RESOURCE_EXHAUSTED,
                 f"model '{self.settings.name}' is overloaded: {reason}",
-                retry_after_s=retry_after,
+                retry_after_s=retry_after_s(wait),
             )
         try:
             self.queue.admit(pending, policy)
@@ -219,7 +221,7 @@ class Scheduler:
             raise InferError(
                 Code.RESOURCE_EXHAUSTED,
                 f"model '{self.settings.name}': {exc}",
-                retry_after_s=retry_after,
+                retry_after_s=retry_after_s(wait),
             ) from None
 
     # -- dispatch --------------------------------------------------------------------------
@@ -263,18 +265,20 @@ class Scheduler:
                 break
             fit = self.cost.fit()
             pod, send_at = choose_pod(free, fit, now, self._rng)
+            rows = sum(p.rows for p in batch)
             decision = decide(
                 policy,
                 LoadView(self.arrivals.rate(now), fit, self._devices()),
                 now=now,
-                batch_rows=sum(p.rows for p in batch),
+                batch_rows=rows,
                 oldest_enqueued=min(p.enqueued for p in batch),
                 earliest_deadline=min(p.deadline for p in batch),
                 send_at=send_at,
+                alone=self.queue.requests == 1 and pod.in_flight == 0 and send_at <= now,
             )
             if not decision.rows:
                 return min(decision.wait_until, self.queue.next_expiry())
-            if decision.rows < policy.max_batch_size:
+            if decision.rows < rows:
                 batch = self.queue.peek(decision.rows)
             self.queue.take(batch)
             self._send(pod, batch, now, send_at)
@@ -342,50 +346,15 @@ class Scheduler:
             self._metrics.queue_time(now - p.enqueued)
         self._metrics.batch_sent(pod.address, rows, len(batch))
         on_pod = pod.timeline.sent(rows, now)
-        flight.task = asyncio.get_running_loop().create_task(self._call(pod, batch, on_pod, flight))
-        self._inflight.add(flight.task)
-        flight.task.add_done_callback(self._inflight.discard)
+        self.tries.start(pod, batch, on_pod, flight, self._target())
 
-    async def _call(self, pod: Pod, batch: list[Pending], on_pod: InFlight, flight: Flight) -> None:
-        tickets: list[Ticket] = [p.payload for p in batch]
-        counts = [p.rows for p in batch]
-        rows = on_pod.rows
-        t0 = self._clock()
-        bound: TryBound | None = None  # None while the batch has not been sent
-        flight.started = True
-        try:
-            if flight.abandoned:
-                return  # every caller left before it went
-            request = merge_requests(
-                self.settings.target_model, tickets[0].version, [t.body for t in tickets], counts
+    def _target(self) -> TryTarget:
+        """Where tries go, built again only when the settings or the model's batching change."""
+        batched = self.max_batch_size > 0
+        target = self._try_target
+        if target is None or target.batched != batched:
+            s = self.settings
+            target = self._try_target = TryTarget(
+                s.target_model, s.connect_timeout_ms / 1000, batched
             )
-            t1 = self._clock()
-            pod.timeline.on_wire(on_pod, t1)
-            bound = try_bound(call_timeout(min(p.deadline for p in batch), t1), flight.per_try_s)
-            connect_s = self.settings.connect_timeout_ms / 1000
-            reply = await pod.client.infer(request, bound.timeout_s, connect_s)
-            t2 = self._clock()
-            service = pod.timeline.finished(on_pod, t2)
-            batched = self.max_batch_size > 0
-            outputs = answer_of(reply, counts, batched, tickets[0].body.outputs, pod.address)
-            t3 = self._clock()
-        except InferError as exc:
-            settle_failed_try(self.pods, self.queue, pod, batch, exc, bound)
-        except Exception as exc:  # a fault of the gateway's own: answered, never left waiting
-            log.exception("batch for pod %s failed", pod.address)
-            fail_all(batch, InferError(Code.INTERNAL, f"batch for pod {pod.address}: {exc}"))
-        else:
-            self.pods.record_success(pod)
-            if not pod.timed_by_pod:  # a shared pod's device time comes from its statistics
-                self.cost.observe(rows, service)
-            ns = [int((b - a) * 1e9) for a, b in ((t1, t2), (t0, t1), (t2, t3))]
-            self.stats.record_batch(rows, len(batch), *ns)
-            for ticket, outs in zip(tickets, outputs, strict=True):
-                if not ticket.future.done():
-                    self.stats.record_queued(ticket.queued_ns)
-                    ticket.future.set_result(outs)
-        finally:
-            pod.timeline.finished(on_pod, self._clock())  # no-op once answered
-            pod.in_flight -= 1
-            pod.outstanding_rows -= rows
-            self.wake()
+        return target

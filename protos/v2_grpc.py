@@ -119,8 +119,9 @@ def request_from_bytes(raw: bytes) -> Any:
     """A ModelInferRequest from its wire bytes, or a CodecError saying they are not one."""
     try:
         return pb.ModelInferRequest.FromString(raw)
-    except DecodeError as exc:
-        raise CodecError(f"the message does not parse as a ModelInferRequest: {exc}") from None
+    except DecodeError as exc:  # "Error parsing message with type '…': <the reason>"
+        reason = str(exc).rpartition(": ")[2] or "not protobuf"
+        raise CodecError(f"the message does not parse as a ModelInferRequest: {reason}") from None
 
 
 def parse_request(msg: Any) -> RequestHead:

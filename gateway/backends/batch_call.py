@@ -4,7 +4,7 @@ does) and the check of the pod's answer before it is split among them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ from protos import v2_grpc
 from protos.infer import InferRequestBody, RequestedOutput
 from protos.tensors import CodecError, Tensor
 
-__all__ = ["Flight", "Ticket", "answer_of"]
+__all__ = ["Flight", "Ticket", "answer_of", "bad_answer", "split_answer"]
 
 
 @dataclass(slots=True, eq=False)
@@ -29,16 +29,16 @@ class Flight:
 
     futures: list[asyncio.Future[list[Tensor]]]
     per_try_s: float | None = None
-    task: asyncio.Task[None] | None = None
-    started: bool = False  # the call's coroutine runs (a task cancelled before never starts)
+    cancel: Callable[[], object] | None = None  # cancels the call (or the task awaiting it)
+    started: bool = False  # the call runs (a task cancelled before it starts never does)
 
     @property
     def abandoned(self) -> bool:
         return all(f.done() for f in self.futures)
 
     def caller_left(self) -> None:
-        if self.started and self.task is not None and self.abandoned:
-            self.task.cancel()
+        if self.started and self.cancel is not None and self.abandoned:
+            self.cancel()
 
 
 @dataclass(slots=True)
@@ -59,20 +59,34 @@ def answer_of(
     requested: Sequence[RequestedOutput] | None,
     address: str,
 ) -> list[list[Tensor]]:
-    """Each request's outputs from the pod's answer to the batch (one request per entry of
+    """Each request's outputs from the pod's gRPC answer to the batch (one request per entry of
     ``rows``); INTERNAL naming the pod and the fault when the answer is no ModelInferResponse
-    (gRPC hands over None for one that does not parse), names no output or misses a requested
-    one, or its sizes do not match the batch."""
+    (gRPC hands over None for one that does not parse), or fails ``split_answer``'s checks."""
     try:
         if not isinstance(reply, pb.ModelInferResponse):
             raise CodecError("the answer does not parse as a ModelInferResponse")
-        outputs = v2_grpc.decode_response(reply).outputs
-        names = {t.name for t in outputs}
-        if not outputs or len(names) != len(outputs):
-            raise CodecError(f"the answer has outputs {[t.name for t in outputs]}")
-        missing = [o.name for o in requested or () if o.name not in names]
-        if missing:
-            raise CodecError(f"the answer lacks the requested outputs {missing}")
-        return split_response(outputs, rows, batched)
+        return split_answer(v2_grpc.decode_response(reply).outputs, rows, batched, requested)
     except CodecError as exc:
-        raise InferError(Code.INTERNAL, f"pod {address} sent a bad response: {exc}") from None
+        raise bad_answer(address, exc) from None
+
+
+def bad_answer(address: str, exc: CodecError) -> InferError:
+    return InferError(Code.INTERNAL, f"pod {address} sent a bad response: {exc}")
+
+
+def split_answer(
+    outputs: Sequence[Tensor],
+    rows: Sequence[int],
+    batched: bool,
+    requested: Sequence[RequestedOutput] | None,
+) -> list[list[Tensor]]:
+    """Each request's outputs from the batch's decoded outputs, whatever the wire; a CodecError
+    when they name no output (or one twice), miss a requested one, or their sizes do not match
+    the batch."""
+    names = {t.name for t in outputs}
+    if not outputs or len(names) != len(outputs):
+        raise CodecError(f"the answer has outputs {[t.name for t in outputs]}")
+    missing = [o.name for o in requested or () if o.name not in names]
+    if missing:
+        raise CodecError(f"the answer lacks the requested outputs {missing}")
+    return split_response(outputs, rows, batched)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 
+from gateway.backends.batch_call import answer_of
+from gateway.batching.merge import merge_requests
 from gateway.errors import Code, InferError
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
+from protos.infer import InferRequestBody, RequestedOutput
+from protos.tensors import Tensor
 
 __all__ = ["PodClient", "pod_error"]
 
@@ -42,6 +47,27 @@ class PodClient:
         self.model = model
         self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
         self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
+
+    def encode_batch(
+        self, model: str, version: str, requests: Sequence[InferRequestBody], rows: Sequence[int]
+    ) -> Any:
+        """The batch of ``requests`` (``rows`` each) as one ModelInferRequest to ``model``."""
+        return merge_requests(model, version, requests, rows)
+
+    def decode_batch(
+        self,
+        reply: Any,
+        rows: Sequence[int],
+        batched: bool,
+        requested: Sequence[RequestedOutput] | None,
+        address: str,
+    ) -> list[list[Tensor]]:
+        """Each request's outputs from the pod's ModelInferResponse (see ``answer_of``)."""
+        return answer_of(reply, rows, batched, requested, address)
+
+    def begin(self, request: Any, timeout_s: float, done: Any) -> None:
+        """Over gRPC a call is always awaited (``infer``): nothing is begun here."""
+        return None
 
     async def infer(
         self, request: Any, timeout_s: float, connect_timeout_s: float | None = None

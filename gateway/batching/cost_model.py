@@ -52,6 +52,7 @@ class CostModel:
         self._seen = 0
         self._w = self._n = self._t = self._nn = self._nt = 0.0
         self._low = 0.0
+        self._fit: BatchCost | None = None  # fit() until the next observe()
 
     @property
     def batches_seen(self) -> int:
@@ -70,11 +71,15 @@ class CostModel:
         self._nn = self._nn * d + rows * rows
         self._nt = self._nt * d + rows * seconds
         self._seen += 1
+        self._fit = None
 
     def fit(self) -> BatchCost | None:
         """The current fit, or None before ``min_batches`` batches were seen."""
-        line = self._line()
-        return None if line is None else BatchCost(line.fixed_s, line.per_row_s, self._low)
+        if self._fit is None:
+            line = self._line()
+            if line is not None:
+                self._fit = BatchCost(line.fixed_s, line.per_row_s, self._low)
+        return self._fit
 
     def _line(self) -> BatchCost | None:
         if self._seen < self._min:

@@ -15,7 +15,7 @@ from protos import grpc_service_pb2 as pb
 from protos.infer import InferRequestBody
 from protos.tensors import CodecError, Tensor, element_count
 
-__all__ = ["batch_key", "merge_requests", "split_response"]
+__all__ = ["batch_key", "merge_requests", "merged_inputs", "split_response"]
 
 _LEN = struct.Struct("<I")
 
@@ -30,6 +30,25 @@ def batch_key(request: InferRequestBody, batching: bool) -> Hashable:
     return inputs, outputs
 
 
+def merged_inputs(requests: Sequence[InferRequestBody], rows: Sequence[int]) -> list[Tensor]:
+    """The batch's inputs: a lone request's as they are, else each input's data concatenated
+    over the requests (in order), dim 0 their rows, inputs ordered by name."""
+    if len(requests) == 1:
+        return requests[0].inputs
+    total = sum(rows)
+    by_name = [{t.name: t for t in r.inputs} for r in requests]
+    first = by_name[0]
+    return [
+        Tensor(
+            name,
+            first[name].datatype,
+            (total, *first[name].shape[1:]),
+            b"".join(r[name].data for r in by_name),
+        )
+        for name in sorted(first)
+    ]
+
+
 def merge_requests(
     model: str, version: str, requests: Sequence[InferRequestBody], rows: Sequence[int]
 ) -> Any:
@@ -37,18 +56,11 @@ def merge_requests(
     first = requests[0]
     msg = pb.ModelInferRequest(model_name=model, model_version=version)
     if len(requests) == 1:
-        inputs = first.inputs
         msg.id = first.id
-        for t in inputs:
-            msg.inputs.add(name=t.name, datatype=t.datatype, shape=t.shape)
-        msg.raw_input_contents.extend(t.data for t in inputs)
-    else:
-        total = sum(rows)
-        by_name = [{t.name: t for t in r.inputs} for r in requests]
-        for name in sorted(by_name[0]):
-            t = by_name[0][name]
-            msg.inputs.add(name=name, datatype=t.datatype, shape=(total, *t.shape[1:]))
-            msg.raw_input_contents.append(b"".join(r[name].data for r in by_name))
+    inputs = merged_inputs(requests, rows)
+    for t in inputs:
+        msg.inputs.add(name=t.name, datatype=t.datatype, shape=t.shape)
+    msg.raw_input_contents.extend(t.data for t in inputs)
     if first.outputs is not None:
         for wanted in first.outputs:
             msg.outputs.add(name=wanted.name)

@@ -11,7 +11,10 @@ waiting can pay off: with a fitted cost ``F + c·n`` and the arrival rate, the b
 already keeps up with the load once it has ``n*`` rows, where ``n* / (F + c·n*)`` per device,
 over every device, serves the arrivals at the target utilisation; a batch that size goes now
 (an idle device at low load gets single requests at once, with no added delay), a smaller one
-waits for the rows expected to arrive.
+waits for the rows expected to arrive. A lone request whose pod holds nothing goes at once
+whatever the load: a closed-loop caller alone (one request at a time) keeps a pod near
+``target_utilisation`` and would otherwise wait out max_queue_delay for a second row that
+cannot come.
 """
 
 from __future__ import annotations
@@ -93,11 +96,14 @@ def decide(
     earliest_deadline: float,
     preferred: Sequence[int] | None = None,
     send_at: float | None = None,
+    alone: bool = False,
 ) -> Decision:
     """Whether to send the batch in hand (``batch_rows`` rows) now, and how many rows of it.
 
     ``send_at``: when the batch should leave to start on its pod's next free device (None:
-    now, a device is idle).
+    now, a device is idle). ``alone``: the batch is a lone request, the only one queued, and
+    its pod holds nothing: the cost model never holds it back (rows that arrive meanwhile
+    gather for the pod's next slot, as they would anyway).
     """
     if batch_rows <= 0:
         return Decision()
@@ -117,6 +123,8 @@ def decide(
     if now >= delay_end:
         return Decision(batch_rows, "max_queue_delay")
     wait_until = min(delay_end, latest_send)
+    if policy.use_cost_model and alone:
+        return Decision(batch_rows, "idle_pod")
     if policy.use_cost_model and load.cost is not None:
         target = rows_to_keep_up(policy, load)
         if batch_rows >= target:

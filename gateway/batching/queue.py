@@ -103,6 +103,8 @@ class BatchQueue:
         self.requests -= 1
         self.rows -= p.rows
         p.done = True
+        if not self.requests:
+            self._soonest = math.inf  # nothing left to expire
 
     def expire(self, now: float) -> list[Pending]:
         """Remove cancelled requests, and those whose deadline or REJECT timeout has passed.
@@ -173,6 +175,13 @@ class BatchQueue:
 
     def take(self, batch: list[Pending]) -> None:
         """Remove a batch returned by peek()."""
+        if len(batch) == 1:  # the head alone (the common case at low load)
+            head = batch[0]
+            queue = self._delayed if head.delayed else self._levels[head.level - 1]
+            if queue and queue[0] is head:
+                queue.popleft()
+                self._drop(head)
+                return
         chosen = {id(p) for p in batch}
         for queue in (*self._levels, self._delayed):
             if any(id(p) in chosen for p in queue):

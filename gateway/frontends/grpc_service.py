@@ -21,7 +21,7 @@ from protos import v2_grpc
 from protos.heads import DecodeLimits
 from protos.tensors import CodecError
 
-__all__ = ["GrpcFrontend", "build_grpc_server", "server_options"]
+__all__ = ["GrpcFrontend", "add_inference_service", "build_grpc_server", "server_options"]
 
 _INT32_MAX = 2**31 - 1
 _SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
@@ -101,15 +101,20 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         finally:
             lease.release()
 
-    async def ModelInfer(self, request: Any, context: Any) -> Any:
+    async def ModelInfer(self, raw: bytes, context: Any) -> Any:
+        """Its request comes as bytes (see ``add_inference_service``), parsed here."""
         try:
+            request = v2_grpc.request_from_bytes(raw)
             return await self._infer(request, context.time_remaining())
         except (InferError, CodecError) as exc:
             await _abort(context, _as_infer_error(exc))
 
-    async def _stream_answer(self, request: Any, context: Any) -> Any:
-        """One stream request's answer: its response, or its error echoing its id."""
+    async def _stream_answer(self, raw: bytes, context: Any) -> Any:
+        """One stream request's answer: its response, or its error echoing its id (a message
+        that does not parse is answered with that error, and the stream goes on)."""
+        request = pb.ModelInferRequest()
         try:
+            request = v2_grpc.request_from_bytes(raw)
             reply = await self._infer(request, context.time_remaining())
             return pb.ModelStreamInferResponse(infer_response=reply)
         except (InferError, CodecError) as exc:
@@ -199,6 +204,38 @@ def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
     ]
 
 
+class _Registrations:
+    """Stands in for a server to catch the generated code's method handlers."""
+
+    def __init__(self) -> None:
+        self.methods: dict[str, grpc.RpcMethodHandler] = {}
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        pass
+
+    def add_registered_method_handlers(self, service: str, methods: Any) -> None:
+        self.methods = dict(methods)
+
+
+def add_inference_service(frontend: GrpcFrontend, server: grpc.aio.Server) -> None:
+    """Register GRPCInferenceService as the generated code does, except that ModelInfer and
+    ModelStreamInfer take their requests as bytes and parse them in the handler: a body that
+    is no ModelInferRequest is then INVALID_ARGUMENT naming it (grpcio's own deserializer
+    answers UNKNOWN and logs a traceback). One parse per request, as before."""
+    caught = _Registrations()
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(frontend, caught)
+    methods = caught.methods
+    methods["ModelInfer"] = grpc.unary_unary_rpc_method_handler(
+        frontend.ModelInfer, response_serializer=pb.ModelInferResponse.SerializeToString
+    )
+    methods["ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(
+        frontend.ModelStreamInfer,
+        response_serializer=pb.ModelStreamInferResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE, methods),))
+    server.add_registered_method_handlers(_SERVICE, methods)
+
+
 async def build_grpc_server(
     gateway: Gateway, address: str
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
@@ -212,7 +249,7 @@ async def build_grpc_server(
         options=server_options(settings),
         maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
     )
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(GrpcFrontend(gateway), server)
+    add_inference_service(GrpcFrontend(gateway), server)
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     reflection.enable_server_reflection(

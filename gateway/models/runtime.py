@@ -8,6 +8,7 @@ import random
 import time
 from typing import Any
 
+from gateway.backends.backend import PodBackend, client_factory
 from gateway.config import ModelSettings
 from gateway.discovery.model_discovery import ModelDiscovery
 from gateway.discovery.store import EndpointSnapshot
@@ -94,6 +95,7 @@ class ModelRuntime:
             probe_timeout_s=settings.connect_timeout_ms / 1000,
             on_ready=self._pod_ready,
             on_change=self._pods_changed,
+            client_factory=self._client,
             outliers=OutlierDetector(_outlier_policy(settings)),
             retry_budget=RetryBudget(
                 percent=settings.retry_budget.percent, floor=settings.retry_budget.min_retries
@@ -106,6 +108,13 @@ class ModelRuntime:
         self.discovery: ModelDiscovery | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None  # device time of pods shared with peers
+        # The body decode() checked last, against which spec, and its rows: infer() takes it
+        # at once (nothing runs between the two), so it is never validated twice.
+        self._checked: tuple[InferRequestBody, ModelSpec, int] | None = None
+
+    def _client(self, address: str, model: str) -> PodBackend:
+        """A new pod's client, on the model's backend protocol."""
+        return client_factory(self.settings.backend_protocol)(address, model)
 
     @property
     def version(self) -> str:
@@ -160,7 +169,12 @@ class ModelRuntime:
     def update(self, settings: ModelSettings) -> None:
         """Apply new settings for this model (live reload); queued requests stay queued."""
         rewatch = settings.discovery != self.settings.discovery
+        rewire = settings.backend_protocol != self.settings.backend_protocol
         self.settings = settings
+        if rewire:  # every pod anew on the other wire; batches in flight end on the old one
+            self.pods.set_addresses([])
+            self.pods.set_endpoints({})
+            rewatch = rewatch or settings.discovery is not None
         self.pods.set_addresses(list(settings.endpoints))
         self.pods.outliers.policy = _outlier_policy(settings)  # ejections in force stay
         self.pods.retry_budget.percent = settings.retry_budget.percent
@@ -194,10 +208,13 @@ class ModelRuntime:
         """Decode a request's tensors once its head fits the model and the decode caps: a
         request the model cannot take is refused before any data is converted. Before a pod
         has described the model only the caps apply (``infer`` checks the model then)."""
-        if self.spec is not None:
-            self.spec.validate(head)
+        spec = self.spec
+        rows = spec.validate(head) if spec is not None else 0
         head.check(limits)
-        return head.decode()
+        body = head.decode()
+        if spec is not None:  # the body's tensors are the head's: checked, not again in infer
+            self._checked = (body, spec, rows)
+        return body
 
     async def infer(
         self, body: InferRequestBody, deadline: float, version: str = ""
@@ -207,7 +224,11 @@ class ModelRuntime:
         if spec is None:
             with self.scheduler.unqueued.waiting(_rows_of(body)):
                 spec = await self._wait_spec(deadline)
-        rows = spec.validate(body)
+        checked, self._checked = self._checked, None
+        if checked is not None and checked[0] is body and checked[1] is spec:
+            rows = checked[2]
+        else:
+            rows = spec.validate(body)
         outputs = await self.scheduler.submit(body, rows, deadline, version)
         return InferResponseBody(self.name, outputs, version, body.id)
 

@@ -23,7 +23,7 @@ import math
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 
-from gateway.backends.pod_client import PodClient
+from gateway.backends.backend import ClientFactory, PodBackend, grpc_client
 from gateway.batching.timeline import DeviceTimeline
 from gateway.discovery.endpoints import Endpoint
 from gateway.routing.outlier import OutlierDetector
@@ -34,19 +34,14 @@ from gateway.tasks import cancel_and_wait
 __all__ = ["ClientFactory", "Pod", "PodSet"]
 
 log = logging.getLogger(__name__)
-ClientFactory = Callable[[str, str], PodClient]  # (address, model)
 RETIRE_GRACE_S = 60.0  # the longest a removed pod's channel stays open for batches in flight
-
-
-def _grpc_client(address: str, model: str) -> PodClient:
-    return PodClient(address=address, model=model)
 
 
 class Pod:
     """One pod of a model: its client, its state as Kubernetes and the gateway see it, and
     what it has in flight."""
 
-    def __init__(self, client: PodClient, endpoint: Endpoint | None = None) -> None:
+    def __init__(self, client: PodBackend, endpoint: Endpoint | None = None) -> None:
         self.client = client
         self.endpoint = endpoint or Endpoint(client.address)
         self.probed = False  # the last v2 ModelReady said yes
@@ -80,7 +75,7 @@ class PodSet:
         probe_timeout_s: float,
         on_ready: Callable[[Pod], None],
         on_change: Callable[[], None] = lambda: None,
-        client_factory: ClientFactory = _grpc_client,
+        client_factory: ClientFactory = grpc_client,
         outliers: OutlierDetector | None = None,
         retry_budget: RetryBudget | None = None,
         clock: Callable[[], float] = time.monotonic,

@@ -34,6 +34,11 @@ class FakePodClient:
         self.holding = 0  # stalled calls now held
         self.answer: Callable[[Any], Any] | None = None
 
+    # The gRPC wire's batch codec: requests in, a ModelInferResponse back.
+    encode_batch = PodClient.encode_batch
+    decode_batch = PodClient.decode_batch
+    begin = PodClient.begin  # every call awaited, as over gRPC
+
     async def infer(self, request: Any, timeout_s: float, connect_s: float | None = None) -> Any:
         self.calls += 1
         if self.error is not None and self.fail_times != 0:

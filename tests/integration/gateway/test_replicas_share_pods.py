@@ -56,9 +56,7 @@ async def test_two_replicas_keep_to_the_pods_slots_and_fit_its_cost(pod: PodProc
             assert scrape(url, "gateway_load_own_slots", model="sim") == 1
         loads = [Load(g.grpc_address, clients=6) for g in gateways.procs]
         async with loads[0], loads[1]:
-            await until(
-                lambda: all(batches(u) >= 60 and fitted_f(u) > 0 for u in urls), limit_s=60
-            )
+            await until(lambda: all(batches(u) >= 60 and fitted_f(u) > 0 for u in urls), limit_s=60)
             fits = [fitted_f(u) for u in urls]
         assert all(load.ok > 0 and not load.errors for load in loads), [x.errors for x in loads]
     finally:

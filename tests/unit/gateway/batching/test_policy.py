@@ -82,6 +82,37 @@ def test_cost_model_waits_for_the_rows_it_needs_under_heavy_load() -> None:
     assert at(policy, heavy, 26)[:2] == (26, "cost_model")
 
 
+def test_a_lone_request_to_a_pod_that_holds_nothing_goes_at_once_whatever_the_load() -> None:
+    policy = BatchingPolicy(32, max_queue_delay_s=0.005, target_utilisation=0.85)
+    closed_loop = LoadView(arrival_rows_per_s=110.0, cost=SIM, devices=1)  # 88% of one device
+    assert rows_to_keep_up(policy, closed_loop) == 2  # alone it would wait for a second row
+    assert at(policy, closed_loop, 1)[0] == 0
+    d = decide(
+        policy,
+        closed_loop,
+        now=10.0,
+        batch_rows=1,
+        oldest_enqueued=10.0,
+        earliest_deadline=math.inf,
+        alone=True,
+    )
+    assert (d.rows, d.reason) == (1, "idle_pod")
+
+
+def test_without_the_cost_model_a_lone_request_still_waits_as_triton_s_rules_say() -> None:
+    policy = BatchingPolicy(32, (8,), max_queue_delay_s=0.005, use_cost_model=False)
+    d = decide(
+        policy,
+        LoadView(110.0, SIM, 1),
+        now=10.0,
+        batch_rows=1,
+        oldest_enqueued=10.0,
+        earliest_deadline=math.inf,
+        alone=True,
+    )
+    assert (d.rows, d.wait_until) == (0, 10.005)
+
+
 def test_cost_model_counts_every_device_of_every_pod() -> None:
     policy = BatchingPolicy(32, max_queue_delay_s=0.01)
     one = LoadView(1500.0, SIM, 1)
