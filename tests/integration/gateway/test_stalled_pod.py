@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from loadtest.probes.metrics import Scrape, parse_metrics
-from loadtest.stack.procs import GatewayProc, PodProc, start_gateway, start_pod
+from loadtest.stack.procs import GatewayProc, PodProc, start_gateway
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos import v2_grpc, v2_http
 from protos.infer import InferRequestBody
@@ -81,30 +81,33 @@ async def burst(
     await asyncio.wait_for(asyncio.gather(*calls), BOUND_S)
 
 
-def model(pods: list[PodProc], **settings: Any) -> dict[str, Any]:
+def model(pods: list[PodProc], backend: str = "grpc", **settings: Any) -> dict[str, Any]:
+    """The model on ``pods``, reached over ``backend``: gRPC, or their v2 REST API."""
+    if backend == "http":
+        endpoints = [p.http_url.removeprefix("http://") for p in pods]
+    else:
+        endpoints = [p.grpc_address for p in pods]
     return {
         "name": "sim",
-        "endpoints": [p.grpc_address for p in pods],
+        "backend_protocol": backend,
+        "endpoints": endpoints,
         "default_timeout_ms": DEADLINE_MS,
         "max_queue_wait_ms": 0,
         **settings,
     }
 
 
-@pytest.fixture
-async def two_pods() -> AsyncIterator[list[PodProc]]:
-    pods = list(await asyncio.gather(*(asyncio.to_thread(start_pod, POD) for _ in range(2))))
-    yield pods
-    for pod in pods:
-        await asyncio.to_thread(pod.stop)
+BACKENDS = pytest.mark.parametrize("backend", ["grpc", "http"])
 
 
+@BACKENDS
 async def test_a_stalled_pod_s_batches_are_cut_and_answered_by_the_healthy_pod(
-    two_pods: list[PodProc],
+    two_pods: list[PodProc], backend: str
 ) -> None:
     healthy, stalled = two_pods
     settings = model(
         two_pods,
+        backend,
         per_try_timeout={"factor": 4, "min_ms": 1000},
         outlier_detection={"consecutive_failures": 1},
     )
@@ -138,12 +141,13 @@ async def test_a_stalled_pod_s_batches_are_cut_and_answered_by_the_healthy_pod(
         await asyncio.to_thread(gw.stop)
 
 
+@BACKENDS
 async def test_a_caller_that_leaves_has_its_batch_cancelled_on_the_pod(
-    two_pods: list[PodProc],
+    two_pods: list[PodProc], backend: str
 ) -> None:
     pod = two_pods[0]
     off = {"factor": 0}  # only the callers' deadline bounds a try
-    gw = await asyncio.to_thread(start_gateway, [model([pod], per_try_timeout=off)])
+    gw = await asyncio.to_thread(start_gateway, [model([pod], backend, per_try_timeout=off)])
     try:
         async with (
             aiohttp.ClientSession() as session,
