@@ -16,7 +16,10 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.observe.settings import AccessLogSettings, TracingSettings
+
 __all__ = [
+    "AccessLogSettings",
     "AutoscalerSettings",
     "ConfigError",
     "DiscoverySettings",
@@ -28,6 +31,7 @@ __all__ = [
     "QueuePolicySettings",
     "RetryBudgetSettings",
     "ServerSettings",
+    "TracingSettings",
     "load_config",
     "parse_config",
 ]
@@ -288,6 +292,8 @@ class GatewayConfig(BaseModel):
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     autoscaler: AutoscalerSettings | None = None
+    access_log: AccessLogSettings = Field(default_factory=AccessLogSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     models: Annotated[list[ModelSettings], Field(min_length=1)]
 
     @field_validator("models")

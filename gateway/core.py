@@ -13,6 +13,9 @@ from gateway.memory_budget import MemoryBudget
 from gateway.metrics import GatewayMetrics, ModelState, StateCollector
 from gateway.models.runtime import ModelRuntime
 from gateway.models.spec import ModelSpec
+from gateway.observe.observer import RequestObserver
+from gateway.observe.request import RequestInfo
+from gateway.observe.tracing import SpanProcessor, Tracing
 from protos import grpc_service_pb2 as pb
 from protos.infer import InferRequestBody, InferResponseBody
 
@@ -26,9 +29,18 @@ EXTENSIONS = ("binary_tensor_data", "parameters", "statistics", "model_configura
 class Gateway:
     """Served models by name, server health and metadata, and request accounting."""
 
-    def __init__(self, config: GatewayConfig, metrics: GatewayMetrics | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        metrics: GatewayMetrics | None = None,
+        span_processor: SpanProcessor | None = None,  # tests and benches: spans go here
+    ) -> None:
         self.config = config
         self.metrics = metrics or GatewayMetrics()
+        self.tracing = Tracing(config.tracing, span_processor)
+        self.request_observer = RequestObserver.of(
+            config.access_log, self.tracing, self.metrics.access_log_dropped
+        )
         self.budget = MemoryBudget(config.server.memory_budget_bytes)  # every request's bytes
         self.models = {m.name: self._runtime(m) for m in config.models}
         self.live = True
@@ -51,6 +63,17 @@ class Gateway:
         if new.server != self.config.server:
             changes.append("server: changes need a restart; keeping the running server settings")
             new = new.model_copy(update={"server": self.config.server})
+        if new.tracing != self.config.tracing:
+            changes.extend(self.tracing.update(new.tracing) or ["tracing: sample_ratio changed"])
+            new = new.model_copy(update={"tracing": self.tracing.settings})
+        if new.access_log != self.config.access_log:
+            self.request_observer.access.sampler.update(new.access_log)
+            changes.extend(
+                _diff(
+                    {"access_log": self.config.access_log.model_dump()},
+                    {"access_log": new.access_log.model_dump()},
+                )
+            )
         old = {m.name: m for m in self.config.models}
         for settings in new.models:
             before = old.get(settings.name)
@@ -77,6 +100,7 @@ class Gateway:
     async def stop(self) -> None:
         self.ready = False
         await asyncio.gather(*(m.stop() for m in self.models.values()))
+        await asyncio.to_thread(self.tracing.shutdown)  # the spans held are exported first
 
     def model(self, name: str, version: str = "") -> ModelRuntime:
         """The model ``name`` (at ``version``, when one is asked for); NOT_FOUND when the gateway
@@ -127,10 +151,13 @@ class Gateway:
         version: str,
         body: InferRequestBody,
         timeout_s: float | None,
+        info: RequestInfo | None = None,
     ) -> InferResponseBody:
-        """Answer one inference request, accounting for it."""
+        """Answer one inference request, accounting for it (and filling in ``info``)."""
         start = time.perf_counter_ns()
         runtime = self.model(name, version)
+        if info is not None:
+            info.model, info.body_id = name, body.id
         timeout_s = _timeout_param(body, timeout_s)
         observer = self.observer(name, protocol)
         observer.requests.inc()
@@ -139,7 +166,7 @@ class Gateway:
         ok = False
         try:
             reply = await runtime.infer(
-                body, runtime.deadline(timeout_s, time.monotonic()), version
+                body, runtime.deadline(timeout_s, time.monotonic()), version, info
             )
             ok = True
             return reply

@@ -93,6 +93,11 @@ class GatewayMetrics:
             "(at most server.grpc_stream_max_inflight per stream)",
             registry=r,
         )
+        self.access_log_dropped = Counter(
+            "gateway_access_log_dropped_lines",
+            "Access-log lines not written: over access_log.max_lines_per_s",
+            registry=r,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,8 @@ from gateway.batching.queue_policy import BadParameter, LevelPolicies, QueuePoli
 from gateway.batching.rate import RateEstimator
 from gateway.config import DynamicBatchingSettings, ModelSettings
 from gateway.errors import Code, InferError
+from gateway.observe.request import RequestInfo
+from gateway.observe.tracing import TracedRequest, start_batch
 from gateway.routing.per_try import per_try_timeout
 from gateway.routing.pick import choose_pod
 from gateway.routing.pod_set import Pod, PodSet
@@ -160,16 +162,24 @@ class Scheduler:
     # -- admission -------------------------------------------------------------------------
 
     async def submit(
-        self, body: InferRequestBody, rows: int, deadline: float, version: str = ""
+        self,
+        body: InferRequestBody,
+        rows: int,
+        deadline: float,
+        version: str = "",
+        info: RequestInfo | None = None,
     ) -> list[Tensor]:
-        """Queue a validated request and wait for its outputs (or its error)."""
+        """Queue a validated request and wait for its outputs (or its error); ``info`` is told
+        where it went."""
         now = self._clock()
         try:
             place = self._levels.place(body.parameters, now)
         except BadParameter as exc:
             raise InferError(Code.INVALID_ARGUMENT, str(exc)) from None
         future: asyncio.Future[list[Tensor]] = asyncio.get_running_loop().create_future()
-        ticket = Ticket(body, version, future)
+        ticket = Ticket(body, version, future, info=info)
+        if info is not None and info.trace is not None:
+            info.trace.enqueued()
         pending = Pending(
             rows=rows,
             key=(version, batch_key(body, self.batches)),
@@ -340,13 +350,21 @@ class Scheduler:
         wait_s = send_at - now + pod.timeline.rtt.seconds  # predicted wait for a device
         per_try = per_try_timeout(self.settings.per_try_timeout, self.cost.fit(), rows, wait_s)
         flight = Flight([p.payload.future for p in batch], per_try)
+        traced: list[TracedRequest] = []
         for p in batch:
-            p.payload.queued_ns = int((now - p.enqueued) * 1e9)
-            p.payload.flight = flight
+            ticket: Ticket = p.payload
+            ticket.queued_ns = queued_ns = int((now - p.enqueued) * 1e9)
+            ticket.flight = flight
             self._metrics.queue_time(now - p.enqueued)
+            info = ticket.info
+            if info is not None:
+                info.sent(queued_ns, rows, pod.address)
+                if info.trace is not None:
+                    traced.append(info.trace)
         self._metrics.batch_sent(pod.address, rows, len(batch))
         on_pod = pod.timeline.sent(rows, now)
-        self.tries.start(pod, batch, on_pod, flight, self._target())
+        trace = start_batch(traced, self.settings.name, pod.address, rows, len(batch))
+        self.tries.start(pod, batch, on_pod, flight, self._target(), trace)
 
     def _target(self) -> TryTarget:
         """Where tries go, built again only when the settings or the model's batching change."""

@@ -42,7 +42,8 @@ class PodBackend(Protocol):
     passed), ``decode_batch`` splits the answer per request (INTERNAL naming the pod for an
     answer that does not fit the batch). ``begin`` may send at once instead of ``infer``, with
     no task: ``done(answer, None)`` or ``done(None, error)`` is called when it ends, unless
-    the call is cancelled first; None when it cannot (then ``infer``). The control calls:
+    the call is cancelled first; None when it cannot (then ``infer``). ``trace``, when given,
+    is the batch span's W3C ``traceparent``, sent with the call. The control calls:
     ``model_ready`` (False when the
     pod cannot be reached), ``model_metadata``, ``model_config`` and ``model_statistics``
     (None when the pod does not have them), ``reconnected`` (returns when the pod is reached
@@ -65,9 +66,15 @@ class PodBackend(Protocol):
         requested: Sequence[RequestedOutput] | None,
         address: str,
     ) -> list[list[Tensor]]: ...
-    def begin(self, request: Any, timeout_s: float, done: Done) -> Cancellable | None: ...
+    def begin(
+        self, request: Any, timeout_s: float, done: Done, trace: str | None = None
+    ) -> Cancellable | None: ...
     async def infer(
-        self, request: Any, timeout_s: float, connect_timeout_s: float | None = None
+        self,
+        request: Any,
+        timeout_s: float,
+        connect_timeout_s: float | None = None,
+        trace: str | None = None,
     ) -> Any: ...
     async def model_ready(self, timeout_s: float) -> bool: ...
     async def model_metadata(self, timeout_s: float) -> Any: ...

@@ -10,12 +10,13 @@ from typing import Any
 
 from gateway.batching.merge import split_response
 from gateway.errors import Code, InferError
+from gateway.observe.request import RequestInfo
 from protos import grpc_service_pb2 as pb
 from protos import v2_grpc
 from protos.infer import InferRequestBody, RequestedOutput
 from protos.tensors import CodecError, Tensor
 
-__all__ = ["Flight", "Ticket", "answer_of", "bad_answer", "split_answer"]
+__all__ = ["Flight", "Ticket", "answer_of", "bad_answer", "request_ids", "split_answer"]
 
 
 @dataclass(slots=True, eq=False)
@@ -50,6 +51,12 @@ class Ticket:
     future: asyncio.Future[list[Tensor]]
     queued_ns: int = 0  # time in the queue, once sent
     flight: Flight | None = field(default=None, repr=False)
+    info: RequestInfo | None = field(default=None, repr=False)  # told where it went
+
+
+def request_ids(batch: Sequence[Any]) -> list[str]:
+    """The request ids of a batch's queued requests (for the log lines about them)."""
+    return [p.payload.info.request_id for p in batch if p.payload.info is not None]
 
 
 def answer_of(

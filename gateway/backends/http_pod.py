@@ -46,6 +46,12 @@ class HttpBatch:
     parts: tuple[bytes, ...]
 
 
+def _traced(parts: tuple[bytes, ...], traceparent: str) -> tuple[bytes, ...]:
+    """The request with a ``traceparent`` header line at the end of its HTTP head."""
+    head = parts[0][:-2] + b"traceparent: %s\r\n\r\n" % traceparent.encode("ascii")
+    return (head, *parts[1:])
+
+
 def _error_text(reply: HttpReply) -> str:
     """The pod's error message: Triton's ``{"error": "..."}``, else the body's start."""
     try:
@@ -129,11 +135,14 @@ class HttpPodClient:
         except CodecError as exc:
             raise bad_answer(address, exc) from None
 
-    def begin(self, request: HttpBatch, timeout_s: float, done: Done) -> Exchange | None:
+    def begin(
+        self, request: HttpBatch, timeout_s: float, done: Done, trace: str | None = None
+    ) -> Exchange | None:
         """POST one batch at once when a connection is idle: ``done`` gets the answer (or the
         InferError ``infer`` would raise) from the connection's callback, no task involved.
         None when no connection is idle: ``infer`` it."""
-        return self._pool.send_now(request.parts, timeout_s, partial(self._replied, done))
+        parts = request.parts if trace is None else _traced(request.parts, trace)
+        return self._pool.send_now(parts, timeout_s, partial(self._replied, done))
 
     def _replied(self, done: Done, reply: HttpReply | None, error: InferError | None) -> None:
         if reply is not None and reply.status != 200:
@@ -142,11 +151,16 @@ class HttpPodClient:
             done(reply, error)
 
     async def infer(
-        self, request: HttpBatch, timeout_s: float, connect_timeout_s: float | None = None
+        self,
+        request: HttpBatch,
+        timeout_s: float,
+        connect_timeout_s: float | None = None,
+        trace: str | None = None,
     ) -> HttpReply:
         """POST one batch; a failure raises InferError with the pod's status (see
         ``ConnectionPool.exchange`` for the connection's)."""
-        reply = await self._pool.exchange(request.parts, timeout_s, connect_timeout_s)
+        parts = request.parts if trace is None else _traced(request.parts, trace)
+        reply = await self._pool.exchange(parts, timeout_s, connect_timeout_s)
         if reply.status != 200:
             raise self._status_error(reply)
         return reply

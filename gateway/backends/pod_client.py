@@ -65,12 +65,16 @@ class PodClient:
         """Each request's outputs from the pod's ModelInferResponse (see ``answer_of``)."""
         return answer_of(reply, rows, batched, requested, address)
 
-    def begin(self, request: Any, timeout_s: float, done: Any) -> None:
+    def begin(self, request: Any, timeout_s: float, done: Any, trace: str | None = None) -> None:
         """Over gRPC a call is always awaited (``infer``): nothing is begun here."""
         return None
 
     async def infer(
-        self, request: Any, timeout_s: float, connect_timeout_s: float | None = None
+        self,
+        request: Any,
+        timeout_s: float,
+        connect_timeout_s: float | None = None,
+        trace: str | None = None,
     ) -> Any:
         """Send one ModelInferRequest; a pod failure raises InferError with the pod's status.
 
@@ -81,7 +85,8 @@ class PodClient:
         if connect_timeout_s is not None:
             await self._connected(min(connect_timeout_s, timeout_s))
         try:
-            return await self._stub.ModelInfer(request, timeout=timeout_s)
+            metadata = None if trace is None else (("traceparent", trace),)
+            return await self._stub.ModelInfer(request, timeout=timeout_s, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             raise pod_error(exc, self.address) from None
 

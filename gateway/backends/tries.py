@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.backends.backend import Cancellable
-from gateway.backends.batch_call import Flight, Ticket
+from gateway.backends.batch_call import Flight, Ticket, request_ids
 from gateway.batching.cost_model import CostModel
 from gateway.batching.queue import BatchQueue, Pending
 from gateway.batching.timeline import InFlight
 from gateway.errors import Code, InferError
+from gateway.observe.tracing import BatchTrace
 from gateway.routing.call_policy import call_timeout
 from gateway.routing.per_try import TryBound, try_bound
 from gateway.routing.pod_set import Pod, PodSet
@@ -55,6 +56,8 @@ class _Try:
     sent: float = 0.0  # when its request went
     bound: TryBound | None = None  # None while the batch has not been sent
     ended: bool = False
+    trace: BatchTrace | None = None  # the batch's span, when a member is traced
+    error: str | None = None  # why the try failed, for its span
 
 
 class BatchTries:
@@ -80,14 +83,23 @@ class BatchTries:
         self.active = 0  # tries not yet ended
 
     def start(
-        self, pod: Pod, batch: list[Pending], on_pod: InFlight, flight: Flight, target: TryTarget
+        self,
+        pod: Pod,
+        batch: list[Pending],
+        on_pod: InFlight,
+        flight: Flight,
+        target: TryTarget,
+        trace: BatchTrace | None = None,
     ) -> None:
-        """Start the try of ``batch`` on ``pod`` (its slot already taken, its rows counted)."""
+        """Start the try of ``batch`` on ``pod`` (its slot already taken, its rows counted);
+        ``trace``: the batch's span, whose context goes with the call."""
         self.active += 1
-        t = _Try(pod, batch, on_pod, target, flight, self._clock())
+        t = _Try(pod, batch, on_pod, target, flight, self._clock(), trace=trace)
+        context = None if trace is None else trace.traceparent
         try:
             request = self._encode(t, flight)
-            call = pod.client.begin(request, _bound(t).timeout_s, lambda r, e: self._ended(t, r, e))
+            timeout_s = _bound(t).timeout_s
+            call = pod.client.begin(request, timeout_s, lambda r, e: self._ended(t, r, e), context)
         except Exception as exc:  # a fault of the gateway's own: answered, never left waiting
             self._failed(t, exc)
             return
@@ -95,7 +107,7 @@ class BatchTries:
             flight.started = True
             flight.cancel = lambda: self._cancel(t, call)
             return
-        task = asyncio.get_running_loop().create_task(self._await(t, flight, request))
+        task = asyncio.get_running_loop().create_task(self._await(t, flight, request, context))
         flight.cancel = task.cancel
         self.running.add(task)
         task.add_done_callback(self.running.discard)
@@ -118,12 +130,13 @@ class BatchTries:
         )
         return request
 
-    async def _await(self, t: _Try, flight: Flight, request: Any) -> None:
+    async def _await(self, t: _Try, flight: Flight, request: Any, trace: str | None) -> None:
         flight.started = True
         try:
             if flight.abandoned:
                 return  # every caller left before it went
-            reply = await t.pod.client.infer(request, _bound(t).timeout_s, t.target.connect_s)
+            timeout_s = _bound(t).timeout_s
+            reply = await t.pod.client.infer(request, timeout_s, t.target.connect_s, trace)
         except InferError as exc:
             self._ended(t, None, exc)
         except Exception as exc:
@@ -140,10 +153,12 @@ class BatchTries:
         """The call's outcome: split the answer among the callers, or settle the failure."""
         try:
             if error is not None:
+                t.error = error.message
                 settle_failed_try(self._pods, self._queue, t.pod, t.batch, error, t.bound)
             else:
                 self._answered(t, reply)
         except InferError as exc:
+            t.error = exc.message
             settle_failed_try(self._pods, self._queue, t.pod, t.batch, exc, t.bound)
         except Exception as exc:
             self._failed(t, exc)
@@ -171,13 +186,19 @@ class BatchTries:
                 ticket.future.set_result(outs)
 
     def _failed(self, t: _Try, exc: Exception) -> None:
-        log.exception("batch for pod %s failed", t.pod.address, exc_info=exc)
-        message = f"batch for pod {t.pod.address}: {exc}"
+        log.exception(
+            "batch for pod %s failed",
+            t.pod.address,
+            exc_info=exc,
+            extra={"request_ids": request_ids(t.batch)},
+        )
+        message = t.error = f"batch for pod {t.pod.address}: {exc}"
         fail_all(t.batch, InferError(Code.INTERNAL, message))
         self._end(t)
 
     def _cancel(self, t: _Try, call: Cancellable) -> None:
         call.cancel()
+        t.error = "cancelled: every caller left"
         self._end(t)
 
     def _end(self, t: _Try) -> None:
@@ -186,6 +207,9 @@ class BatchTries:
             return
         t.ended = True
         t.flight.cancel = None  # it held the try: no cycle outlives it (no work for the GC)
+        if t.trace is not None:
+            t.trace.end(t.error)
+            t.trace = None
         pod = t.pod
         pod.timeline.finished(t.on_pod, self._clock())  # no-op once answered
         pod.in_flight -= 1

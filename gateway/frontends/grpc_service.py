@@ -15,6 +15,7 @@ from gateway.config import ServerSettings
 from gateway.core import Gateway
 from gateway.errors import Code, InferError
 from gateway.memory_budget import budget_full
+from gateway.observe.request import REQUEST_ID_HEADER, RequestInfo, checked_request_id
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos import v2_grpc
@@ -25,11 +26,31 @@ __all__ = ["GrpcFrontend", "add_inference_service", "build_grpc_server", "server
 
 _INT32_MAX = 2**31 - 1
 _SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+_REQUEST_ID = REQUEST_ID_HEADER.lower()  # gRPC metadata keys are lower case
+_TRACE_KEYS = ("traceparent", "tracestate", _REQUEST_ID)
+_SPAN_ATTRS = {"rpc.system": "grpc", "rpc.service": _SERVICE}
 
 
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: InferError) -> NoReturn:
+def _trace_metadata(context: Any) -> dict[str, str]:
+    """The call's ``traceparent``, ``tracestate`` and ``x-request-id`` metadata (the first of
+    each)."""
+    found: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if key in _TRACE_KEYS and key not in found and isinstance(value, str):
+            found[key] = value
+    return found
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any], exc: InferError, request_id: str = ""
+) -> NoReturn:
+    trailing: tuple[tuple[str, str], ...] = ()
     if exc.retry_after_s is not None:
-        context.set_trailing_metadata((("retry-after", str(max(1, round(exc.retry_after_s)))),))
+        trailing = (("retry-after", str(max(1, round(exc.retry_after_s)))),)
+    if request_id:
+        trailing = (*trailing, (_REQUEST_ID, request_id))
+    if trailing:
+        context.set_trailing_metadata(trailing)
     await context.abort(exc.code.grpc_code, exc.message)
     raise AssertionError("unreachable")  # abort raises
 
@@ -49,6 +70,7 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         self._limits = DecodeLimits(server.max_decode_elements, server.max_bytes_items)
         self._stream_max_inflight = server.grpc_stream_max_inflight
         self._stream_answers = gateway.metrics.stream_answers
+        self._observer = gateway.request_observer
 
     async def ServerLive(self, request: Any, context: Any) -> Any:
         return pb.ServerLiveResponse(live=self.gateway.live)
@@ -85,7 +107,8 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         except InferError as exc:
             await _abort(context, exc)
 
-    async def _infer(self, request: Any, timeout_s: float | None) -> Any:
+    async def _infer(self, request: Any, timeout_s: float | None, info: RequestInfo) -> Any:
+        info.model = request.model_name
         runtime = self.gateway.model(request.model_name, request.model_version)  # NOT_FOUND first
         size = request.ByteSize()
         lease = self.gateway.budget.try_acquire(size)
@@ -95,34 +118,67 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
             head = v2_grpc.parse_request(request)
             body = runtime.decode(head, self._limits)  # checked before anything is decoded
             response = await self.gateway.infer(
-                "grpc", request.model_name, request.model_version, body, timeout_s
+                "grpc", request.model_name, request.model_version, body, timeout_s, info
             )
             return v2_grpc.encode_response(response)
         finally:
             lease.release()
 
     async def ModelInfer(self, raw: bytes, context: Any) -> Any:
-        """Its request comes as bytes (see ``add_inference_service``), parsed here."""
+        """Its request comes as bytes (see ``add_inference_service``), parsed here; the answer
+        (or the error) carries the request id as ``x-request-id`` trailing metadata."""
+        found = _trace_metadata(context)
+        observer = self._observer
+        info = observer.begin(
+            "grpc", "ModelInfer", found.get("traceparent"), found.get("tracestate"), _SPAN_ATTRS
+        )
         try:
+            info.given_id = checked_request_id(found.get(_REQUEST_ID))
             request = v2_grpc.request_from_bytes(raw)
-            return await self._infer(request, context.time_remaining())
+            reply = await self._infer(request, context.time_remaining(), info)
         except (InferError, CodecError) as exc:
-            await _abort(context, _as_infer_error(exc))
+            error = _as_infer_error(exc)
+            observer.end(info, error.code, error.message)
+            await _abort(context, error, info.request_id)
+        except asyncio.CancelledError:
+            observer.end(info, Code.CANCELLED, "the client left")
+            raise
+        except Exception as exc:
+            observer.end(info, Code.INTERNAL, str(exc))
+            raise
+        context.set_trailing_metadata(((_REQUEST_ID, info.request_id),))
+        observer.end(info)
+        return reply
 
-    async def _stream_answer(self, raw: bytes, context: Any) -> Any:
+    async def _stream_answer(self, raw: bytes, context: Any, trace: dict[str, str]) -> Any:
         """One stream request's answer: its response, or its error echoing its id (a message
-        that does not parse is answered with that error, and the stream goes on)."""
+        that does not parse is answered with that error, and the stream goes on). Its request
+        id is its own v2 ``id`` (or one made for it); the stream's ``traceparent`` is each
+        message's parent."""
+        observer = self._observer
+        info = observer.begin(
+            "grpc",
+            "ModelStreamInfer",
+            trace.get("traceparent"),
+            trace.get("tracestate"),
+            _SPAN_ATTRS,
+        )
         request = pb.ModelInferRequest()
         try:
             request = v2_grpc.request_from_bytes(raw)
-            reply = await self._infer(request, context.time_remaining())
-            return pb.ModelStreamInferResponse(infer_response=reply)
+            reply = await self._infer(request, context.time_remaining(), info)
         except (InferError, CodecError) as exc:
+            error = _as_infer_error(exc)
+            observer.end(info, error.code, error.message)
             echo = pb.ModelInferResponse(
                 model_name=request.model_name, model_version=request.model_version, id=request.id
             )
-            message = _as_infer_error(exc).message
-            return pb.ModelStreamInferResponse(error_message=message, infer_response=echo)
+            return pb.ModelStreamInferResponse(error_message=error.message, infer_response=echo)
+        except asyncio.CancelledError:
+            observer.end(info, Code.CANCELLED, "the stream ended")
+            raise
+        observer.end(info)
+        return pb.ModelStreamInferResponse(infer_response=reply)
 
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[Any], context: Any
@@ -140,8 +196,10 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         gauge = self._stream_answers
         held = 0  # requests read whose answers gRPC has not taken yet
 
+        trace = _trace_metadata(context)
+
         async def one(request: Any) -> None:
-            answers.put_nowait(await self._stream_answer(request, context))
+            answers.put_nowait(await self._stream_answer(request, context, trace))
 
         async def read() -> None:
             nonlocal held

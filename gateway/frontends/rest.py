@@ -5,12 +5,14 @@ Served by ``gateway.frontends.http_server`` (httptools), whose route table this 
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from gateway.core import Gateway
 from gateway.errors import Code, InferError
 from gateway.frontends.http_limits import decimal
 from gateway.frontends.http_server import Request, Response, Router, json_response
+from gateway.observe.request import REQUEST_ID_HEADER, RequestInfo, checked_request_id
 from protos import v2_http
 from protos.heads import DecodeLimits
 from protos.json_format import message_to_dict
@@ -21,22 +23,29 @@ __all__ = ["TIMEOUT_HEADER", "build_router", "error_response", "on_error"]
 _BINARY = "application/octet-stream"
 _JSON = "application/json"
 _HEADER_LENGTH = v2_http.HEADER_LENGTH.lower()  # request headers are keyed in lower case
+_REQUEST_ID = REQUEST_ID_HEADER.lower()
+_SPAN = "POST /v2/models/{model}/infer"
+_SPAN_ATTRS = {"http.request.method": "POST", "http.route": _SPAN[5:]}
 
 
-def error_response(exc: InferError) -> Response:
+def error_response(exc: InferError, request_id: str = "") -> Response:
     """An error as Triton writes it: the status for its kind and {"error": message}."""
     headers: tuple[tuple[str, str], ...] = ()
     if exc.retry_after_s is not None:
         headers = (("Retry-After", str(max(1, round(exc.retry_after_s)))),)
+    if request_id:
+        headers = (*headers, (REQUEST_ID_HEADER, request_id))
     return json_response({"error": exc.message}, exc.code.http_status, headers)
+
+
+def _as_error(exc: InferError | CodecError) -> InferError:
+    return exc if isinstance(exc, InferError) else InferError(Code.INVALID_ARGUMENT, str(exc))
 
 
 def on_error(_: Request, exc: BaseException) -> Response | None:
     """Every failure as a JSON error with its status; bad input is never a 500."""
-    if isinstance(exc, InferError):
-        return error_response(exc)
-    if isinstance(exc, CodecError):
-        return error_response(InferError(Code.INVALID_ARGUMENT, str(exc)))
+    if isinstance(exc, InferError | CodecError):
+        return error_response(_as_error(exc))
     return None
 
 
@@ -82,18 +91,44 @@ def build_router(gateway: Gateway) -> Router:
 
     server = gateway.config.server
     limits = DecodeLimits(server.max_decode_elements, server.max_bytes_items)
+    observer = gateway.request_observer
 
-    async def infer(request: Request) -> Response:
+    async def answer(request: Request, info: RequestInfo) -> Response:
         name, version = _names(request)
+        info.model = name
         runtime = gateway.model(name, version)  # 404 for a model we do not serve, before decoding
         head = v2_http.parse_request(request.body, _header_length(request))
         decoded = runtime.decode(head, limits)  # checked before anything is decoded
-        response = await gateway.infer("http", name, version, decoded, _timeout_header(request))
+        timeout_s = _timeout_header(request)
+        response = await gateway.infer("http", name, version, decoded, timeout_s, info)
         binary = [v2_http.wants_binary(decoded, t.name) for t in response.outputs]
         out, json_length = v2_http.encode_response(response, binary)
+        request_id = (REQUEST_ID_HEADER, info.request_id)
         if json_length is None:
-            return Response(200, out, _JSON)
-        return Response(200, out, _BINARY, ((v2_http.HEADER_LENGTH, str(json_length)),))
+            return Response(200, out, _JSON, (request_id,))
+        return Response(200, out, _BINARY, ((v2_http.HEADER_LENGTH, str(json_length)), request_id))
+
+    async def infer(request: Request) -> Response:
+        """An inference request, seen from its arrival to its answer (logs and traces)."""
+        headers = request.headers
+        info = observer.begin(
+            "http", _SPAN, headers.get("traceparent"), headers.get("tracestate"), _SPAN_ATTRS
+        )
+        try:
+            info.given_id = checked_request_id(headers.get(_REQUEST_ID))
+            response = await answer(request, info)
+        except (InferError, CodecError) as exc:
+            error = _as_error(exc)
+            observer.end(info, error.code, error.message)
+            return error_response(error, info.request_id)
+        except asyncio.CancelledError:
+            observer.end(info, Code.CANCELLED, "the client left")
+            raise
+        except Exception as exc:
+            observer.end(info, Code.INTERNAL, str(exc))
+            raise
+        observer.end(info)
+        return response
 
     model = "/v2/models/{model}"
     versioned = "/v2/models/{model}/versions/{version}"

@@ -17,6 +17,7 @@ from gateway.metrics import GatewayMetrics, ModelMetrics
 from gateway.models.describe import Descriptions, describe_pod, signature_text
 from gateway.models.device_poller import DeviceTimePoller
 from gateway.models.spec import ModelSpec
+from gateway.observe.request import RequestInfo
 from gateway.routing.outlier import OutlierDetector, OutlierPolicy
 from gateway.routing.pod_set import Pod, PodSet
 from gateway.routing.retry_budget import RetryBudget
@@ -217,7 +218,11 @@ class ModelRuntime:
         return body
 
     async def infer(
-        self, body: InferRequestBody, deadline: float, version: str = ""
+        self,
+        body: InferRequestBody,
+        deadline: float,
+        version: str = "",
+        info: RequestInfo | None = None,
     ) -> InferResponseBody:
         """Validate, queue and answer one request; every failure is an InferError."""
         spec = self.spec
@@ -229,7 +234,9 @@ class ModelRuntime:
             rows = checked[2]
         else:
             rows = spec.validate(body)
-        outputs = await self.scheduler.submit(body, rows, deadline, version)
+        if info is not None:
+            info.rows = rows
+        outputs = await self.scheduler.submit(body, rows, deadline, version, info)
         return InferResponseBody(self.name, outputs, version, body.id)
 
     async def _wait_spec(self, deadline: float) -> ModelSpec:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from gateway.backends.batch_call import request_ids
 from gateway.batching.queue import BatchQueue, Pending
 from gateway.errors import Code, InferError
 from gateway.routing.per_try import TryBound, judge_try
@@ -64,9 +65,24 @@ def _retry(
     if not pods.retry_budget.try_start(
         pods.active_batches(), lambda: all(f.done() for f in futures)
     ):
-        log.warning("pod %s failed (%s); retry budget spent", pod.address, exc)
+        log.warning(
+            "pod %s failed (%s); retry budget spent",
+            pod.address,
+            exc,
+            extra={"request_ids": request_ids(batch)},
+        )
         message = f"{exc.message} (not retried: the retry budget is spent)"
         fail_all(batch, InferError(Code.UNAVAILABLE, message))
         return
-    log.warning("pod %s failed (%s); requeueing %d requests", pod.address, exc, len(batch))
+    log.warning(
+        "pod %s failed (%s); requeueing %d requests",
+        pod.address,
+        exc,
+        len(batch),
+        extra={"request_ids": request_ids(batch)},
+    )
+    for p in batch:
+        info = p.payload.info
+        if info is not None and info.trace is not None:
+            info.trace.enqueued()  # its next queue span starts now
     queue.requeue(batch)

@@ -21,6 +21,7 @@ from loadtest.simpod.errors import Code, SimError
 from loadtest.simpod.metrics import PodMetrics
 from loadtest.simpod.models import VERSION, SimModel
 from loadtest.simpod.stats import ModelStats
+from loadtest.simpod.traces import TraceRecorder
 from protos.infer import InferRequestBody, InferResponseBody
 
 __all__ = ["CRASH_EXIT_CODE", "Engine", "sleep_until"]
@@ -70,6 +71,7 @@ class Engine:
             list(self.models), devices, max(m.max_batch for m in models.values())
         )
         self.stats = {name: ModelStats(name=name, version=VERSION) for name in self.models}
+        self.traces = TraceRecorder()  # the trace context calls brought (read at /sim/traceparents)
         self._rng = random.Random(seed)
         self._started = False
         self._draining = False

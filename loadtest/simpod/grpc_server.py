@@ -14,6 +14,7 @@ from grpc_health.v1.health import aio as health_aio
 from loadtest.simpod.engine import Engine
 from loadtest.simpod.errors import Code, SimError
 from loadtest.simpod.info import EXTENSIONS, SERVER_NAME, server_version
+from loadtest.simpod.traces import from_grpc_metadata
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos.tensors import CodecError
@@ -87,6 +88,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return msg
 
     async def ModelInfer(self, request: Any, context: Any) -> pb.ModelInferResponse:
+        traceparent, tracestate = from_grpc_metadata(context.invocation_metadata())
+        self.engine.traces.record(
+            traceparent, tracestate, model=request.model_name, protocol="grpc"
+        )
         try:
             return await self._infer(request)
         except SimError as exc:
@@ -110,13 +115,18 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[Any], context: Any
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        """Requests run concurrently; each response is sent when it is ready."""
+        """Requests run concurrently; each response is sent when it is ready. The stream's
+        trace context (its metadata) is recorded once per request message."""
+        traceparent, tracestate = from_grpc_metadata(context.invocation_metadata())
         queue: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue()
         tasks: set[asyncio.Task[None]] = set()
 
         async def read() -> None:
             try:
                 async for request in request_iterator:
+                    self.engine.traces.record(
+                        traceparent, tracestate, model=request.model_name, protocol="grpc"
+                    )
                     task = asyncio.create_task(self._stream_one(request, queue))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)

@@ -12,6 +12,7 @@ from aiohttp import web
 from loadtest.simpod.engine import Engine
 from loadtest.simpod.errors import Code, SimError
 from loadtest.simpod.info import EXTENSIONS, SERVER_NAME, server_version
+from loadtest.simpod.traces import from_http_headers
 from protos import grpc_service_pb2 as pb
 from protos.json_format import message_to_json as to_json
 from protos.tensors import CodecError
@@ -112,6 +113,8 @@ def _header_length(request: web.Request) -> int | None:
 async def infer(request: web.Request) -> web.Response:
     engine = _engine(request)
     name, version = _model_args(request)
+    traceparent, tracestate = from_http_headers(request.headers)
+    engine.traces.record(traceparent, tracestate, model=name, protocol="http")
     engine.model(name, version)  # unknown model: 404 before reading the body
     body = decode_request(await request.read(), _header_length(request))
     response = await engine.infer(name, version, body)
@@ -146,6 +149,11 @@ async def faults(request: web.Request) -> web.Response:
     return _json(orjson.dumps(dataclasses.asdict(engine.faults)))
 
 
+async def traceparents(request: web.Request) -> web.Response:
+    """The trace context of the recent inference calls that carried one, oldest first."""
+    return _json(orjson.dumps({"traceparents": _engine(request).traces.recent()}))
+
+
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(
         body=_engine(request).metrics.render(), headers={"Content-Type": _PROMETHEUS}
@@ -163,6 +171,7 @@ def build_app(engine: Engine) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/faults", faults)
     app.router.add_put("/faults", faults)
+    app.router.add_get("/sim/traceparents", traceparents)
     for base in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
         app.router.add_get(base, model_metadata)
         app.router.add_get(f"{base}/ready", model_ready)

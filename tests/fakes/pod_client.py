@@ -33,14 +33,22 @@ class FakePodClient:
         self.cancelled = 0  # stalled calls cancelled by the gateway
         self.holding = 0  # stalled calls now held
         self.answer: Callable[[Any], Any] | None = None
+        self.traceparents: list[str | None] = []  # each call's, None when it came untraced
 
     # The gRPC wire's batch codec: requests in, a ModelInferResponse back.
     encode_batch = PodClient.encode_batch
     decode_batch = PodClient.decode_batch
     begin = PodClient.begin  # every call awaited, as over gRPC
 
-    async def infer(self, request: Any, timeout_s: float, connect_s: float | None = None) -> Any:
+    async def infer(
+        self,
+        request: Any,
+        timeout_s: float,
+        connect_s: float | None = None,
+        trace: str | None = None,
+    ) -> Any:
         self.calls += 1
+        self.traceparents.append(trace)
         if self.error is not None and self.fail_times != 0:
             self.fail_times -= 1
             raise InferError(self.error, f"{self.address}: {self.error.name}")

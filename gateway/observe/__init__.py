@@ -1,0 +1,1 @@
+"""Seeing each request: its id, its access-log line and its trace (``gateway.observe``)."""

@@ -1,0 +1,65 @@
+"""Each inference request's beginning and end, for the access log and the trace.
+
+The front-ends call ``begin`` as a request comes (before anything is parsed, so a request
+refused for bad input is seen too) and ``end`` once it is answered or refused; in between the
+gateway core and the scheduler fill in the ``RequestInfo``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from gateway.errors import Code
+from gateway.observe.access_log import AccessLog, AccessSampler
+from gateway.observe.request import RequestInfo
+from gateway.observe.settings import AccessLogSettings
+from gateway.observe.tracing import Tracing
+
+__all__ = ["RequestObserver"]
+
+
+class RequestObserver:
+    """Begins and ends requests: their spans (``tracing``) and access-log lines."""
+
+    def __init__(self, access: AccessLog, tracing: Tracing) -> None:
+        self.access = access
+        self.tracing = tracing
+
+    @classmethod
+    def of(cls, settings: AccessLogSettings, tracing: Tracing, dropped: Any) -> RequestObserver:
+        """An observer logging as ``settings`` say, counting dropped lines on ``dropped``."""
+        return cls(AccessLog(AccessSampler(settings), dropped.inc), tracing)
+
+    def begin(
+        self,
+        protocol: str,
+        span_name: str,
+        traceparent: str | None = None,
+        tracestate: str | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> RequestInfo:
+        info = RequestInfo(protocol, time.perf_counter_ns())
+        if self.tracing.enabled:
+            info.trace = self.tracing.start(
+                span_name, traceparent, tracestate, attributes or {}, time.time_ns()
+            )
+        return info
+
+    def end(self, info: RequestInfo, code: Code | None = None, message: str = "") -> None:
+        """The request was answered (``code`` None) or failed with ``code``."""
+        latency_s = (time.perf_counter_ns() - info.start_ns) / 1e9
+        self.access.record(info, code, latency_s, message)
+        traced = info.trace
+        if traced is not None:
+            info.trace = None  # ended once
+            attributes = {
+                "inference.request_id": info.request_id,
+                "inference.model": info.model,
+                "inference.rows": info.rows,
+                "inference.batch_rows": info.batch_rows,
+                "inference.pod": info.pod,
+                "inference.queue_ms": info.queue_ns / 1e6,
+                "inference.tries": info.tries,
+            }
+            traced.end(attributes, None if code is None else (code.name, message))
