@@ -13,6 +13,8 @@ class Code(enum.Enum):
     """Failure kinds, each with the HTTP status and gRPC code Triton uses for it."""
 
     INVALID_ARGUMENT = (400, grpc.StatusCode.INVALID_ARGUMENT)
+    UNAUTHENTICATED = (401, grpc.StatusCode.UNAUTHENTICATED)
+    PERMISSION_DENIED = (403, grpc.StatusCode.PERMISSION_DENIED)
     NOT_FOUND = (404, grpc.StatusCode.NOT_FOUND)
     PAYLOAD_TOO_LARGE = (413, grpc.StatusCode.RESOURCE_EXHAUSTED)
     RESOURCE_EXHAUSTED = (429, grpc.StatusCode.RESOURCE_EXHAUSTED)
@@ -50,6 +52,9 @@ class Code(enum.Enum):
 
 _FROM_GRPC = {c.grpc_code: c for c in Code if c is not Code.PAYLOAD_TOO_LARGE}
 _FROM_GRPC[grpc.StatusCode.UNKNOWN] = Code.INTERNAL
+# A pod refusing the gateway's own credentials is the gateway's fault, never the caller's key.
+_FROM_GRPC[grpc.StatusCode.UNAUTHENTICATED] = Code.INTERNAL
+_FROM_GRPC[grpc.StatusCode.PERMISSION_DENIED] = Code.INTERNAL
 _FROM_GRPC[grpc.StatusCode.FAILED_PRECONDITION] = Code.INVALID_ARGUMENT
 _FROM_GRPC[grpc.StatusCode.OUT_OF_RANGE] = Code.INVALID_ARGUMENT
 

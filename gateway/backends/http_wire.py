@@ -20,6 +20,8 @@ _MAX_CHUNK_LINE = 1024
 INFERENCE_HEADER = b"inference-header-content-length"
 _CODES = {
     400: Code.INVALID_ARGUMENT,
+    401: Code.INTERNAL,  # the pod refused the gateway's own credentials: not the caller's fault
+    403: Code.INTERNAL,
     404: Code.NOT_FOUND,
     413: Code.PAYLOAD_TOO_LARGE,
     429: Code.RESOURCE_EXHAUSTED,

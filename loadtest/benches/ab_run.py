@@ -5,7 +5,8 @@ closed-loop at a concurrency, or open-loop at ``rate`` requests/s; A and B alter
 ``rounds`` rounds (``ab.run_ab``). A side of several gateway replicas gets its load spread evenly
 over them (``stack.spread``); the generator processes are then raised, for both sides alike, to
 a multiple of every side's replica count. Ratios are B/A: a p99 ratio of 1.3 means B's p99 is 30%
-higher than A's.
+higher than A's. A traced gateway side (``gateway:trace=RATIO``) sends its spans to a loopback
+OTLP collector started here; how many it received is printed and reported.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.benches.ab import AbResult, LoadPlan, run_ab
-from loadtest.benches.ab_setups import launched, parse_pids, parse_setup
+from loadtest.benches.ab_setups import Target, launched, parse_pids, parse_setup
 from loadtest.clients.base import CLIENT_KINDS
 from loadtest.clients.payload import SimPayload
 from loadtest.generators.closed_loop import ClosedLoopConfig
@@ -112,6 +113,7 @@ def run_ab_bench(config: AbConfig) -> AbResult:
             for t in targets
         )
         result = run_ab(a, b, config.load(), config.rounds)
+    spans = spans_received(targets)  # read once the gateways stopped: their last spans are in
     notes = [
         config.describe() + ".",
         f"Started pods: F {config.fixed_ms:g} ms + {config.per_row_ms:g} ms/row unless the "
@@ -119,17 +121,31 @@ def run_ab_bench(config: AbConfig) -> AbResult:
         "by --a-pids/--b-pids), CPU time over the windows / requests answered.",
         machine_note(),
     ]
+    if spans:
+        counts = ", ".join(f"{side.upper()} {n:,}" for side, n in spans.items())
+        notes.insert(2, f"OTLP spans received by the loopback collector: {counts}.")
     print_table(
         f"A/B: A = {config.a}, B = {config.b}",
         ["figure", f"A: {config.a}", f"B: {config.b}", "B/A"],
         result.rows(),
         notes,
     )
-    write_json(config.json_path, ab_doc(config, result, started))
+    write_json(config.json_path, ab_doc(config, result, started, spans))
     print(f"wrote {config.json_path}")
     return result
 
 
-def ab_doc(config: AbConfig, result: AbResult, started: float) -> dict[str, Any]:
-    """The JSON report of a run started at ``started`` (Unix seconds)."""
-    return report_doc("ab", config, started, load=config.describe(), **result.as_dict())
+def spans_received(targets: list[Target]) -> dict[str, int]:
+    """The spans each traced side's collector received, by side (``a``, ``b``)."""
+    return {
+        side: t.sink.received for side, t in zip("ab", targets, strict=True) if t.sink is not None
+    }
+
+
+def ab_doc(
+    config: AbConfig, result: AbResult, started: float, spans: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """The JSON report of a run started at ``started`` (Unix seconds); ``spans``: the spans
+    received from each traced side."""
+    traced = {"otlp_spans_received": spans} if spans else {}
+    return report_doc("ab", config, started, load=config.describe(), **result.as_dict(), **traced)

@@ -10,10 +10,13 @@ Spec text (``loadtest ab --a SPEC --b SPEC``):
 
 OPTIONS, comma-separated: ``batch``, ``nobatch``, ``pods=N`` and ``gateways=N`` (gateway:
 N replicas in front of the same pods, the load spread evenly over them), ``F=MS`` and ``c=MS``
-(the pod's device ms per batch and per row), ``max-batch=N``. Self-started sides with the same
-pod options share their pods, so ``--a pod --b gateway`` compares one pod direct and through a
-gateway in front of that very pod, and ``--a gateway --b gateway:gateways=2`` one gateway with
-two replicas in front of the same pod.
+(the pod's device ms per batch and per row), ``max-batch=N``, ``trace=RATIO`` (gateway:
+tracing on, ``0 <= RATIO <= 1`` of requests sampled, spans exported over OTLP/gRPC to a
+loopback collector this run starts, one per traced gateway side, whose span count the report
+gives). Self-started sides with the same pod options share their pods, so ``--a pod --b
+gateway`` compares one pod direct and through a gateway in front of that very pod, ``--a gateway
+--b gateway:gateways=2`` one gateway with two replicas in front of the same pod, and ``--a
+gateway --b gateway:trace=1`` tracing off and on.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from loadtest.benches.ab import Side
 from loadtest.benches.goodput import GoodputConfig, gateway_model
@@ -28,12 +32,16 @@ from loadtest.clients.base import ClientSpec, is_grpc
 from loadtest.clients.payload import SimPayload
 from loadtest.probes.cpu import CpuSource, PidCpu
 from loadtest.stack.gateways import Gateways, start_gateways
+from loadtest.stack.otlp_sink import OtlpSink
+from loadtest.stack.otlp_thread import SinkThread
 from loadtest.stack.procs import PodProc, running, start_pod
 from loadtest.stack.simpod_args import SimPod
 
-__all__ = ["Setup", "Target", "launched", "parse_pids", "parse_setup"]
+__all__ = ["Setup", "Target", "gateway_extra", "launched", "parse_pids", "parse_setup"]
 
 SELF_STARTED = ("pod", "gateway")
+EXPORT_DELAY_MS = 1000  # a traced side's gateways send their spans this often
+GatewayKey = tuple[SimPod, int, bool, int, float | None]  # pod, pods, batching, gateways, trace
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,7 @@ class Setup:
     pods: int = 1
     batching: bool = True
     gateways: int = 1  # gateway: replicas in front of the same pods
+    trace: float | None = None  # gateway: tracing on, this share of requests sampled
 
 
 def _option(setup: Setup, option: str) -> Setup:
@@ -58,6 +67,8 @@ def _option(setup: Setup, option: str) -> Setup:
             return replace(setup, pods=int(value))
         if name == "gateways" and value and setup.kind == "gateway" and int(value) >= 1:
             return replace(setup, gateways=int(value))
+        if name == "trace" and value and setup.kind == "gateway" and 0 <= float(value) <= 1:
+            return replace(setup, trace=float(value))
         if name == "F" and value and float(value) >= 0:
             return replace(setup, pod=replace(setup.pod, fixed_ms=float(value)))
         if name == "c" and value and float(value) >= 0:
@@ -106,13 +117,15 @@ def parse_pids(text: str) -> dict[str, CpuSource]:
 class Target:
     """A server to send to, started or given: its addresses and its processes under test.
 
-    Several addresses (gateway replicas): the load is spread evenly over them.
+    Several addresses (gateway replicas): the load is spread evenly over them. ``sink``: the
+    collector its gateways send their spans to (a traced gateway side).
     """
 
     label: str
     http_urls: tuple[str, ...] = ()
     grpc_addresses: tuple[str, ...] = ()
     watched: Mapping[str, CpuSource] = field(default_factory=dict)
+    sink: OtlpSink | None = None
 
     def addresses(self, kind: str) -> tuple[str, ...]:
         addresses = self.grpc_addresses if is_grpc(kind) else self.http_urls
@@ -147,6 +160,23 @@ def _pod_names(pods: Sequence[PodProc]) -> dict[str, CpuSource]:
     return {f"pod{i}": p for i, p in enumerate(pods)}
 
 
+def gateway_extra(setup: Setup, otlp_endpoint: str | None) -> dict[str, Any]:
+    """A gateway side's config beside its ``models``: a ``tracing:`` section sending to
+    ``otlp_endpoint`` when the side is traced, else nothing (tracing off, the default)."""
+    if setup.trace is None:
+        return {}
+    if otlp_endpoint is None:
+        raise ValueError(f"{setup.text!r} is traced: it needs a collector's endpoint")
+    tracing = {
+        "enabled": True,
+        "sample_ratio": setup.trace,
+        "otlp_endpoint": otlp_endpoint,
+        "insecure": True,
+        "export_delay_ms": EXPORT_DELAY_MS,
+    }
+    return {"tracing": tracing}
+
+
 @contextlib.contextmanager
 def launched(
     setups: Sequence[Setup],
@@ -155,8 +185,9 @@ def launched(
     pids: Sequence[Mapping[str, CpuSource]] = (),
 ) -> Iterator[list[Target]]:
     """Start what ``setups`` need (pods shared between setups with the same pod options, one
-    gateway, or set of replicas, per distinct config) and yield a ``Target`` per setup; stop
-    them all on exit.
+    gateway, or set of replicas, per distinct config, and a loopback OTLP collector for each
+    traced one) and yield a ``Target`` per setup; stop them all on exit, the collectors last,
+    so that the spans the gateways send as they stop are counted.
 
     ``pids[i]``: the processes under test of setup i when it is a running server.
     """
@@ -166,6 +197,8 @@ def launched(
         for s in setups:
             if s.kind in SELF_STARTED:
                 pod_count[s.pod] = max(pod_count.get(s.pod, 0), s.pods)
+        traced = any(s.trace is not None for s in setups)
+        sinks = stack.enter_context(SinkThread()) if traced else None  # stopped last
         pods: dict[SimPod, list[PodProc]] = {}
         for params, n in pod_count.items():
             pods[params] = []
@@ -173,7 +206,8 @@ def launched(
                 pod = start_pod(params.args(quiet=True))
                 stack.enter_context(running(pod))
                 pods[params].append(pod)
-        gateways: dict[tuple[SimPod, int, bool, int], Gateways] = {}
+        gateways: dict[GatewayKey, Gateways] = {}
+        collectors: dict[GatewayKey, OtlpSink] = {}
         targets: list[Target] = []
         for i, s in enumerate(setups):
             if s.kind == "url":
@@ -184,15 +218,19 @@ def launched(
                 p = mine[0]
                 targets.append(Target(s.text, (p.http_url,), (p.grpc_address,), _pod_names(mine)))
                 continue
-            key = (s.pod, s.pods, s.batching, s.gateways)
+            key = (s.pod, s.pods, s.batching, s.gateways, s.trace)
             if key not in gateways:
                 mode = "batching" if s.batching else "none"
                 endpoints = [p.grpc_address for p in mine]
                 model = gateway_model(model_config, mode, endpoints)
-                gateways[key] = start_gateways(s.gateways, [model])
+                if sinks is not None and s.trace is not None:
+                    collectors[key] = sinks.sink()
+                endpoint = collectors[key].endpoint if key in collectors else None
+                extra = gateway_extra(s, endpoint)
+                gateways[key] = start_gateways(s.gateways, [model], extra=extra)
                 stack.callback(gateways[key].stop)
             gw = gateways[key]
             watched: dict[str, CpuSource] = {**gw.named(), **_pod_names(mine)}
             http, grpc = gw.addresses("http-json"), gw.addresses("grpc")
-            targets.append(Target(s.text, http, grpc, watched))
+            targets.append(Target(s.text, http, grpc, watched, collectors.get(key)))
         yield targets

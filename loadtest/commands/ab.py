@@ -42,9 +42,11 @@ def add_parser(sub: options.Subcommands) -> None:
         "ab",
         help="the same load against two targets, alternating rounds; B/A ratios",
         description="Targets: http://HOST:PORT, HOST:PORT (gRPC), or started here: pod[:opts], "
-        "gateway[:opts] with opts batch, nobatch, pods=N, gateways=N, F=MS, c=MS, max-batch=N "
+        "gateway[:opts] with opts batch, nobatch, pods=N, gateways=N, F=MS, c=MS, max-batch=N, "
+        "trace=RATIO (gateway: tracing on, 0 <= RATIO <= 1 of requests sampled, spans sent "
+        "over OTLP to a loopback collector started here) "
         "(e.g. --a pod --b gateway, --a gateway:nobatch --b gateway:batch, "
-        "--a gateway --b gateway:gateways=2).",
+        "--a gateway --b gateway:gateways=2, --a gateway --b gateway:trace=0.01).",
     )
     p.add_argument("--a", required=True, type=_checked(_target), help="target A (the baseline)")
     p.add_argument("--b", required=True, type=_checked(_target), help="target B")
