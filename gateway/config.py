@@ -17,10 +17,13 @@ from pydantic import (
 )
 
 from gateway.observe.settings import AccessLogSettings, TracingSettings
+from gateway.tenants.settings import AuthSettings, TenantSettings, check_tenants
+from gateway.tls_settings import BackendTlsSettings, ServerTlsSettings
 
 __all__ = [
     "AccessLogSettings",
     "AutoscalerSettings",
+    "BackendTlsSettings",
     "ConfigError",
     "DiscoverySettings",
     "DynamicBatchingSettings",
@@ -31,6 +34,7 @@ __all__ = [
     "QueuePolicySettings",
     "RetryBudgetSettings",
     "ServerSettings",
+    "ServerTlsSettings",
     "TracingSettings",
     "load_config",
     "parse_config",
@@ -115,6 +119,7 @@ class ServerSettings(BaseModel):
     http_max_connections: Annotated[int, Field(gt=0)] = 4096
     http_max_head_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
     http_read_ahead_bytes: Annotated[int, Field(ge=0)] = 4 * 1024 * 1024
+    tls: ServerTlsSettings | None = None  # on both the HTTP and gRPC ports; None: plaintext
 
     @model_validator(mode="after")
     def _fits_grpc(self) -> ServerSettings:
@@ -236,6 +241,7 @@ class ModelSettings(BaseModel):
     # The pods' wire: v2 gRPC, or v2 REST with binary tensors (then endpoints and the
     # discovery port are the pods' HTTP ones).
     backend_protocol: Literal["grpc", "http"] = "grpc"
+    backend_tls: BackendTlsSettings | None = None  # None: plaintext to the pods
     default_timeout_ms: PositiveMs = 30_000
     connect_timeout_ms: PositiveMs = 2_000
     max_batch_size: Int32 | None = None
@@ -243,6 +249,7 @@ class ModelSettings(BaseModel):
     # Reject at once (429) a request whose estimated queue wait exceeds this; 0 = only when the
     # wait would pass the request's own deadline.
     max_queue_wait_ms: Annotated[int, Field(ge=0)] = 1000
+    fair_share: bool = True  # tenants share the queue by weight; false: first come, first served
     dynamic_batching: DynamicBatchingSettings | None = None
     discovery: DiscoverySettings | None = None  # instead of (or beside) static endpoints
     outlier_detection: OutlierDetectionSettings = Field(default_factory=OutlierDetectionSettings)
@@ -294,7 +301,14 @@ class GatewayConfig(BaseModel):
     autoscaler: AutoscalerSettings | None = None
     access_log: AccessLogSettings = Field(default_factory=AccessLogSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    tenants: list[TenantSettings] = Field(default_factory=list)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     models: Annotated[list[ModelSettings], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _tenants(self) -> GatewayConfig:
+        check_tenants(self.tenants, self.auth)
+        return self
 
     @field_validator("models")
     @classmethod

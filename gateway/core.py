@@ -10,12 +10,13 @@ from gateway import __version__
 from gateway.config import GatewayConfig, ModelSettings
 from gateway.errors import Code, InferError
 from gateway.memory_budget import MemoryBudget
-from gateway.metrics import GatewayMetrics, ModelState, StateCollector
+from gateway.metrics import GatewayMetrics, ModelState, StateCollector, request_ended
 from gateway.models.runtime import ModelRuntime
 from gateway.models.spec import ModelSpec
 from gateway.observe.observer import RequestObserver
 from gateway.observe.request import RequestInfo
 from gateway.observe.tracing import SpanProcessor, Tracing
+from gateway.tenants.directory import TenantDirectory
 from protos import grpc_service_pb2 as pb
 from protos.infer import InferRequestBody, InferResponseBody
 
@@ -38,8 +39,12 @@ class Gateway:
         self.config = config
         self.metrics = metrics or GatewayMetrics()
         self.tracing = Tracing(config.tracing, span_processor)
+        self.tenants = TenantDirectory(config.tenants, config.auth)
         self.request_observer = RequestObserver.of(
-            config.access_log, self.tracing, self.metrics.access_log_dropped
+            config.access_log,
+            self.tracing,
+            self.metrics.access_log_dropped,
+            request_ended(self.metrics),
         )
         self.budget = MemoryBudget(config.server.memory_budget_bytes)  # every request's bytes
         self.models = {m.name: self._runtime(m) for m in config.models}
@@ -50,7 +55,9 @@ class Gateway:
 
     def _runtime(self, settings: ModelSettings) -> ModelRuntime:
         probe_s = self.config.server.probe_interval_ms / 1000
-        return ModelRuntime(settings, metrics=self.metrics, probe_interval_s=probe_s)
+        return ModelRuntime(
+            settings, metrics=self.metrics, probe_interval_s=probe_s, tenants=self.tenants
+        )
 
     async def apply(self, new: GatewayConfig) -> list[str]:
         """Swap in a new config (live reload): models are updated in place, keeping every
@@ -60,6 +67,8 @@ class Gateway:
         not applied.
         """
         changes: list[str] = []
+        if new.tenants != self.config.tenants or new.auth != self.config.auth:
+            changes.extend(self.tenants.update(new.tenants, new.auth))  # first: it may refuse
         if new.server != self.config.server:
             changes.append("server: changes need a restart; keeping the running server settings")
             new = new.model_copy(update={"server": self.config.server})
@@ -133,9 +142,11 @@ class Gateway:
     def statistics(self, name: str = "", version: str = "") -> Any:
         """ModelStatistics of one model, or of all with an empty name."""
         runtimes = [self.model(name, version)] if name else list(self.models.values())
-        return pb.ModelStatisticsResponse(
-            model_stats=[r.stats.to_proto(r.name, version or r.version) for r in runtimes]
-        )
+        return _statistics(runtimes, version)
+
+    def statistics_of(self, names: list[str]) -> Any:
+        """ModelStatistics of the served models among ``names`` (a tenant's)."""
+        return _statistics([self.models[n] for n in sorted(names) if n in self.models])
 
     def observer(self, model: str, protocol: str) -> _Observer:
         key = (model, protocol)
@@ -188,6 +199,12 @@ class Gateway:
             ModelState(r.name, r.in_flight, r.scheduler.state(now), r.signatures)
             for r in self.models.values()
         ]
+
+
+def _statistics(runtimes: list[ModelRuntime], version: str = "") -> Any:
+    return pb.ModelStatisticsResponse(
+        model_stats=[r.stats.to_proto(r.name, version or r.version) for r in runtimes]
+    )
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:

@@ -71,11 +71,19 @@ _TRITON_REASONS = {
 class InferError(Exception):
     """A failure to answer a request; ``message`` is what the caller reads."""
 
-    def __init__(self, code: Code, message: str, *, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        code: Code,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        reason: str = "",
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after_s = retry_after_s
+        self.reason = reason or code.reason  # the metrics' label: e.g. quota, queue_full
 
     def __repr__(self) -> str:
         return f"InferError({self.code.name}, {self.message!r})"

@@ -20,11 +20,13 @@ from gateway.core import Gateway
 from gateway.frontends.grpc_service import build_grpc_server
 from gateway.frontends.http_server import start_http_server
 from gateway.frontends.rest import build_router, on_error
+from gateway.frontends.tls import ServerTls, check_files
 from gateway.memory_budget import BudgetCollector
 from gateway.metrics import GatewayMetrics
 from gateway.reload import ConfigReloader
 from gateway.reporter import LoadCollector, LoadReporter, gateway_peers, gateway_snapshots
 from gateway.status import GatewayStatus, add_status_routes
+from gateway.tenants.directory import TenantDirectory
 from protos.logs import add_arguments as add_log_arguments
 from protos.logs import configure as configure_logs
 
@@ -122,8 +124,10 @@ async def serve(
 
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_sighup)
     host = config.server.host
+    tls = ServerTls.of(config.server.tls)  # None: plaintext on both ports
+    grpc_tls = None if tls is None else tls.grpc_credentials()
     grpc_server, grpc_port, checker = await build_grpc_server(
-        gateway, f"{host}:{config.server.grpc_port}"
+        gateway, f"{host}:{config.server.grpc_port}", grpc_tls
     )
     http, http_port = await start_http_server(
         build_router(gateway),
@@ -132,7 +136,10 @@ async def serve(
         config.server.http_port,
         config.server,
         gateway.budget,
+        None if tls is None else tls.http_context,
     )
+    if tls is not None:
+        tls.start()  # the certificate files are watched
     metrics_app = _metrics_app(gateway.metrics)
     add_status_routes(metrics_app, GatewayStatus(gateway, reporter).read)  # the live page
     metrics, metrics_port = await _site(metrics_app, host, config.server.metrics_port)
@@ -162,6 +169,8 @@ async def serve(
         drains: list[Awaitable[object]] = [grpc_server.stop(grace), http.stop(grace_s=grace)]
         if reloader is not None:
             drains.append(reloader.stop())
+        if tls is not None:
+            drains.append(tls.stop())
         await asyncio.gather(*drains)
         if reporter is not None:
             await reporter.stop()
@@ -188,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logs(args.log_format, args.log_level)
     try:
         config = _with_flags(load_config(args.config), args)
+        TenantDirectory(config.tenants, config.auth)  # its key files can be read
+        check_files(config)  # and the TLS files
     except (ConfigError, ValueError) as exc:
         print(f"gateway: invalid config: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -11,6 +11,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gateway import __version__ as VERSION
+from gateway.errors import Code
+from gateway.observe.request import RequestInfo
 from gateway.scheduler_state import SchedulerState
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "ModelMetrics",
     "ModelState",
     "StateCollector",
+    "request_ended",
 ]
 
 
@@ -92,6 +95,26 @@ class GatewayMetrics:
             "ModelStreamInfer requests read whose answers the client has not taken yet "
             "(at most server.grpc_stream_max_inflight per stream)",
             registry=r,
+        )
+        t = ["tenant"]  # only configured tenants and "anonymous": a bounded set
+        self.tenant_requests = counter(
+            "gateway_tenant_requests", "Inference requests, by tenant", t
+        )
+        self.tenant_rows = counter("gateway_tenant_rows", "Rows of the answered requests", t)
+        self.tenant_rejections = counter(
+            "gateway_tenant_rejections",
+            "Requests of the tenant refused, by reason (quota, forbidden, queue_full, overloaded, "
+            "evicted, timeout, or the error's kind)",
+            [*t, "reason"],
+        )
+        self.tenant_queue_time = histogram(
+            "gateway_tenant_queue_duration_seconds", "Time in the queue, by tenant", t
+        )
+        self.tenant_latency = histogram(
+            "gateway_tenant_request_duration_seconds", "Arrival to answer, by tenant", t
+        )
+        self.auth_failures = counter(
+            "gateway_auth_failures", "Requests refused for a missing or unknown key", ["protocol"]
         )
         self.access_log_dropped = Counter(
             "gateway_access_log_dropped_lines",
@@ -188,3 +211,27 @@ class ModelMetrics:
 
     def rejected(self, reason: str) -> None:
         self._metrics.rejections.labels(self._model, reason).inc()
+
+
+def request_ended(
+    metrics: GatewayMetrics,
+) -> Callable[[RequestInfo, Code | None, str, float], None]:
+    """What the request observer tells at each request's end, counted per tenant."""
+
+    def ended(info: RequestInfo, code: Code | None, reason: str, latency_s: float) -> None:
+        tenant = info.tenant
+        if tenant is None:
+            if code is Code.UNAUTHENTICATED:
+                metrics.auth_failures.labels(info.protocol).inc()
+            return
+        name = tenant.name
+        metrics.tenant_requests.labels(name).inc()
+        metrics.tenant_latency.labels(name).observe(latency_s)
+        if code is None:
+            metrics.tenant_rows.labels(name).inc(info.rows)
+        else:
+            metrics.tenant_rejections.labels(name, reason).inc()
+        if info.tries:
+            metrics.tenant_queue_time.labels(name).observe(info.queue_ns / 1e9)
+
+    return ended

@@ -59,7 +59,11 @@ class ConfigReloader:
             except ConfigError as exc:
                 log.error("config reload (%s) rejected, keeping the config in force: %s", why, exc)
                 return False
-            changes = await self._gateway.apply(config)
+            try:
+                changes = await self._gateway.apply(config)
+            except ValueError as exc:  # e.g. a tenant's key file that cannot be read
+                log.error("config reload (%s) rejected, keeping the config in force: %s", why, exc)
+                return False
             log.info(
                 "config reloaded (%s): %s", why, "; ".join(changes) if changes else "no changes"
             )
@@ -80,3 +84,5 @@ class ConfigReloader:
             stamp = self._read_stamp()
             if stamp is not None and stamp != self._stamp:
                 await self.reload("file changed")
+            for change in self._gateway.tenants.refresh():  # the tenants' key files
+                log.info("API keys reloaded: %s", change)

@@ -4,11 +4,13 @@ client for a model's ``backend_protocol``."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 from gateway.backends.http_pod import HttpPodClient
 from gateway.backends.pod_client import PodClient
 from gateway.errors import InferError
+from gateway.tls_settings import BackendTlsSettings
 from protos.infer import InferRequestBody, RequestedOutput
 from protos.tensors import Tensor
 
@@ -88,18 +90,18 @@ ClientFactory = Callable[[str, str], PodBackend]  # (address, model)
 BACKEND_PROTOCOLS = ("grpc", "http")
 
 
-def grpc_client(address: str, model: str) -> PodBackend:
-    return PodClient(address=address, model=model)
+def grpc_client(address: str, model: str, tls: BackendTlsSettings | None = None) -> PodBackend:
+    return PodClient(address=address, model=model, tls=tls)
 
 
-def http_client(address: str, model: str) -> PodBackend:
-    return HttpPodClient(address=address, model=model)
+def http_client(address: str, model: str, tls: BackendTlsSettings | None = None) -> PodBackend:
+    return HttpPodClient(address=address, model=model, tls=tls)
 
 
-def client_factory(protocol: str) -> ClientFactory:
+def client_factory(protocol: str, tls: BackendTlsSettings | None = None) -> ClientFactory:
     """The pod client for ``backend_protocol``: ``grpc`` (v2 gRPC) or ``http`` (v2 REST with
-    binary tensors)."""
+    binary tensors); over TLS with ``tls`` (the model's ``backend_tls``)."""
     factories = {"grpc": grpc_client, "http": http_client}
     if protocol not in factories:
         raise ValueError(f"backend_protocol must be one of {BACKEND_PROTOCOLS}, got {protocol!r}")
-    return factories[protocol]
+    return factories[protocol] if tls is None else partial(factories[protocol], tls=tls)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl as ssl_
 from collections.abc import Callable, Sequence
 from typing import cast
 
@@ -157,14 +158,23 @@ class Exchange:
 
 
 class ConnectionPool:
-    """The connections to one pod at ``host:port``; ``address`` names it in errors."""
+    """The connections to one pod at ``host:port``; ``address`` names it in errors. With
+    ``ssl`` each is TLS, the pod's certificate checked for ``server_hostname`` (else host)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        ssl: ssl_.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> None:
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"a pod's HTTP address must be host:port, got {address!r}")
         self.address = address
         self._host, self._port = host.strip("[]"), int(port)
+        self._ssl = ssl
+        self._server_hostname = None if ssl is None else server_hostname or self._host
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
         self._connecting: set[asyncio.Task[None]] = set()
@@ -247,9 +257,14 @@ class ConnectionPool:
         loop = asyncio.get_running_loop()
         timeout = timeout_s if connect_timeout_s is None else min(timeout_s, connect_timeout_s)
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(self), self._host, self._port), timeout
+            connecting = loop.create_connection(
+                lambda: _Connection(self),
+                self._host,
+                self._port,
+                ssl=self._ssl,
+                server_hostname=self._server_hostname,
             )
+            _, conn = await asyncio.wait_for(connecting, timeout)
         except TimeoutError:
             raise InferError(
                 Code.UNAVAILABLE, f"pod {self.address}: not connected within {timeout:.3f} s"

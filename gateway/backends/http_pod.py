@@ -22,8 +22,10 @@ from google.protobuf import json_format
 from gateway.backends.batch_call import bad_answer, split_answer
 from gateway.backends.http_conn import ConnectionPool, Exchange
 from gateway.backends.http_wire import HttpReply, code_of_status, request_head
+from gateway.backends.pod_tls import client_context
 from gateway.batching.merge import merged_inputs
 from gateway.errors import Code, InferError
+from gateway.tls_settings import BackendTlsSettings
 from protos import grpc_service_pb2 as pb
 from protos import model_config_pb2
 from protos.infer import InferRequestBody, RequestedOutput
@@ -64,12 +66,17 @@ def _error_text(reply: HttpReply) -> str:
 
 
 class HttpPodClient:
-    """One pod's v2 REST API on keep-alive connections (``ConnectionPool``)."""
+    """One pod's v2 REST API on keep-alive connections (``ConnectionPool``), over TLS with
+    ``tls``."""
 
-    def __init__(self, *, address: str, model: str) -> None:
+    def __init__(self, *, address: str, model: str, tls: BackendTlsSettings | None = None) -> None:
         self.address = address
         self.model = model
-        self._pool = ConnectionPool(address)
+        if tls is None:
+            self._pool = ConnectionPool(address)
+        else:
+            context = client_context(tls)
+            self._pool = ConnectionPool(address, ssl=context, server_hostname=tls.server_name)
         self._base = f"/v2/models/{quote(model, safe='')}"
         self._heads: dict[tuple[str, str], bytes] = {}  # (model, version): the POST's head start
 

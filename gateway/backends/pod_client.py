@@ -9,8 +9,10 @@ from typing import Any
 import grpc
 
 from gateway.backends.batch_call import answer_of
+from gateway.backends.pod_tls import channel_credentials
 from gateway.batching.merge import merge_requests
 from gateway.errors import Code, InferError
+from gateway.tls_settings import BackendTlsSettings
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos.infer import InferRequestBody, RequestedOutput
@@ -40,12 +42,18 @@ def pod_error(exc: grpc.aio.AioRpcError, address: str) -> InferError:
 
 
 class PodClient:
-    """One pod: a channel opened once and kept, and the v2 calls the gateway makes on it."""
+    """One pod: a channel opened once and kept (over TLS with ``tls``), and the v2 calls the
+    gateway makes on it."""
 
-    def __init__(self, *, address: str, model: str) -> None:
+    def __init__(self, *, address: str, model: str, tls: BackendTlsSettings | None = None) -> None:
         self.address = address
         self.model = model
-        self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        if tls is None:
+            self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        else:
+            credentials, named = channel_credentials(tls)
+            options = _CHANNEL_OPTIONS + named
+            self._channel = grpc.aio.secure_channel(address, credentials, options=options)
         self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
 
     def encode_batch(

@@ -16,6 +16,7 @@ from gateway.core import Gateway
 from gateway.errors import Code, InferError
 from gateway.memory_budget import budget_full
 from gateway.observe.request import REQUEST_ID_HEADER, RequestInfo, checked_request_id
+from gateway.tenants.directory import Tenant
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos import v2_grpc
@@ -27,7 +28,7 @@ __all__ = ["GrpcFrontend", "add_inference_service", "build_grpc_server", "server
 _INT32_MAX = 2**31 - 1
 _SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 _REQUEST_ID = REQUEST_ID_HEADER.lower()  # gRPC metadata keys are lower case
-_TRACE_KEYS = ("traceparent", "tracestate", _REQUEST_ID)
+_TRACE_KEYS = ("traceparent", "tracestate", _REQUEST_ID, "authorization")
 _SPAN_ATTRS = {"rpc.system": "grpc", "rpc.service": _SERVICE}
 
 
@@ -72,29 +73,56 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         self._stream_answers = gateway.metrics.stream_answers
         self._observer = gateway.request_observer
 
+    def _caller(self, context: Any, rpc: str, model: str = "") -> Tenant | None:
+        """The tenant making the call: None when no tenants are configured or the RPC is open;
+        else its ``authorization`` metadata is checked (UNAUTHENTICATED) and ``model``
+        authorized (PERMISSION_DENIED)."""
+        tenants = self.gateway.tenants
+        if not tenants.enabled or tenants.is_open_rpc(rpc):
+            return None
+        tenant = tenants.identify(_trace_metadata(context).get("authorization"))
+        if model:
+            tenants.authorize(tenant, model)
+        return tenant
+
     async def ServerLive(self, request: Any, context: Any) -> Any:
-        return pb.ServerLiveResponse(live=self.gateway.live)
+        try:
+            self._caller(context, "ServerLive")
+            return pb.ServerLiveResponse(live=self.gateway.live)
+        except InferError as exc:
+            await _abort(context, exc)
 
     async def ServerReady(self, request: Any, context: Any) -> Any:
-        return pb.ServerReadyResponse(ready=self.gateway.ready)
+        try:
+            self._caller(context, "ServerReady")
+            return pb.ServerReadyResponse(ready=self.gateway.ready)
+        except InferError as exc:
+            await _abort(context, exc)
 
     async def ModelReady(self, request: Any, context: Any) -> Any:
         try:
+            self._caller(context, "ModelReady", request.name)
             return pb.ModelReadyResponse(ready=self.gateway.model(request.name).ready)
         except InferError as exc:
             await _abort(context, exc)
 
     async def ServerMetadata(self, request: Any, context: Any) -> Any:
-        return self.gateway.server_metadata()
+        try:
+            self._caller(context, "ServerMetadata")
+            return self.gateway.server_metadata()
+        except InferError as exc:
+            await _abort(context, exc)
 
     async def ModelMetadata(self, request: Any, context: Any) -> Any:
         try:
+            self._caller(context, "ModelMetadata", request.name)
             return self.gateway.spec(request.name, request.version).metadata()
         except InferError as exc:
             await _abort(context, exc)
 
     async def ModelConfig(self, request: Any, context: Any) -> Any:
         try:
+            self._caller(context, "ModelConfig", request.name)
             return pb.ModelConfigResponse(
                 config=self.gateway.model(request.name, request.version).config()
             )
@@ -103,12 +131,18 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
 
     async def ModelStatistics(self, request: Any, context: Any) -> Any:
         try:
+            tenant = self._caller(context, "ModelStatistics", request.name)
+            if not request.name and tenant is not None and tenant.models is not None:
+                return self.gateway.statistics_of(list(tenant.models))
             return self.gateway.statistics(request.name, request.version)
         except InferError as exc:
             await _abort(context, exc)
 
     async def _infer(self, request: Any, timeout_s: float | None, info: RequestInfo) -> Any:
         info.model = request.model_name
+        tenants = self.gateway.tenants
+        if info.tenant is not None:
+            tenants.authorize(info.tenant, request.model_name)  # 403 before 404
         runtime = self.gateway.model(request.model_name, request.model_version)  # NOT_FOUND first
         size = request.ByteSize()
         lease = self.gateway.budget.try_acquire(size)
@@ -134,11 +168,12 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         )
         try:
             info.given_id = checked_request_id(found.get(_REQUEST_ID))
+            info.tenant = self._caller(context, "ModelInfer")
             request = v2_grpc.request_from_bytes(raw)
             reply = await self._infer(request, context.time_remaining(), info)
         except (InferError, CodecError) as exc:
             error = _as_infer_error(exc)
-            observer.end(info, error.code, error.message)
+            observer.end(info, error.code, error.message, error.reason)
             await _abort(context, error, info.request_id)
         except asyncio.CancelledError:
             observer.end(info, Code.CANCELLED, "the client left")
@@ -150,7 +185,9 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         observer.end(info)
         return reply
 
-    async def _stream_answer(self, raw: bytes, context: Any, trace: dict[str, str]) -> Any:
+    async def _stream_answer(
+        self, raw: bytes, context: Any, trace: dict[str, str], tenant: Tenant | None
+    ) -> Any:
         """One stream request's answer: its response, or its error echoing its id (a message
         that does not parse is answered with that error, and the stream goes on). Its request
         id is its own v2 ``id`` (or one made for it); the stream's ``traceparent`` is each
@@ -163,13 +200,14 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
             trace.get("tracestate"),
             _SPAN_ATTRS,
         )
+        info.tenant = tenant
         request = pb.ModelInferRequest()
         try:
             request = v2_grpc.request_from_bytes(raw)
             reply = await self._infer(request, context.time_remaining(), info)
         except (InferError, CodecError) as exc:
             error = _as_infer_error(exc)
-            observer.end(info, error.code, error.message)
+            observer.end(info, error.code, error.message, error.reason)
             echo = pb.ModelInferResponse(
                 model_name=request.model_name, model_version=request.model_version, id=request.id
             )
@@ -197,9 +235,13 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         held = 0  # requests read whose answers gRPC has not taken yet
 
         trace = _trace_metadata(context)
+        try:
+            tenant = self._caller(context, "ModelStreamInfer")  # once: the stream's key
+        except InferError as exc:
+            await _abort(context, exc)
 
         async def one(request: Any) -> None:
-            answers.put_nowait(await self._stream_answer(request, context, trace))
+            answers.put_nowait(await self._stream_answer(request, context, trace, tenant))
 
         async def read() -> None:
             nonlocal held
@@ -295,10 +337,11 @@ def add_inference_service(frontend: GrpcFrontend, server: grpc.aio.Server) -> No
 
 
 async def build_grpc_server(
-    gateway: Gateway, address: str
+    gateway: Gateway, address: str, credentials: grpc.ServerCredentials | None = None
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A started gRPC server on ``address`` with the inference, health and reflection services;
     past ``grpc_max_concurrent_rpcs`` calls at once, a new one is answered RESOURCE_EXHAUSTED.
+    With ``credentials`` (``ServerTls.grpc_credentials``) the port is TLS.
 
     Returns the server, its port and the health servicer (set NOT_SERVING when draining).
     """
@@ -313,7 +356,10 @@ async def build_grpc_server(
     reflection.enable_server_reflection(
         (_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(address)
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
     await server.start()
     for service in ("", _SERVICE):
         await checker.set(service, health_pb2.HealthCheckResponse.SERVING)

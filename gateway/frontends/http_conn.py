@@ -81,6 +81,8 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport = cast(asyncio.Transport, transport)  # uvloop: no subclass
         transport.set_write_buffer_limits(high=self._limits.write_buffer)
+        self.phase_since = self._now()  # idle from now, a TLS handshake done
+        self._server.adopt(self)  # counted in already, unless over TLS
 
     def data_received(self, data: bytes) -> None:
         if not self.parsing:

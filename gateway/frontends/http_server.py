@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from typing import cast
 
@@ -82,17 +83,27 @@ class HttpServer:
         self._sweeper: asyncio.Task[None] | None = None
         self._all_gone = asyncio.Event()
         self._stopping = False
+        self._tls = False
 
     def _protocol(self) -> asyncio.Protocol:
-        """A new connection, counted in; past the cap (or once stopping), one that is refused."""
+        """A new connection, counted in; past the cap (or once stopping), one that is refused.
+        Over TLS it is counted once its handshake is done (``adopt``): asyncio never tells a
+        protocol whose handshake failed that its connection went."""
         if self._stopping:
             return _Refused("the server is stopping")
         if len(self.connections) >= self.limits.max_connections:
             return _Refused("the server has too many connections")
         conn = Connection(self)
+        if not self._tls:
+            self.adopt(conn)
+        return conn
+
+    def adopt(self, conn: Connection) -> None:
+        """``conn`` is connected (its handshake done, over TLS): count it in."""
         self.connections.add(conn)
         self._all_gone.clear()
-        return conn
+        if self._stopping:
+            conn.drain()
 
     def forget(self, conn: Connection) -> None:
         self.connections.discard(conn)
@@ -127,10 +138,20 @@ class HttpServer:
                 return json_response({"error": f"internal error: {exc}"}, 500)
             return response
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on host:port (0: a free port); return the port."""
+    async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
+        """Listen on host:port (0: a free port), over TLS with ``tls`` (a handshake gets the
+        head timeout); return the port."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol, host, port, reuse_address=True)
+        self._tls = tls is not None
+        handshake_s = self.limits.head_timeout_s if tls is not None else None
+        self._server = await loop.create_server(
+            self._protocol,
+            host,
+            port,
+            reuse_address=True,
+            ssl=tls,
+            ssl_handshake_timeout=handshake_s,
+        )
         self._sweeper = loop.create_task(self._sweep())
         return int(self._server.sockets[0].getsockname()[1])
 
@@ -161,6 +182,7 @@ async def start_http_server(
     port: int,
     settings: ServerSettings,
     budget: MemoryBudget | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[HttpServer, int]:
     server = HttpServer(router, on_error, limits_from(settings), budget)
-    return server, await server.start(host, port)
+    return server, await server.start(host, port, tls)

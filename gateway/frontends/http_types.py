@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -22,6 +23,7 @@ class Request:
     body: bytes
     keep_alive: bool = True
     params: dict[str, str] = field(default_factory=dict)
+    tenant: Any = None  # the caller, once its key is checked (None: no tenants configured)
 
 
 @dataclass(frozen=True, slots=True)

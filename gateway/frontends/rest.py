@@ -12,7 +12,9 @@ from gateway.core import Gateway
 from gateway.errors import Code, InferError
 from gateway.frontends.http_limits import decimal
 from gateway.frontends.http_server import Request, Response, Router, json_response
+from gateway.frontends.http_types import Handler
 from gateway.observe.request import REQUEST_ID_HEADER, RequestInfo, checked_request_id
+from gateway.tenants.directory import Tenant
 from protos import v2_http
 from protos.heads import DecodeLimits
 from protos.json_format import message_to_dict
@@ -25,6 +27,7 @@ _JSON = "application/json"
 _HEADER_LENGTH = v2_http.HEADER_LENGTH.lower()  # request headers are keyed in lower case
 _REQUEST_ID = REQUEST_ID_HEADER.lower()
 _SPAN = "POST /v2/models/{model}/infer"
+_INFER = _SPAN[5:]  # the route, as the open paths name routes
 _SPAN_ATTRS = {"http.request.method": "POST", "http.route": _SPAN[5:]}
 
 
@@ -35,6 +38,8 @@ def error_response(exc: InferError, request_id: str = "") -> Response:
         headers = (("Retry-After", str(max(1, round(exc.retry_after_s)))),)
     if request_id:
         headers = (*headers, (REQUEST_ID_HEADER, request_id))
+    if exc.code is Code.UNAUTHENTICATED:
+        headers = (*headers, ("WWW-Authenticate", 'Bearer realm="inference"'))
     return json_response({"error": exc.message}, exc.code.http_status, headers)
 
 
@@ -61,9 +66,29 @@ def _names(request: Request) -> tuple[str, str]:
     return request.params["model"], request.params.get("version", "")
 
 
+def caller(gateway: Gateway, request: Request, route: str) -> Tenant | None:
+    """The tenant calling ``route`` (its pattern): None when no tenants are configured or the
+    route is open; else its key is checked (401) and the path's model authorized (403)."""
+    tenants = gateway.tenants
+    if not tenants.enabled or tenants.is_open(request.method, route):
+        return None
+    tenant = tenants.identify(request.headers.get("authorization"))
+    model = request.params.get("model")
+    if model is not None:
+        tenants.authorize(tenant, model)
+    return tenant
+
+
 def build_router(gateway: Gateway) -> Router:
-    """The REST routes over ``gateway``."""
+    """The REST routes over ``gateway``; with tenants configured, each checks its caller."""
     router = Router()
+
+    def add(route: str, handler: Handler) -> None:
+        async def guarded(request: Request) -> Response:
+            request.tenant = caller(gateway, request, route)
+            return await handler(request)
+
+        router.add("GET", route, guarded)
 
     async def live(_: Request) -> Response:
         return _flag(gateway.live)
@@ -86,8 +111,12 @@ def build_router(gateway: Gateway) -> Router:
     async def model_stats(request: Request) -> Response:
         return json_response(message_to_dict(gateway.statistics(*_names(request))))
 
-    async def all_stats(_: Request) -> Response:
-        return json_response(message_to_dict(gateway.statistics()))
+    async def all_stats(request: Request) -> Response:
+        tenant: Tenant | None = request.tenant
+        if tenant is None or tenant.models is None:
+            return json_response(message_to_dict(gateway.statistics()))
+        stats = gateway.statistics_of([m for m in tenant.models if m in gateway.models])
+        return json_response(message_to_dict(stats))
 
     server = gateway.config.server
     limits = DecodeLimits(server.max_decode_elements, server.max_bytes_items)
@@ -116,10 +145,12 @@ def build_router(gateway: Gateway) -> Router:
         )
         try:
             info.given_id = checked_request_id(headers.get(_REQUEST_ID))
+            info.model = request.params["model"]
+            info.tenant = caller(gateway, request, _INFER)
             response = await answer(request, info)
         except (InferError, CodecError) as exc:
             error = _as_error(exc)
-            observer.end(info, error.code, error.message)
+            observer.end(info, error.code, error.message, error.reason)
             return error_response(error, info.request_id)
         except asyncio.CancelledError:
             observer.end(info, Code.CANCELLED, "the client left")
@@ -132,17 +163,17 @@ def build_router(gateway: Gateway) -> Router:
 
     model = "/v2/models/{model}"
     versioned = "/v2/models/{model}/versions/{version}"
-    router.add("GET", "/v2/health/live", live)
-    router.add("GET", "/v2/health/ready", ready)
-    router.add("GET", "/v2", server_metadata)
-    router.add("GET", "/v2/models/stats", all_stats)
+    add("/v2/health/live", live)
+    add("/v2/health/ready", ready)
+    add("/v2", server_metadata)
+    add("/v2/models/stats", all_stats)
     for base in (model, versioned):  # infer first: routes are tried in order, it is the hot one
         router.add("POST", f"{base}/infer", infer)
     for base in (model, versioned):
-        router.add("GET", base, model_metadata)
-        router.add("GET", f"{base}/ready", model_ready)
-        router.add("GET", f"{base}/config", model_config)
-        router.add("GET", f"{base}/stats", model_stats)
+        add(base, model_metadata)
+        add(f"{base}/ready", model_ready)
+        add(f"{base}/config", model_config)
+        add(f"{base}/stats", model_stats)
     return router
 
 

@@ -24,6 +24,7 @@ from gateway.routing.retry_budget import RetryBudget
 from gateway.scheduler import Scheduler
 from gateway.stats import ModelStats
 from gateway.tasks import cancel_and_wait
+from gateway.tenants.directory import Tenant, TenantDirectory
 from protos.heads import DecodeLimits, RequestHead
 from protos.infer import InferRequestBody, InferResponseBody
 
@@ -80,8 +81,10 @@ class ModelRuntime:
         metrics: GatewayMetrics,
         probe_interval_s: float,
         rng: random.Random | None = None,
+        tenants: TenantDirectory | None = None,
     ) -> None:
         self.settings = settings
+        self.tenants = tenants  # quotas and priority ceilings of the callers
         self.name = settings.name
         self.spec: ModelSpec | None = None
         self.stats = ModelStats()
@@ -115,7 +118,8 @@ class ModelRuntime:
 
     def _client(self, address: str, model: str) -> PodBackend:
         """A new pod's client, on the model's backend protocol."""
-        return client_factory(self.settings.backend_protocol)(address, model)
+        settings = self.settings  # over TLS with its backend_tls
+        return client_factory(settings.backend_protocol, settings.backend_tls)(address, model)
 
     @property
     def version(self) -> str:
@@ -170,9 +174,12 @@ class ModelRuntime:
     def update(self, settings: ModelSettings) -> None:
         """Apply new settings for this model (live reload); queued requests stay queued."""
         rewatch = settings.discovery != self.settings.discovery
-        rewire = settings.backend_protocol != self.settings.backend_protocol
+        rewire = (settings.backend_protocol, settings.backend_tls) != (
+            self.settings.backend_protocol,
+            self.settings.backend_tls,
+        )
         self.settings = settings
-        if rewire:  # every pod anew on the other wire; batches in flight end on the old one
+        if rewire:  # every pod anew on the new wire; batches in flight end on the old one
             self.pods.set_addresses([])
             self.pods.set_endpoints({})
             rewatch = rewatch or settings.discovery is not None
@@ -236,8 +243,22 @@ class ModelRuntime:
             rows = spec.validate(body)
         if info is not None:
             info.rows = rows
+            if info.tenant is not None and self.tenants is not None:
+                self._admit_tenant(info.tenant, body, rows)
         outputs = await self.scheduler.submit(body, rows, deadline, version, info)
         return InferResponseBody(self.name, outputs, version, body.id)
+
+    def _admit_tenant(self, tenant: Tenant, body: InferRequestBody, rows: int) -> None:
+        """The tenant's quota takes the rows (else 429), and its priority ceiling holds."""
+        assert self.tenants is not None
+        self.tenants.admit_rows(tenant, rows)
+        batching = self.settings.dynamic_batching
+        if tenant.max_priority is None or batching is None or not batching.priority_levels:
+            return
+        asked = body.parameters.get("priority", 0)
+        if isinstance(asked, int) and not isinstance(asked, bool):
+            level = asked or batching.default_priority_level or batching.priority_levels
+            body.parameters["priority"] = self.tenants.priority(tenant, level)
 
     async def _wait_spec(self, deadline: float) -> ModelSpec:
         """Wait, up to the deadline, for a pod to describe the model; else UNAVAILABLE."""

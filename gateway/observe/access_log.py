@@ -101,6 +101,8 @@ def fields(info: RequestInfo, code: Code | None, latency_s: float, message: str)
         "tries": info.tries,
         "latency_ms": round(latency_s * 1000, 3),
     }
+    if info.tenant is not None:
+        doc["tenant"] = info.tenant.name
     if info.protocol == "http":
         doc["http_status"] = 200 if code is None else code.http_status
     if info.body_id and info.body_id != info.request_id:

@@ -8,6 +8,7 @@ gateway core and the scheduler fill in the ``RequestInfo``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gateway.errors import Code
@@ -16,20 +17,26 @@ from gateway.observe.request import RequestInfo
 from gateway.observe.settings import AccessLogSettings
 from gateway.observe.tracing import Tracing
 
-__all__ = ["RequestObserver"]
+__all__ = ["Ended", "RequestObserver"]
+
+Ended = Callable[[RequestInfo, Code | None, str, float], None]  # (info, code, reason, latency)
 
 
 class RequestObserver:
     """Begins and ends requests: their spans (``tracing``) and access-log lines."""
 
-    def __init__(self, access: AccessLog, tracing: Tracing) -> None:
+    def __init__(self, access: AccessLog, tracing: Tracing, ended: Ended | None = None) -> None:
         self.access = access
         self.tracing = tracing
+        self._ended = ended
 
     @classmethod
-    def of(cls, settings: AccessLogSettings, tracing: Tracing, dropped: Any) -> RequestObserver:
-        """An observer logging as ``settings`` say, counting dropped lines on ``dropped``."""
-        return cls(AccessLog(AccessSampler(settings), dropped.inc), tracing)
+    def of(
+        cls, settings: AccessLogSettings, tracing: Tracing, dropped: Any, ended: Ended | None = None
+    ) -> RequestObserver:
+        """An observer logging as ``settings`` say, counting dropped lines on ``dropped``;
+        ``ended`` is told of every request's end (the per-tenant metrics)."""
+        return cls(AccessLog(AccessSampler(settings), dropped.inc), tracing, ended)
 
     def begin(
         self,
@@ -46,10 +53,16 @@ class RequestObserver:
             )
         return info
 
-    def end(self, info: RequestInfo, code: Code | None = None, message: str = "") -> None:
-        """The request was answered (``code`` None) or failed with ``code``."""
+    def end(
+        self, info: RequestInfo, code: Code | None = None, message: str = "", reason: str = ""
+    ) -> None:
+        """The request was answered (``code`` None) or failed with ``code`` (``reason``: the
+        metrics' label for why, e.g. quota)."""
         latency_s = (time.perf_counter_ns() - info.start_ns) / 1e9
         self.access.record(info, code, latency_s, message)
+        if self._ended is not None:
+            why = reason or (code.reason if code is not None else "")
+            self._ended(info, code, why, latency_s)
         traced = info.trace
         if traced is not None:
             info.trace = None  # ended once

@@ -18,6 +18,7 @@ from gateway.errors import Code, InferError
 
 if TYPE_CHECKING:
     from gateway.observe.tracing import TracedRequest
+    from gateway.tenants.directory import Tenant
 
 __all__ = ["MAX_ID_CHARS", "REQUEST_ID_HEADER", "RequestInfo", "checked_request_id", "new_id"]
 
@@ -59,6 +60,7 @@ class RequestInfo:
     pod: str = ""  # where its (last) batch went
     tries: int = 0  # batches it was sent in (more than one: retried on another pod)
     trace: TracedRequest | None = None  # its spans, when it is traced
+    tenant: Tenant | None = None  # who called, once known
     _made_id: str = ""
 
     @property

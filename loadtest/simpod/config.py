@@ -31,6 +31,8 @@ class PodConfig:
     row_size: int = 16  # INPUT0 values per row of the demo model
     no_signature: bool = False  # the demo model describes no inputs/outputs, has no config
     log_level: str = "INFO"
+    tls_cert: str | None = None  # with tls_key: both ports serve TLS with this PEM pair
+    tls_key: str | None = None
 
 
 def _probability(text: str) -> float:
@@ -90,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
         help="the demo model's metadata declares no inputs/outputs and it has no ModelConfig "
         "(NOT_FOUND), as MLServer's default; it doubles any FP32 INPUT0 it gets",
     )
+    p.add_argument("--tls-cert", help="PEM certificate chain: TLS on both ports (with --tls-key)")
+    p.add_argument("--tls-key", help="the PEM private key of --tls-cert")
     p.add_argument(
         "--log-level",
         default=d.log_level,
@@ -102,7 +106,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Sequence[str] | None = None) -> PodConfig:
     """The command line ``argv`` (default: sys.argv[1:]) as a PodConfig."""
-    ns = _parser().parse_args(argv)
+    parser = _parser()
+    ns = parser.parse_args(argv)
+    if (ns.tls_cert is None) != (ns.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     faults = Faults(*(getattr(ns, f"{fault}_rate") for fault, _ in _FAULTS))
     values = {f.name: getattr(ns, f.name) for f in fields(PodConfig) if f.name != "faults"}
     return PodConfig(**values, faults=faults)

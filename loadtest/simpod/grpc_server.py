@@ -147,9 +147,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
 
 async def build_grpc_server(
-    engine: Engine, address: str
+    engine: Engine, address: str, credentials: grpc.ServerCredentials | None = None
 ) -> tuple[grpc.aio.Server, health_aio.HealthServicer]:
-    """A gRPC server (not yet started) on ``address`` with the inference and health services."""
+    """A gRPC server (not yet started) on ``address`` with the inference and health services;
+    TLS with ``credentials``."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_send_message_length", MAX_MESSAGE),
@@ -159,7 +160,11 @@ async def build_grpc_server(
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(engine), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    if server.add_insecure_port(address) == 0:
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
+    if port == 0:
         raise OSError(f"cannot bind gRPC on {address}")
     return server, health
 

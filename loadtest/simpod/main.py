@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+import grpc
 import uvloop
 from aiohttp import web
 
@@ -39,16 +42,29 @@ def build_engine(cfg: PodConfig) -> Engine:
     )
 
 
+def _tls(cfg: PodConfig) -> tuple[grpc.ServerCredentials | None, ssl.SSLContext | None]:
+    """The gRPC credentials and HTTP context of ``--tls-cert``/``--tls-key``; None: none."""
+    if cfg.tls_cert is None or cfg.tls_key is None:
+        return None, None
+    pair = (Path(cfg.tls_key).read_bytes(), Path(cfg.tls_cert).read_bytes())
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+    return grpc.ssl_server_credentials([pair]), context
+
+
 async def serve(cfg: PodConfig) -> None:
     """Serve until SIGTERM or SIGINT, then drain and stop."""
     loop = asyncio.get_running_loop()
     engine = build_engine(cfg)
-    grpc_server, health = await build_grpc_server(engine, f"{cfg.host}:{cfg.grpc_port}")
+    credentials, context = _tls(cfg)
+    grpc_server, health = await build_grpc_server(
+        engine, f"{cfg.host}:{cfg.grpc_port}", credentials
+    )
     runner = web.AppRunner(
         build_app(engine), handler_cancellation=True, access_log=None, shutdown_timeout=0.5
     )
     await runner.setup()
-    await web.TCPSite(runner, cfg.host, cfg.http_port).start()
+    await web.TCPSite(runner, cfg.host, cfg.http_port, ssl_context=context).start()
     await grpc_server.start()
     await set_health(health, False)
     limit = capacity_rows_per_s(cfg.max_batch, cfg.fixed_ms, cfg.per_row_ms, cfg.devices)

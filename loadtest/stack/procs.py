@@ -11,6 +11,7 @@ import ctypes
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -61,16 +62,20 @@ class ProcessExited(RuntimeError):
 
 
 def wait_http(
-    url: str, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+    url: str,
+    timeout_s: float = 30.0,
+    proc: subprocess.Popen[bytes] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
-    """Wait until ``url`` answers 200; fail early if ``proc`` exits."""
+    """Wait until ``url`` answers 200 (an https one checked with ``tls``); fail early if
+    ``proc`` exits."""
     deadline = time.monotonic() + timeout_s
     last: Exception | str = "no answer"
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise ProcessExited(f"process exited with {proc.returncode} before {url} was ready")
         try:
-            with urllib.request.urlopen(url, timeout=1.0) as resp:
+            with urllib.request.urlopen(url, timeout=1.0, context=tls) as resp:
                 if resp.status == 200:
                     return
         except urllib.error.HTTPError as exc:
@@ -200,18 +205,21 @@ def start_pod(
     http_port: int | None = None,
     wait_ready: bool = True,
     stdout: Any = None,
+    tls: ssl.SSLContext | None = None,
 ) -> PodProc:
-    """Start ``simpod`` with ``args`` on free ports; wait until it answers HTTP live."""
+    """Start ``simpod`` with ``args`` on free ports; wait until it answers HTTP live (over
+    https, checked with ``tls``, for a pod given ``--tls-cert``)."""
     grpc_port = grpc_port or free_port()
     http_port = http_port or free_port()
     cmd = [_script("simpod"), "--host", HOST, "--grpc-port", str(grpc_port)]
     cmd += ["--http-port", str(http_port), *args]
     popen = _spawn(cmd, stdout)
     pod = PodProc("simpod", popen, grpc_port, http_port)
+    base = pod.http_url if tls is None else f"https://{HOST}:{http_port}"
     try:
-        wait_http(f"{pod.http_url}/v2/health/live", proc=popen)
+        wait_http(f"{base}/v2/health/live", proc=popen, tls=tls)
         if wait_ready:
-            wait_http(f"{pod.http_url}/v2/health/ready", proc=popen, timeout_s=120)
+            wait_http(f"{base}/v2/health/ready", proc=popen, timeout_s=120, tls=tls)
     except BaseException:
         pod.stop()
         raise
@@ -228,8 +236,11 @@ def start_gateway(
     grpc_port: int | None = None,
     metrics_port: int | None = None,
     stdout: Any = None,
+    tls: ssl.SSLContext | None = None,
 ) -> GatewayProc:
     """Start the gateway on free ports with a config of ``models`` (the YAML ``models`` list).
+    With ``tls`` (for a ``server.tls`` in ``extra``) its health is asked over https, the
+    certificate checked with that context.
 
     With ``wait_models`` it returns once every model reports ready (a ready pod seen). A free
     port can be taken by another process between being picked and bound: a gateway that exits
@@ -240,7 +251,7 @@ def start_gateway(
     for attempt in range(3):
         try:
             return _start_gateway_once(
-                models, extra, args, wait_models, http_port, grpc_port, metrics_port, stdout
+                models, extra, args, wait_models, http_port, grpc_port, metrics_port, stdout, tls
             )
         except ProcessExited:
             if chosen or attempt == 2:
@@ -257,6 +268,7 @@ def _start_gateway_once(
     grpc_port: int | None,
     metrics_port: int | None,
     stdout: Any,
+    tls: ssl.SSLContext | None = None,
 ) -> GatewayProc:
     http_port = http_port or free_port()
     grpc_port = grpc_port or free_port()
@@ -267,11 +279,12 @@ def _start_gateway_once(
     cmd += ["--metrics-port", str(metrics_port), *args]
     popen = _spawn(cmd, stdout)
     gw = GatewayProc("gateway", popen, metrics_port, Path(name), http_port, grpc_port)
+    base = gw.http_url if tls is None else f"https://{HOST}:{http_port}"
     try:
-        wait_http(f"{gw.http_url}/v2/health/live", proc=popen)
+        wait_http(f"{base}/v2/health/live", proc=popen, tls=tls)
         if wait_models:
             for model in models:
-                wait_http(f"{gw.http_url}/v2/models/{model['name']}/ready", proc=popen)
+                wait_http(f"{base}/v2/models/{model['name']}/ready", proc=popen, tls=tls)
     except BaseException:
         gw.stop()
         raise

@@ -64,7 +64,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> FakePods:
     async def describe(pod: Pod, name: str, settings: ModelSettings) -> ModelSpec:
         return model_spec()
 
-    monkeypatch.setattr(runtime_module, "client_factory", lambda protocol: pods)
+    monkeypatch.setattr(runtime_module, "client_factory", lambda protocol, tls=None: pods)
     monkeypatch.setattr(runtime_module, "describe_pod", describe)
     return pods
 

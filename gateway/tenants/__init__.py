@@ -1,0 +1,1 @@
+"""Tenants: who is calling (API keys), what they may call, their quota, weight and priority."""
