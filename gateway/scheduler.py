@@ -178,6 +178,7 @@ class Scheduler:
             raise InferError(Code.INVALID_ARGUMENT, str(exc)) from None
         future: asyncio.Future[list[Tensor]] = asyncio.get_running_loop().create_future()
         ticket = Ticket(body, version, future, info=info)
+        tenant = info.tenant if info is not None and self.settings.fair_share else None
         if info is not None and info.trace is not None:
             info.trace.enqueued()
         pending = Pending(
@@ -189,6 +190,8 @@ class Scheduler:
             level=place.level,
             action=place.policy.timeout_action,
             payload=ticket,
+            tenant=tenant.name if tenant is not None else "",
+            weight=tenant.weight if tenant is not None else 1.0,
         )
         self.arrivals.record(rows, now)  # shed load is demand too
         self._admit(pending, place.policy, now)
@@ -206,10 +209,11 @@ class Scheduler:
             raise
 
     def _admit(self, pending: Pending, policy: QueuePolicy, now: float) -> None:
-        """Queue the request, or reject it at once: queue full, or a wait it cannot afford."""
-        wait = estimated_wait_s(
-            self.queue.rows, self.cost.fit(), self._devices(), self.max_batch_size
-        )
+        """Queue the request, or reject it at once: queue full, or a wait it cannot afford
+        (the rows served before it: with tenants, its place by its tenant's share)."""
+        p = pending
+        ahead = self.queue.rows_ahead(p.tenant, p.weight, p.rows, p.level)
+        wait = estimated_wait_s(ahead, self.cost.fit(), self._devices(), self.max_batch_size)
         max_wait_ms = self.settings.max_queue_wait_ms
         reason = rejection_reason(
             now=now,
@@ -223,16 +227,25 @@ class Scheduler:
                 Code.RESOURCE_EXHAUSTED,
                 f"model '{self.settings.name}' is overloaded: {reason}",
                 retry_after_s=retry_after_s(wait),
+                reason="overloaded",
             )
         try:
-            self.queue.admit(pending, policy)
+            evicted = self.queue.admit(pending, policy)
         except QueueFull as exc:
             self._rejected("queue_full")
             raise InferError(
                 Code.RESOURCE_EXHAUSTED,
                 f"model '{self.settings.name}': {exc}",
                 retry_after_s=retry_after_s(wait),
+                reason="queue_full",
             ) from None
+        if evicted is not None:  # a full level made room for a tenant below its share
+            self._rejected("evicted")
+            message = (
+                f"model '{self.settings.name}': tenant '{evicted.tenant}' is over its share of "
+                f"the full queue of priority level {evicted.level}"
+            )
+            fail(evicted, InferError(Code.RESOURCE_EXHAUSTED, message, reason="evicted"))
 
     # -- dispatch --------------------------------------------------------------------------
 
@@ -341,6 +354,7 @@ class Scheduler:
             Code.DEADLINE_EXCEEDED,
             f"request timed out after {waited_ms:.0f} ms in the queue of "
             f"model '{self.settings.name}'",
+            reason="timeout",
         )
 
     def _send(self, pod: Pod, batch: list[Pending], now: float, send_at: float) -> None:

@@ -22,6 +22,7 @@ from loadtest.commands import (
     receiver_bench,
     soak,
     stack,
+    tenants,
     trace,
 )
 from loadtest.commands.options import Subcommands
@@ -49,6 +50,7 @@ COMMANDS: dict[str, Command] = {
     "cold-starts": cold_starts,
     "trace": trace,
     "ab": ab,
+    "tenants": tenants,
     "ceiling": ceiling,
     "soak": soak,
     "receiver-bench": receiver_bench,

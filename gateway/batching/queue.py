@@ -1,8 +1,9 @@
-"""A model's request queues: one bounded FIFO per priority level, Triton's queue policy semantics.
+"""A model's request queues: one bounded queue per priority level, Triton's queue policy semantics.
 
-Pure: time is passed in. Level 1 is the highest priority. A request whose queue timeout passes
-is rejected (REJECT) or moved behind every other request (DELAY); its hard deadline (the
-caller's) always rejects it.
+Pure: time is passed in. Level 1 is the highest priority. Within a level, tenants share by
+weight (``gateway.batching.fair``); with one tenant a level is a FIFO. A request whose queue
+timeout passes is rejected (REJECT) or moved behind every other request (DELAY); its hard
+deadline (the caller's) always rejects it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.batching.fair import FairLevel
 from gateway.batching.queue_policy import QueuePolicy, TimeoutAction
 
 __all__ = ["BatchQueue", "Pending", "QueueFull"]
@@ -41,6 +43,12 @@ class Pending:
     cancelled: bool = False
     delayed: bool = False
     done: bool = field(default=False)
+    tenant: str = ""  # whose share of the level it is served from
+    weight: float = 1.0  # the tenant's weight
+    # Fair queuing's virtual tags (start, finish) and admission order, set on admission.
+    start: float = field(default=0.0, init=False, repr=False)
+    tag: float = field(default=0.0, init=False, repr=False)
+    seq: int = field(default=0, init=False, repr=False)
 
 
 def _expiry(p: Pending) -> float:
@@ -48,13 +56,15 @@ def _expiry(p: Pending) -> float:
 
 
 class BatchQueue:
-    """Priority levels of FIFO queues plus the delayed queue (DELAY requests past timeout)."""
+    """Priority levels of tenant-fair queues plus the delayed queue (DELAY requests past
+    timeout, FIFO)."""
 
     def __init__(self, levels: int) -> None:
-        self._levels: list[deque[Pending]] = [deque() for _ in range(max(1, levels))]
+        self._levels: list[FairLevel] = [FairLevel() for _ in range(max(1, levels))]
         self._delayed: deque[Pending] = deque()
         self.requests = 0
         self.rows = 0
+        self._seq = 0  # admission order, the tie-break between equal tags
         # The earliest expiry of a queued request; may be early (after a take), never late.
         self._soonest = math.inf
         self._cancelled = False  # a request was cancelled since the last expire()
@@ -64,28 +74,65 @@ class BatchQueue:
         return len(self._levels)
 
     def resize(self, levels: int) -> None:
-        """Change the number of levels, keeping every request (extra levels fold into the last)."""
+        """Change the number of levels, keeping every request (extra levels fold into the last);
+        requests keep their service order within a level and are tagged afresh."""
         levels = max(1, levels)
-        old = [p for q in self._levels for p in q]
-        self._levels = [deque() for _ in range(levels)]
+        old = [p for level in self._levels for p in level]
+        self._levels = [FairLevel() for _ in range(levels)]
         for p in old:
             p.level = min(p.level, levels)
-            self._levels[p.level - 1].append(p)
+            self._push(p)
 
     def level_sizes(self) -> list[tuple[int, int, int]]:
         """(level, requests, rows) per level; the delayed queue is reported as level 0."""
-        sizes = [(i + 1, len(q), sum(p.rows for p in q)) for i, q in enumerate(self._levels)]
+        sizes = [(i + 1, level.size, level.rows) for i, level in enumerate(self._levels)]
         return [(0, len(self._delayed), sum(p.rows for p in self._delayed)), *sizes]
 
-    def admit(self, pending: Pending, policy: QueuePolicy) -> None:
-        """Queue a request at its level, or raise QueueFull."""
-        queue = self._levels[pending.level - 1]
-        if policy.max_queue_size and len(queue) >= policy.max_queue_size:
-            raise QueueFull(pending.level, len(queue))
-        queue.append(pending)
+    def tenant_rows(self) -> dict[str, int]:
+        """Rows queued per tenant, every level and the delayed queue together."""
+        rows: dict[str, int] = {}
+        for level in self._levels:
+            for tenant, lane in level.lanes.items():
+                if lane.rows:
+                    rows[tenant] = rows.get(tenant, 0) + lane.rows
+        for p in self._delayed:
+            rows[p.tenant] = rows.get(p.tenant, 0) + p.rows
+        return rows
+
+    def rows_ahead(self, tenant: str, weight: float, rows: int, level: int) -> int:
+        """About the rows that would be served before a new request of ``tenant`` at
+        ``level``: every row above it and, as in ``rows`` with one tenant, the delayed queue's,
+        plus at its level its own rows and each other tenant's rows tagged before its own."""
+        index = min(max(1, level), self.levels) - 1
+        delayed = self.rows - sum(lv.rows for lv in self._levels)
+        above = sum(lv.rows for lv in self._levels[:index])
+        return delayed + above + self._levels[index].rows_before(tenant, weight, rows)
+
+    def _push(self, p: Pending) -> None:
+        self._seq += 1
+        p.seq = self._seq
+        self._levels[p.level - 1].push(p)
+
+    def admit(self, pending: Pending, policy: QueuePolicy) -> Pending | None:
+        """Queue a request at its level, or raise QueueFull.
+
+        A full level still takes a request of a tenant holding fewer than its weighted share
+        of max_queue_size: the newest request of the tenant most over its share is removed to
+        make room and returned, for the caller to answer (None: nothing to answer)."""
+        level = self._levels[pending.level - 1]
+        evicted: Pending | None = None
+        if policy.max_queue_size and level.size >= policy.max_queue_size:
+            evicted = level.evict_for(pending.tenant, pending.weight, policy.max_queue_size)
+            if evicted is None:
+                raise QueueFull(pending.level, level.size)
+            self._drop(evicted)
+            if evicted.cancelled:
+                evicted = None  # its caller has gone: nobody to answer
+        self._push(pending)
         self.requests += 1
         self.rows += pending.rows
         self._soonest = min(self._soonest, _expiry(pending))
+        return evicted
 
     def cancel(self, pending: Pending) -> None:
         """The caller went away: the request is skipped, and removed at the next expire()."""
@@ -93,11 +140,15 @@ class BatchQueue:
         self._cancelled = True
 
     def __iter__(self) -> Iterator[Pending]:
-        """Every live request in service order: levels high to low, then delayed."""
-        for queue in (*self._levels, self._delayed):
-            for p in queue:
+        """Every live request in service order: levels high to low (tenants merged by tag
+        within a level), then delayed."""
+        for level in self._levels:
+            for p in level:
                 if not p.cancelled:
                     yield p
+        for p in self._delayed:
+            if not p.cancelled:
+                yield p
 
     def _drop(self, p: Pending) -> None:
         self.requests -= 1
@@ -116,25 +167,33 @@ class BatchQueue:
         if now < self._soonest and not self._cancelled:
             return expired
         self._cancelled = False
-        for queue in (*self._levels, self._delayed):
-            keep: deque[Pending] = deque()
-            for p in queue:
+
+        def stays(p: Pending) -> bool:
+            return not p.cancelled and now < p.deadline and now < p.queue_deadline
+
+        for level in self._levels:
+            for p in level.filter(stays):
                 if p.cancelled:
                     self._drop(p)
-                elif now >= p.deadline or (
-                    now >= p.queue_deadline and p.action is TimeoutAction.REJECT
-                ):
+                elif now >= p.deadline or p.action is TimeoutAction.REJECT:
                     self._drop(p)
                     expired.append(p)
-                elif now >= p.queue_deadline and not p.delayed:
+                else:
                     p.delayed = True
                     self._delayed.append(p)
-                else:
-                    keep.append(p)
-            queue.clear()
-            queue.extend(keep)
+        keep: deque[Pending] = deque()
+        for p in self._delayed:
+            if p.cancelled:
+                self._drop(p)
+            elif now >= p.deadline:
+                self._drop(p)
+                expired.append(p)
+            else:
+                keep.append(p)
+        self._delayed = keep
+        queued = (p for level in self._levels for p in level.items())
         self._soonest = min(
-            (_expiry(p) for q in (*self._levels, self._delayed) for p in q), default=math.inf
+            (_expiry(p) for q in (queued, self._delayed) for p in q), default=math.inf
         )
         return expired
 
@@ -148,7 +207,8 @@ class BatchQueue:
 
     def peek(self, max_rows: int) -> list[Pending]:
         """The batch that would be formed now: the head, then requests with its key in
-        service order while they fit in ``max_rows`` (a request is never split)."""
+        service order while they fit in ``max_rows`` (a request is never split). Tenants mix
+        freely in a batch."""
         head = self.head()
         if head is None:
             return []
@@ -163,30 +223,39 @@ class BatchQueue:
         return batch
 
     def requeue(self, batch: list[Pending]) -> None:
-        """Put a batch that could not be sent back at the front of its levels, in order."""
+        """Put a batch that could not be sent back at the front of its levels (and of its
+        tenants' lanes, its tags kept), in order."""
         for p in reversed(batch):
             if p.cancelled:
                 continue
             p.done = False
-            (self._delayed if p.delayed else self._levels[p.level - 1]).appendleft(p)
+            if p.delayed:
+                self._delayed.appendleft(p)
+            else:
+                p.level = min(p.level, self.levels)
+                self._levels[p.level - 1].push_front(p)
             self.requests += 1
             self.rows += p.rows
             self._soonest = min(self._soonest, _expiry(p))
 
+    def _pop_front(self, p: Pending) -> bool:
+        if p.delayed:
+            if self._delayed and self._delayed[0] is p:
+                self._delayed.popleft()
+                return True
+            return False
+        return self._levels[p.level - 1].pop_front(p)
+
     def take(self, batch: list[Pending]) -> None:
-        """Remove a batch returned by peek()."""
-        if len(batch) == 1:  # the head alone (the common case at low load)
-            head = batch[0]
-            queue = self._delayed if head.delayed else self._levels[head.level - 1]
-            if queue and queue[0] is head:
-                queue.popleft()
-                self._drop(head)
-                return
-        chosen = {id(p) for p in batch}
-        for queue in (*self._levels, self._delayed):
-            if any(id(p) in chosen for p in queue):
-                keep = [p for p in queue if id(p) not in chosen]
-                queue.clear()
-                queue.extend(keep)
+        """Remove a batch returned by peek() (served: its levels' virtual time advances)."""
+        rest = [p for p in batch if not self._pop_front(p)]  # the cheap case: lane fronts
+        if rest:
+            chosen = {id(p) for p in rest}
+            if any(p.delayed for p in rest):
+                self._delayed = deque(p for p in self._delayed if id(p) not in chosen)
+            for index in {p.level - 1 for p in rest if not p.delayed}:
+                self._levels[index].take(
+                    [p for p in rest if not p.delayed and p.level - 1 == index]
+                )
         for p in batch:
             self._drop(p)

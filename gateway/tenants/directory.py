@@ -186,7 +186,9 @@ class TenantDirectory:
         it is served, so a refusal does not tell which models exist)."""
         if tenant.models is not None and model not in tenant.models:
             raise InferError(
-                Code.PERMISSION_DENIED, f"tenant '{tenant.name}' may not call model '{model}'"
+                Code.PERMISSION_DENIED,
+                f"tenant '{tenant.name}' may not call model '{model}'",
+                reason="forbidden",
             )
 
     def admit_rows(self, tenant: Tenant, rows: int) -> None:
@@ -209,11 +211,13 @@ class TenantDirectory:
                 Code.RESOURCE_EXHAUSTED,
                 f"tenant '{tenant.name}' may send at most {bucket.burst} rows at once (its "
                 f"quota is {quota}); this request has {rows}",
+                reason="quota",
             )
         raise InferError(
             Code.RESOURCE_EXHAUSTED,
             f"tenant '{tenant.name}' is over its quota of {quota}",
             retry_after_s=max(0.001, wait),
+            reason="quota",
         )
 
     def priority(self, tenant: Tenant, asked: int) -> int:

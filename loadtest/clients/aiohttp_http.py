@@ -29,6 +29,7 @@ class HttpClient(SampledClient):
         if header_length is not None:
             self._headers["Content-Type"] = "application/octet-stream"
             self._headers[HEADER_LENGTH] = str(header_length)
+        self._headers.update(spec.headers)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, force_close=False),
             timeout=aiohttp.ClientTimeout(total=spec.timeout_s),

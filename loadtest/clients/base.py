@@ -9,6 +9,7 @@ little as possible per request), raises ``InferError`` on any failure, and check
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -31,6 +32,7 @@ __all__ = [
 
 CLIENT_KINDS = ("http-json", "http-binary", "grpc", "grpc-stream")
 STANDARD_KINDS = ("http-json", "http-binary", "grpc")  # what the benchmarks run by default
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110 token)
 
 
 def is_grpc(kind: str) -> bool:
@@ -66,6 +68,8 @@ class ClientSpec:
 
     ``target`` is a base URL (``http://host:port``) for the HTTP kinds and ``host:port`` for gRPC.
     ``verify_every`` checks one answer in N (the first one always); 0 checks none.
+    ``headers`` go with every request: as HTTP headers, or as gRPC metadata (keys lower-cased,
+    as gRPC requires), e.g. ``(("Authorization", "Bearer KEY"),)``.
     """
 
     kind: str
@@ -73,12 +77,22 @@ class ClientSpec:
     payload: SimPayload = field(default_factory=SimPayload)
     verify_every: int = 16
     timeout_s: float = 30.0
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in CLIENT_KINDS:
             raise ValueError(f"unknown client kind '{self.kind}'; expected one of {CLIENT_KINDS}")
         if self.verify_every < 0:
             raise ValueError("verify_every must be >= 0")
+        for name, value in self.headers:
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not an HTTP token")
+            if any(c in value for c in "\r\n\0"):
+                raise ValueError(f"header {name!r} has a line break or NUL in its value")
+
+    def grpc_metadata(self) -> tuple[tuple[str, str], ...] | None:
+        """``headers`` as gRPC metadata (lower-case keys); None when there are none."""
+        return tuple((name.lower(), value) for name, value in self.headers) or None
 
 
 class Sampler:

@@ -45,6 +45,7 @@ class GrpcStreamClient(SampledClient):
         super().__init__(spec)
         self._body = encode_request(spec.payload.model, spec.payload.request()).SerializeToString()
         self._timeout = spec.timeout_s
+        self._metadata = spec.grpc_metadata()  # sent once, when a stream opens
         self._channel = grpc.aio.insecure_channel(spec.target, options=CHANNEL_OPTIONS)
         self._open = self._channel.stream_stream(MODEL_STREAM_INFER)  # bytes in, bytes out
         self._outbox: asyncio.Queue[bytes | None] | None = None
@@ -60,7 +61,7 @@ class GrpcStreamClient(SampledClient):
                 while (item := await outbox.get()) is not None:
                     yield item
 
-            call = self._open(requests())
+            call = self._open(requests(), metadata=self._metadata)
             self._outbox = outbox
             self._reader = asyncio.get_running_loop().create_task(self._read(call, outbox))
         return self._outbox

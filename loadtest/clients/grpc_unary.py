@@ -32,6 +32,7 @@ class GrpcClient(SampledClient):
         request = encode_request(spec.payload.model, spec.payload.request())
         self._body: bytes = request.SerializeToString()
         self._timeout = spec.timeout_s
+        self._metadata = spec.grpc_metadata()
         self._channel = grpc.aio.insecure_channel(spec.target, options=CHANNEL_OPTIONS)
         # No serializers: bytes go out as they are and come back unparsed.
         self._call = self._channel.unary_unary(MODEL_INFER)
@@ -39,7 +40,7 @@ class GrpcClient(SampledClient):
     async def infer(self) -> None:
         check = self._sampler.due()
         try:
-            raw = await self._call(self._body, timeout=self._timeout)
+            raw = await self._call(self._body, timeout=self._timeout, metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             raise InferError(f"grpc {exc.code().name}", str(exc.details())) from exc
         if check:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -30,8 +30,14 @@ _HEADER_LENGTH = HEADER_LENGTH.lower().encode()
 Done = Callable[[BaseException | None], None]
 
 
-def build_request(host: str, path: str, body: bytes, header_length: int | None) -> bytes:
-    """The whole POST, head and body, as sent on every call."""
+def build_request(
+    host: str,
+    path: str,
+    body: bytes,
+    header_length: int | None,
+    headers: Sequence[tuple[str, str]] = (),
+) -> bytes:
+    """The whole POST, head and body, as sent on every call; ``headers`` go after the rest."""
     content_type = "application/json" if header_length is None else "application/octet-stream"
     head = [
         f"POST {path} HTTP/1.1",
@@ -41,6 +47,7 @@ def build_request(host: str, path: str, body: bytes, header_length: int | None) 
     ]
     if header_length is not None:
         head.append(f"{HEADER_LENGTH}: {header_length}")
+    head += [f"{name}: {value}" for name, value in headers]
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
@@ -150,7 +157,8 @@ class RawHttpClient(SampledClient):
         payload = spec.payload
         body, header_length = encode_request(payload.request(binary_output=binary), binary)
         path = f"{url.path.rstrip('/')}/v2/models/{payload.model}/infer"
-        self._request = build_request(f"{self._host}:{self._port}", path, body, header_length)
+        host = f"{self._host}:{self._port}"
+        self._request = build_request(host, path, body, header_length, spec.headers)
         self._timeout = spec.timeout_s
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
