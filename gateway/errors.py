@@ -6,7 +6,7 @@ import enum
 
 import grpc
 
-__all__ = ["Code", "InferError"]
+__all__ = ["Code", "InferError", "as_infer_error"]
 
 
 class Code(enum.Enum):
@@ -87,3 +87,11 @@ class InferError(Exception):
 
     def __repr__(self) -> str:
         return f"InferError({self.code.name}, {self.message!r})"
+
+
+def as_infer_error(exc: Exception) -> InferError:
+    """``exc`` as the caller's error: an InferError as it is, anything else (input that does
+    not decode: a CodecError) INVALID_ARGUMENT with its message."""
+    if isinstance(exc, InferError):
+        return exc
+    return InferError(Code.INVALID_ARGUMENT, str(exc))

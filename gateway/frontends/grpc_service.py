@@ -21,7 +21,6 @@ from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos import v2_grpc
 from protos.heads import DecodeLimits
-from protos.tensors import CodecError
 
 __all__ = ["GrpcFrontend", "add_inference_service", "build_grpc_server", "server_options"]
 
@@ -54,12 +53,6 @@ async def _abort(
         context.set_trailing_metadata(trailing)
     await context.abort(exc.code.grpc_code, exc.message)
     raise AssertionError("unreachable")  # abort raises
-
-
-def _as_infer_error(exc: Exception) -> InferError:
-    if isinstance(exc, InferError):
-        return exc
-    return InferError(Code.INVALID_ARGUMENT, str(exc))
 
 
 class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
@@ -171,16 +164,11 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
             info.tenant = self._caller(context, "ModelInfer")
             request = v2_grpc.request_from_bytes(raw)
             reply = await self._infer(request, context.time_remaining(), info)
-        except (InferError, CodecError) as exc:
-            error = _as_infer_error(exc)
-            observer.end(info, error.code, error.message, error.reason)
+        except BaseException as exc:
+            error = observer.failed(info, exc)
+            if error is None:
+                raise
             await _abort(context, error, info.request_id)
-        except asyncio.CancelledError:
-            observer.end(info, Code.CANCELLED, "the client left")
-            raise
-        except Exception as exc:
-            observer.end(info, Code.INTERNAL, str(exc))
-            raise
         context.set_trailing_metadata(((_REQUEST_ID, info.request_id),))
         observer.end(info)
         return reply
@@ -205,16 +193,14 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         try:
             request = v2_grpc.request_from_bytes(raw)
             reply = await self._infer(request, context.time_remaining(), info)
-        except (InferError, CodecError) as exc:
-            error = _as_infer_error(exc)
-            observer.end(info, error.code, error.message, error.reason)
+        except BaseException as exc:
+            error = observer.failed(info, exc)
+            if error is None:
+                raise
             echo = pb.ModelInferResponse(
                 model_name=request.model_name, model_version=request.model_version, id=request.id
             )
             return pb.ModelStreamInferResponse(error_message=error.message, infer_response=echo)
-        except asyncio.CancelledError:
-            observer.end(info, Code.CANCELLED, "the stream ended")
-            raise
         observer.end(info)
         return pb.ModelStreamInferResponse(infer_response=reply)
 

@@ -5,11 +5,10 @@ Served by ``gateway.frontends.http_server`` (httptools), whose route table this 
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from gateway.core import Gateway
-from gateway.errors import Code, InferError
+from gateway.errors import Code, InferError, as_infer_error
 from gateway.frontends.http_limits import decimal
 from gateway.frontends.http_server import Request, Response, Router, json_response
 from gateway.frontends.http_types import Handler
@@ -43,14 +42,10 @@ def error_response(exc: InferError, request_id: str = "") -> Response:
     return json_response({"error": exc.message}, exc.code.http_status, headers)
 
 
-def _as_error(exc: InferError | CodecError) -> InferError:
-    return exc if isinstance(exc, InferError) else InferError(Code.INVALID_ARGUMENT, str(exc))
-
-
 def on_error(_: Request, exc: BaseException) -> Response | None:
     """Every failure as a JSON error with its status; bad input is never a 500."""
     if isinstance(exc, InferError | CodecError):
-        return error_response(_as_error(exc))
+        return error_response(as_infer_error(exc))
     return None
 
 
@@ -148,16 +143,11 @@ def build_router(gateway: Gateway) -> Router:
             info.model = request.params["model"]
             info.tenant = caller(gateway, request, _INFER)
             response = await answer(request, info)
-        except (InferError, CodecError) as exc:
-            error = _as_error(exc)
-            observer.end(info, error.code, error.message, error.reason)
+        except BaseException as exc:
+            error = observer.failed(info, exc)
+            if error is None:
+                raise
             return error_response(error, info.request_id)
-        except asyncio.CancelledError:
-            observer.end(info, Code.CANCELLED, "the client left")
-            raise
-        except Exception as exc:
-            observer.end(info, Code.INTERNAL, str(exc))
-            raise
         observer.end(info)
         return response
 

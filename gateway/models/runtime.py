@@ -258,7 +258,8 @@ class ModelRuntime:
         asked = body.parameters.get("priority", 0)
         if isinstance(asked, int) and not isinstance(asked, bool):
             level = asked or batching.default_priority_level or batching.priority_levels
-            body.parameters["priority"] = self.tenants.priority(tenant, level)
+            ceiling = self.tenants.priority(tenant, level)  # never past the model's lowest
+            body.parameters["priority"] = min(ceiling, max(level, batching.priority_levels))
 
     async def _wait_spec(self, deadline: float) -> ModelSpec:
         """Wait, up to the deadline, for a pod to describe the model; else UNAVAILABLE."""

@@ -7,15 +7,17 @@ gateway core and the scheduler fill in the ``RequestInfo``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
 
-from gateway.errors import Code
+from gateway.errors import Code, InferError, as_infer_error
 from gateway.observe.access_log import AccessLog, AccessSampler
 from gateway.observe.request import RequestInfo
 from gateway.observe.settings import AccessLogSettings
 from gateway.observe.tracing import Tracing
+from protos.tensors import CodecError
 
 __all__ = ["Ended", "RequestObserver"]
 
@@ -52,6 +54,20 @@ class RequestObserver:
                 span_name, traceparent, tracestate, attributes or {}, time.time_ns()
             )
         return info
+
+    def failed(self, info: RequestInfo, exc: BaseException) -> InferError | None:
+        """End a request that raised ``exc``: the InferError to answer it with (bad input
+        is INVALID_ARGUMENT), or None when ``exc`` is to go on up (cancelled: the caller
+        left; any other: a fault of the gateway's own, counted INTERNAL)."""
+        if isinstance(exc, InferError | CodecError):
+            error = as_infer_error(exc)
+            self.end(info, error.code, error.message, error.reason)
+            return error
+        if isinstance(exc, asyncio.CancelledError):
+            self.end(info, Code.CANCELLED, "the caller left")
+        else:
+            self.end(info, Code.INTERNAL, str(exc))
+        return None
 
     def end(
         self, info: RequestInfo, code: Code | None = None, message: str = "", reason: str = ""

@@ -1,7 +1,8 @@
 """One inference request as the logs and traces see it: its id and what happened to it.
 
 The request id is the caller's ``X-Request-Id`` (HTTP) or ``x-request-id`` (gRPC metadata)
-when one came, else the v2 ``id`` of the request body, else one made here (16 hex digits);
+when one came, else the v2 ``id`` of the request body when it could be a header's value (1 to
+200 visible ASCII characters), else one made here (16 hex digits);
 the answer carries it back in the same header or metadata. The scheduler fills in where the
 request went (its time in the queue, its batch, its pod), so the access log and the trace can
 say so.
@@ -68,8 +69,8 @@ class RequestInfo:
         """The header's id, else the body's, else one made once for this request."""
         if self.given_id:
             return self.given_id
-        if self.body_id:
-            return self.body_id
+        if self.body_id and _ID.fullmatch(self.body_id) is not None:
+            return self.body_id  # one that can go in a header (else it stays in the body only)
         if not self._made_id:
             self._made_id = new_id()
         return self._made_id
