@@ -10,6 +10,12 @@ PERF_ANALYZER := $(VENV)/lib/perf_analyzer/perf_analyzer.bin
 # Debian's chromium, which the status page's browser test drives headless through playwright
 # (`playwright install` cannot download a browser here); that test skips without it.
 CHROMIUM_STAMP := $(VENV)/.chromium
+# A real Triton for tests/compat/test_triton.py: the nvidia-pytriton wheel bundles tritonserver
+# and its Python backend (CPU-only here). Its own venv, from the same interpreter as $(VENV):
+# pytriton needs numpy < 2 and tritonclient ~= 2.50, which clash with the project's pins.
+# Not fatal: when the install fails the Triton tests skip (loadtest/stack/triton.py).
+TRITON_VENV := .venv-triton
+TRITON_STAMP := $(TRITON_VENV)/.installed
 SHARED_TOOLS ?= ../shared/tools
 
 .PHONY: install run test test-unit test-compat fuzz lint bench protos clean
@@ -34,19 +40,25 @@ $(CHROMIUM_STAMP): | $(STAMP)
 	fi
 	touch $@
 
+$(TRITON_STAMP): | $(STAMP)
+	@{ test -x $(TRITON_VENV)/bin/python || $(PY) -m venv $(TRITON_VENV); } && \
+	  $(TRITON_VENV)/bin/python -m pip install -q 'nvidia-pytriton==0.7.0' 'numpy<2' || \
+	  echo "WARNING: nvidia-pytriton could not be installed; the Triton tests will skip" >&2
+	mkdir -p $(TRITON_VENV) && touch $@
+
 run: $(STAMP)
 	$(VENV)/bin/loadtest stack
 
 # Two pytest runs: tests/compat drives the system with tritonclient, whose protobuf
 # registrations clash with the project's own in one process (see tests/compat/README.md).
-test: $(STAMP) $(PERF_ANALYZER) $(CHROMIUM_STAMP)
+test: $(STAMP) $(PERF_ANALYZER) $(CHROMIUM_STAMP) $(TRITON_STAMP)
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q -p no:cacheprovider tests/compat
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-test-compat: $(STAMP) $(PERF_ANALYZER)
+test-compat: $(STAMP) $(PERF_ANALYZER) $(TRITON_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/compat
 
 # The property-based tests of tests/fuzz (in `make test` too, derandomized, about a minute) with
@@ -69,4 +81,4 @@ protos: $(STAMP)
 	  protos/externalscaler.proto
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(TRITON_VENV) build *.egg-info
