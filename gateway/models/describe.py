@@ -35,17 +35,23 @@ async def describe_pod(pod: Pod, name: str, settings: ModelSettings) -> ModelSpe
 
 
 def signature_text(spec: ModelSpec) -> str:
-    """A spec's signature for a log line: max_batch_size, inputs and outputs."""
+    """A spec's signature for a log line: max_batch_size, inputs and outputs (and whether the
+    model is stateful or decoupled: the gateway refuses its requests)."""
     if not spec.described:
         return f"max_batch_size {spec.max_batch_size}, no declared signature"
 
     def side(tensors: dict[str, TensorSpec]) -> str:
         return ", ".join(f"{t.name} {t.datatype} {spec.shape_of(t)}" for t in tensors.values())
 
-    return (
+    text = (
         f"max_batch_size {spec.max_batch_size}, inputs [{side(spec.inputs)}], "
         f"outputs [{side(spec.outputs)}]"
     )
+    if spec.stateful:
+        text += ", stateful"
+    if spec.decoupled:
+        text += ", decoupled"
+    return text
 
 
 class Descriptions:

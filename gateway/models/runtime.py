@@ -25,6 +25,7 @@ from gateway.scheduler import Scheduler
 from gateway.stats import ModelStats
 from gateway.tasks import cancel_and_wait
 from gateway.tenants.directory import Tenant, TenantDirectory
+from protos import model_config_pb2 as mc
 from protos.heads import DecodeLimits, RequestHead
 from protos.infer import InferRequestBody, InferResponseBody
 
@@ -34,10 +35,22 @@ log = logging.getLogger(__name__)
 DEFAULT_SLOTS = 2
 
 
+def _group_instances(group: Any) -> int:
+    """Instances of one instance group, as Triton counts them: ``count`` on each GPU listed
+    (a KIND_GPU group, or KIND_AUTO with GPUs listed), else ``count``; none for a passive
+    group (loaded, but Triton schedules nothing on it). A KIND_GPU group without ``gpus`` means
+    ``count`` on every GPU the pod sees, a number its config does not tell: Triton lists them
+    in the config it serves, so only other runtimes leave it out, and ``count`` is taken."""
+    if group.count <= 0 or group.passive:
+        return 0
+    on_gpus = group.kind in (mc.ModelInstanceGroup.KIND_GPU, mc.ModelInstanceGroup.KIND_AUTO)
+    return int(group.count) * (len(group.gpus) if on_gpus and group.gpus else 1)
+
+
 def _reported_devices(pod_config: Any) -> int:
     if pod_config is None:
         return 0
-    return int(sum(g.count for g in pod_config.instance_group if g.count > 0))
+    return sum(_group_instances(g) for g in pod_config.instance_group)
 
 
 def pod_slots(settings: ModelSettings, pod_config: Any) -> int:

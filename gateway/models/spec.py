@@ -63,6 +63,11 @@ def _bad(message: str) -> InferError:
     return InferError(Code.INVALID_ARGUMENT, message)
 
 
+# The pod's scheduling choices the gateway's dynamic_batching never replaces in the config it
+# serves: a stateful model's (not batched here) and an ensemble's steps (a oneof holds one).
+_POD_SCHEDULING = ("sequence_batching", "ensemble_scheduling")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A model as the gateway serves it; immutable, replaced when the pods report a new one."""
@@ -75,6 +80,8 @@ class ModelSpec:
     versions: tuple[str, ...] = ()
     pod_config: Any = field(default=None, compare=False)  # the pod's ModelConfig, if it had one
     described: bool = True  # False: the pod declares no signature; names and types pass through
+    stateful: bool = False  # its config has sequence_batching: requests carry a sequence's state
+    decoupled: bool = False  # model_transaction_policy.decoupled: 0..n responses per request
 
     @classmethod
     def from_config(
@@ -104,6 +111,8 @@ class ModelSpec:
             },
             versions=versions or ("1",),
             pod_config=config,
+            stateful=config.WhichOneof("scheduling_choice") == "sequence_batching",
+            decoupled=config.model_transaction_policy.decoupled,
         )
 
     @classmethod
@@ -151,8 +160,12 @@ class ModelSpec:
         return msg
 
     def config(self, batching: Any = None) -> Any:
-        """This model as a Triton ModelConfig (the pod's, renamed, or one built from metadata),
-        with ``batching`` (DynamicBatchingSettings: the gateway's) as its dynamic_batching."""
+        """This model as a Triton ModelConfig: the pod's, every field kept, renamed, with the
+        max_batch_size in force and ``batching`` (DynamicBatchingSettings: the gateway's) as
+        its dynamic_batching (the pod's own batcher is not what a request meets); a pod's
+        sequence_batching or ensemble_scheduling stays (see _POD_SCHEDULING), and so does a
+        decoupled model's batching (the gateway refuses its requests). Without a pod config,
+        one built from the metadata."""
         out = mc.ModelConfig()
         if self.pod_config is not None:
             out.CopyFrom(self.pod_config)
@@ -164,6 +177,8 @@ class ModelSpec:
                 out.output.add(name=t.name, data_type=config_type(t.datatype), dims=t.dims)
         out.name = self.name
         out.max_batch_size = self.max_batch_size
+        if self.decoupled or out.WhichOneof("scheduling_choice") in _POD_SCHEDULING:
+            return out
         out.ClearField("dynamic_batching")
         if batching is not None:
             _fill_batching(out.dynamic_batching, batching)
@@ -171,6 +186,7 @@ class ModelSpec:
 
     def validate(self, request: SignedRequest) -> int:
         """Check a request against the model; return its row count (1 without batching)."""
+        self._check_served()
         if not self.described:
             return self._validate_undescribed(request)
         rows = -1
@@ -209,6 +225,25 @@ class ModelSpec:
                     f"{sorted(self.outputs)}"
                 )
         return max(rows, 1) if self.max_batch_size > 0 else 1
+
+    def _check_served(self) -> None:
+        """Refuse every request of a model the gateway cannot serve: a stateful one (a
+        sequence's requests would need one pod, alone, in order; batched across pods they mix
+        sequences, and the gateway does not forward sequence parameters) and a decoupled one
+        (the gateway relays one response per request). Sequence parameters to any other model
+        pass, as Triton takes them (and, like the other request parameters, are not sent on)."""
+        if self.stateful:
+            raise _bad(
+                f"model '{self.name}' is stateful (sequence_batching): stateful models are not "
+                "served through the gateway yet: send to the pod directly"
+            )
+        if self.decoupled:
+            raise InferError(
+                Code.UNIMPLEMENTED,
+                f"model '{self.name}' has a decoupled transaction policy (0 or more responses "
+                "per request): decoupled models are not served through the gateway yet: send "
+                "to the pod directly (on ModelStreamInfer)",
+            )
 
     def _validate_undescribed(self, request: SignedRequest) -> int:
         """A model without a signature: only unique names and, when it batches, a batch

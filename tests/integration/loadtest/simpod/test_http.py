@@ -58,7 +58,17 @@ async def test_http_config_is_protobuf_json(pod: PodProc, http: aiohttp.ClientSe
     assert doc["input"][0]["dims"] == [16]  # int64 as numbers
     assert doc["output"][0]["dims"] == [16]
     assert doc["dynamic_batching"]["max_queue_delay_microseconds"] == 0
-    assert doc["instance_group"] == [{"name": "sim", "count": 2, "kind": "KIND_GPU", "gpus": []}]
+    (group,) = doc["instance_group"]  # every field of Triton's ModelInstanceGroup printed
+    assert group == {
+        "name": "sim",
+        "count": 2,
+        "kind": "KIND_GPU",
+        "gpus": [],
+        "secondary_devices": [],
+        "profile": [],
+        "passive": False,
+        "host_policy": "",
+    }
 
 
 async def test_http_json_infer(pod: PodProc, http: aiohttp.ClientSession) -> None:
