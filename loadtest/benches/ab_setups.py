@@ -17,17 +17,28 @@ gives). Self-started sides with the same pod options share their pods, so ``--a 
 gateway`` compares one pod direct and through a gateway in front of that very pod, ``--a gateway
 --b gateway:gateways=2`` one gateway with two replicas in front of the same pod, and ``--a
 gateway --b gateway:trace=1`` tracing off and on.
+
+A real Triton (``stack.triton``, one per run, serving the repository's ``sim`` and
+``sim_batched``): ``triton`` sends to its ``sim`` directly (Triton's batcher off),
+``triton:batched`` to ``sim_batched`` (Triton's own dynamic batcher), and ``gateway:triton``
+puts the gateway in front of its ``sim`` instead of simulated pods (``--a gateway:triton --b
+triton:batched``: the gateway's batching against Triton's). The device is the repository's: no
+``F``, ``c``, ``max-batch`` or ``pods`` with Triton.
 """
 
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from loadtest.benches.ab import Side
 from loadtest.benches.goodput import GoodputConfig, gateway_model
+from loadtest.benches.goodput_triton import bench_repository
 from loadtest.clients.base import ClientSpec, is_grpc
 from loadtest.clients.payload import SimPayload
 from loadtest.probes.cpu import CpuSource, PidCpu
@@ -36,19 +47,21 @@ from loadtest.stack.otlp_sink import OtlpSink
 from loadtest.stack.otlp_thread import SinkThread
 from loadtest.stack.procs import PodProc, running, start_pod
 from loadtest.stack.simpod_args import SimPod
+from loadtest.stack.triton import TritonProc, start_triton
 
 __all__ = ["Setup", "Target", "gateway_extra", "launched", "parse_pids", "parse_setup"]
 
-SELF_STARTED = ("pod", "gateway")
+SELF_STARTED = ("pod", "gateway", "triton")
 EXPORT_DELAY_MS = 1000  # a traced side's gateways send their spans this often
-GatewayKey = tuple[SimPod, int, bool, int, float | None]  # pod, pods, batching, gateways, trace
+# pod, pods, batching, gateways, trace, in front of Triton
+GatewayKey = tuple[SimPod, int, bool, int, float | None, bool]
 
 
 @dataclass(frozen=True, slots=True)
 class Setup:
     """One side's target, parsed: ``kind`` is ``url``, ``pod`` or ``gateway``."""
 
-    kind: str
+    kind: str  # url, pod, gateway or triton
     text: str
     address: str = ""  # url: http://host:port, or host:port for gRPC
     pod: SimPod = field(default_factory=SimPod)
@@ -56,11 +69,24 @@ class Setup:
     batching: bool = True
     gateways: int = 1  # gateway: replicas in front of the same pods
     trace: float | None = None  # gateway: tracing on, this share of requests sampled
+    triton: bool = False  # gateway: in front of a real Triton (kind triton: always)
+    model: str = "sim"  # the model sent to (triton:batched: Triton's batcher's)
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the side needs simulated pods."""
+        return self.kind in ("pod", "gateway") and not self.triton
 
 
 def _option(setup: Setup, option: str) -> Setup:
     name, _, value = option.partition("=")
     try:
+        if option == "triton" and setup.kind == "gateway":
+            return replace(setup, triton=True)
+        if option == "batched" and setup.kind == "triton":
+            return replace(setup, model="sim_batched")
+        if setup.triton and name in ("pods", "F", "c", "max-batch"):
+            raise ValueError(option)  # Triton's device is its model repository's
         if option in ("batch", "nobatch") and setup.kind == "gateway":
             return replace(setup, batching=option == "batch")
         if name == "pods" and value and setup.kind == "gateway" and int(value) >= 1:
@@ -86,7 +112,7 @@ def parse_setup(text: str, pod: SimPod | None = None, gateways: int = 1) -> Setu
     text = text.strip()
     kind, _, options = text.partition(":")
     if kind in SELF_STARTED:
-        setup = Setup(kind, text, pod=pod or SimPod())
+        setup = Setup(kind, text, pod=pod or SimPod(), triton=kind == "triton")
         if kind == "gateway":
             setup = replace(setup, gateways=gateways)
         for option in (o.strip() for o in options.split(",") if o.strip()):
@@ -96,7 +122,8 @@ def parse_setup(text: str, pod: SimPod | None = None, gateways: int = 1) -> Setu
     host, _, port = address.removeprefix("http://").rpartition(":")
     if not host or not port.isdigit() or "/" in host:
         raise ValueError(
-            f"expected http://HOST:PORT, HOST:PORT, pod[:options] or gateway[:options]; "
+            "expected http://HOST:PORT, HOST:PORT, pod[:options], gateway[:options] or "
+            f"triton[:batched]; "
             f"got {text!r}"
         )
     return Setup("url", text, address=address)
@@ -126,6 +153,7 @@ class Target:
     grpc_addresses: tuple[str, ...] = ()
     watched: Mapping[str, CpuSource] = field(default_factory=dict)
     sink: OtlpSink | None = None
+    model: str | None = None  # the model sent to, when not the payload's
 
     def addresses(self, kind: str) -> tuple[str, ...]:
         addresses = self.grpc_addresses if is_grpc(kind) else self.http_urls
@@ -144,6 +172,7 @@ class Target:
         label: str | None = None,
     ) -> Side:
         first, *more = self.addresses(kind)
+        payload = payload if self.model is None else replace(payload, model=self.model)
         spec = ClientSpec(kind, first, payload, verify_every=verify_every, timeout_s=timeout_s)
         return Side(label or self.label, spec, self.watched, tuple(more))
 
@@ -177,6 +206,20 @@ def gateway_extra(setup: Setup, otlp_endpoint: str | None) -> dict[str, Any]:
     return {"tracing": tracing}
 
 
+def _triton(stack: contextlib.ExitStack) -> TritonProc:
+    """One Triton serving the repository's ``sim`` and ``sim_batched``, stopped on exit."""
+    repository = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ab-triton-")))
+    triton = start_triton(bench_repository(repository), stdout=subprocess.DEVNULL)
+    stack.enter_context(running(triton))
+    return triton
+
+
+def _triton_target(setup: Setup, triton: TritonProc) -> Target:
+    watched: dict[str, CpuSource] = {"triton": triton}
+    addresses = ((triton.http_url,), (triton.grpc_address,))
+    return Target(setup.text, *addresses, watched, model=setup.model)
+
+
 @contextlib.contextmanager
 def launched(
     setups: Sequence[Setup],
@@ -185,9 +228,10 @@ def launched(
     pids: Sequence[Mapping[str, CpuSource]] = (),
 ) -> Iterator[list[Target]]:
     """Start what ``setups`` need (pods shared between setups with the same pod options, one
-    gateway, or set of replicas, per distinct config, and a loopback OTLP collector for each
-    traced one) and yield a ``Target`` per setup; stop them all on exit, the collectors last,
-    so that the spans the gateways send as they stop are counted.
+    gateway, or set of replicas, per distinct config, a loopback OTLP collector for each
+    traced one, and one Triton for the sides that need it) and yield a ``Target`` per setup;
+    stop them all on exit, the collectors last, so that the spans the gateways send as they stop
+    are counted.
 
     ``pids[i]``: the processes under test of setup i when it is a running server.
     """
@@ -195,10 +239,11 @@ def launched(
     with contextlib.ExitStack() as stack:
         pod_count: dict[SimPod, int] = {}
         for s in setups:
-            if s.kind in SELF_STARTED:
+            if s.simulated:
                 pod_count[s.pod] = max(pod_count.get(s.pod, 0), s.pods)
         traced = any(s.trace is not None for s in setups)
         sinks = stack.enter_context(SinkThread()) if traced else None  # stopped last
+        triton = _triton(stack) if any(s.triton for s in setups) else None
         pods: dict[SimPod, list[PodProc]] = {}
         for params, n in pod_count.items():
             pods[params] = []
@@ -213,15 +258,21 @@ def launched(
             if s.kind == "url":
                 targets.append(_url_target(s, pids[i] if i < len(pids) else {}))
                 continue
-            mine = pods[s.pod][: s.pods]
+            if s.kind == "triton":
+                assert triton is not None
+                targets.append(_triton_target(s, triton))
+                continue
+            mine = [] if s.triton else pods[s.pod][: s.pods]
             if s.kind == "pod":
                 p = mine[0]
                 targets.append(Target(s.text, (p.http_url,), (p.grpc_address,), _pod_names(mine)))
                 continue
-            key = (s.pod, s.pods, s.batching, s.gateways, s.trace)
+            key = (s.pod, s.pods, s.batching, s.gateways, s.trace, s.triton)
             if key not in gateways:
                 mode = "batching" if s.batching else "none"
                 endpoints = [p.grpc_address for p in mine]
+                if s.triton and triton is not None:
+                    endpoints = [triton.grpc_address]
                 model = gateway_model(model_config, mode, endpoints)
                 if sinks is not None and s.trace is not None:
                     collectors[key] = sinks.sink()
@@ -231,6 +282,8 @@ def launched(
                 stack.callback(gateways[key].stop)
             gw = gateways[key]
             watched: dict[str, CpuSource] = {**gw.named(), **_pod_names(mine)}
+            if s.triton and triton is not None:
+                watched["triton"] = triton
             http, grpc = gw.addresses("http-json"), gw.addresses("grpc")
             targets.append(Target(s.text, http, grpc, watched, collectors.get(key)))
         yield targets

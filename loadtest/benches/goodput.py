@@ -8,7 +8,8 @@ started for each pod count, replica count and gateway config: WITH batching
 offered loads (fractions of the pods' physical limit) and then bisects (``goodput_sweep``).
 Every step reads the gateways' and pods' CPU, and each gateway's batch sizes and fitted batch
 cost over its window (``gateways_probe``). The goodput is the most rows/s a passing step served.
-It prints every step, then one table side by side, and writes JSON.
+It prints every step, then one table side by side, and writes JSON. ``runtime="triton"``
+puts a real Triton in the pods' place instead (``goodput_triton``).
 """
 
 from __future__ import annotations
@@ -46,17 +47,21 @@ from loadtest.stack.spread import run_open_loop_spread, spread_processes, spread
 
 __all__ = [
     "MODES",
+    "RUNTIMES",
     "GoodputConfig",
     "Sweep",
+    "SweepTarget",
     "gateway_model",
     "goodput_doc",
     "median_sweep",
     "run_goodput",
+    "run_sweep",
 ]
 
 DEFAULT_JSON = Path("reports/bench-goodput.json")
 _SETTLE_S = 0.5  # between steps
 _IDLE_WAIT_S = 60.0  # at most, for the gateway to answer what an overloaded step left queued
+RUNTIMES = ("simpod", "triton")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,7 @@ class GoodputConfig:
     lag_limit_us: int = DEFAULT_LAG_LIMIT_US
     seed: int = 1
     json_path: Path = DEFAULT_JSON
+    runtime: str = "simpod"  # what serves the model: simulated pods, or a real Triton
     # A running server instead of started pods and gateways: its address (as the protocol
     # wants it), the rows/s the grid's fractions are of, its gateway metrics and processes.
     target: str | None = None
@@ -101,6 +107,10 @@ class GoodputConfig:
             raise ValueError(f"gateways must be counts >= 1, got {self.gateways}")
         if self.target is not None and self.gateways != (1,):
             raise ValueError("a target is one running server: gateways are started without one")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        if self.target is not None and self.runtime != "simpod":
+            raise ValueError("a target is a running server: the runtime is started without one")
 
     def generator_processes(self, rate: float, gateways: int = 1) -> int:
         """Generator processes for ``rate`` req/s spread over ``gateways`` replicas: as few as
@@ -130,6 +140,15 @@ class SweepTarget:
     procs: dict[str, CpuSource]
     gone: Callable[[], str | None] = lambda: None
     gateway_names: tuple[str, ...] = ("gateway",)
+    model: str = "sim"  # the model the load is sent to
+
+    def probe(self) -> GatewaysProbe:
+        """What a step reads over its window: CPU and the gateways' figures."""
+        return GatewaysProbe(self.procs, self.metrics, self.model)
+
+    def wait_idle(self, timeout_s: float) -> float:
+        """Wait (bounded) until what a step left queued is answered; the seconds waited."""
+        return wait_all_idle(self.metrics, self.model, timeout_s)
 
     def addresses(self, protocol: str) -> tuple[str, ...]:
         return self.grpc_addresses if is_grpc(protocol) else self.http_urls
@@ -177,7 +196,7 @@ def _step(config: GoodputConfig, sweep: Sweep, target: SweepTarget, fraction: fl
     spec = ClientSpec(
         config.protocol,
         addresses[0],
-        SimPayload(rows=config.rows),
+        SimPayload(model=target.model, rows=config.rows),
         verify_every=config.verify_every,
         timeout_s=config.timeout_s,
     )
@@ -190,7 +209,7 @@ def _step(config: GoodputConfig, sweep: Sweep, target: SweepTarget, fraction: fl
         lag_limit_us=config.lag_limit_us,
         drain_s=config.timeout_s + 1.0,
     )
-    probe = GatewaysProbe(target.procs, target.metrics)
+    probe = target.probe()
     result = run_open_loop_spread(spread_specs(spec, addresses), load, probe)
     gone = target.gone()
     if gone is not None:
@@ -244,14 +263,15 @@ def _to_step(
 
 
 def _settle(target: SweepTarget) -> None:
-    """Let the gateways answer what a step left queued, then pause before the next."""
-    waited = wait_all_idle(target.metrics, "sim", _IDLE_WAIT_S)
+    """Let the target answer what a step left queued, then pause before the next."""
+    waited = target.wait_idle(_IDLE_WAIT_S)
     if waited > 1.0:
-        print(f"  (waited {waited:.1f} s for the gateway's backlog to clear)", flush=True)
+        print(f"  (waited {waited:.1f} s for the step's backlog to clear)", flush=True)
     time.sleep(_SETTLE_S)
 
 
-def _sweep(config: GoodputConfig, sweep: Sweep, target: SweepTarget) -> None:
+def run_sweep(config: GoodputConfig, sweep: Sweep, target: SweepTarget) -> None:
+    """Climb the grid, then bisect, against ``target``; set ``sweep``'s goodput."""
     tried: list[tuple[float, bool]] = []
     while True:
         fraction = next_fraction(
@@ -273,6 +293,10 @@ def _sweep(config: GoodputConfig, sweep: Sweep, target: SweepTarget) -> None:
 
 def run_goodput(config: GoodputConfig) -> list[Sweep]:
     """Run every sweep, print the steps and the side-by-side table, write the JSON report."""
+    if config.runtime == "triton":
+        from loadtest.benches.goodput_triton import run_triton_goodput
+
+        return run_triton_goodput(config)
     started = time.time()
     sweeps: list[Sweep] = []
     if config.target is not None:
@@ -280,7 +304,7 @@ def run_goodput(config: GoodputConfig) -> list[Sweep]:
         for run in range(config.repeats):
             sweep = Sweep(0, "target", config.target_limit_rows_s, run=run)
             sweeps.append(sweep)
-            _sweep(config, sweep, SweepTarget.running(config))
+            run_sweep(config, sweep, SweepTarget.running(config))
         _report(config, sweeps, started)
         return sweeps
     for n in config.pods:
@@ -295,7 +319,7 @@ def run_goodput(config: GoodputConfig) -> list[Sweep]:
                     for run in range(config.repeats):
                         sweep = Sweep(n, mode, config.limit(n), run=run, gateways=g)
                         sweeps.append(sweep)
-                        _sweep(config, sweep, SweepTarget.started(gateways, pods))
+                        run_sweep(config, sweep, SweepTarget.started(gateways, pods))
                 finally:
                     gateways.stop()
         finally:

@@ -23,7 +23,7 @@ from loadtest.results.report import fmt_rate, fmt_us, machine_note, print_table
 if TYPE_CHECKING:
     from loadtest.benches.goodput import GoodputConfig
 
-__all__ = ["print_steps", "print_summary", "step_line"]
+__all__ = ["print_steps", "print_summary", "processes_note", "step_line"]
 
 
 def _num(value: float | None, digits: int = 0) -> str:
@@ -46,6 +46,10 @@ def _fitted_f(step: Step) -> str:
     return _each(step, lambda g: g.fitted_fixed_ms, 1)
 
 
+def _fitted_c(step: Step) -> str:
+    return _each(step, lambda g: g.fitted_per_row_ms, 3)
+
+
 def _replicas(step: Step) -> str:
     """With several replicas: what each received and its mean batch."""
     if len(step.per_gateway) < 2:
@@ -55,7 +59,7 @@ def _replicas(step: Step) -> str:
 
 
 def _setup(sweep: Sweep) -> str:
-    return f"{sweep.pods} pod(s) {sweep.gateways} gw {sweep.mode}"
+    return sweep.label or f"{sweep.pods} pod(s) {sweep.gateways} gw {sweep.mode}"
 
 
 def step_line(sweep: Sweep, step: Step, verdict: Verdict) -> str:
@@ -66,6 +70,7 @@ def step_line(sweep: Sweep, step: Step, verdict: Verdict) -> str:
         f"p99 {fmt_us(step.p99_us):>8}  errors {_errors(step)}  batch "
         f"{_num(step.mean_batch_rows, 1)}  gw {_num(step.gateway_cpu_us_per_req)} µs/req  "
         f"lag p99 {fmt_us(step.generator_lag_p99_us)}  fitted F {_fitted_f(step)} ms"
+        f" c {_fitted_c(step)} ms/row"
         f"{_replicas(step)}  {'PASS' if verdict.passed else 'fail: ' + verdict.reason}"
     )
 
@@ -79,7 +84,7 @@ STEP_COLUMNS = [
     "errors",
     "mean\nbatch",
     "gateway\nCPU-µs/req",
-    "fitted F ms\n(each gateway)",
+    "fitted F ms;\nc ms/row (each gw)",
     "generator\nlag p99",
     "generator\nCPU-µs/req",
     "valid",
@@ -102,7 +107,7 @@ def print_steps(sweeps: list[Sweep], config: GoodputConfig) -> None:
                     _errors(step),
                     _num(step.mean_batch_rows, 1),
                     _num(step.gateway_cpu_us_per_req),
-                    _fitted_f(step),
+                    f"{_fitted_f(step)}; {_fitted_c(step)}",
                     fmt_us(step.generator_lag_p99_us),
                     _num(step.generator_cpu_us_per_req),
                     "yes" if step.valid else "NO",
@@ -154,7 +159,8 @@ def _pair(a: Step | None, b: Step | None, what: str) -> str:
     return f"{one(a)} / {one(b)}"
 
 
-def _processes(config: GoodputConfig) -> str:
+def processes_note(config: GoodputConfig) -> str:
+    """How many generator processes sent the load."""
     if config.processes is not None:
         return f"{config.processes} generator process(es)"
     return f"a generator process per {fmt_rate(config.rate_per_process)} req/s offered"
@@ -177,7 +183,7 @@ def _print_target_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
         f"Goodput: the most rows/s served by a step with p99 ≤ {config.slo_ms:g} ms, errors ≤ "
         f"{100 * config.error_tolerance:g}% and a generator that kept its schedule. "
         f"Open-loop Poisson arrivals, {config.rows} row(s) per request over {config.protocol}, "
-        f"{_processes(config)}; CPU only of the processes given with --pid, batch sizes only "
+        f"{processes_note(config)}; CPU only of the processes given with --pid, batch sizes only "
         "with --metrics.",
         machine_note(),
     ]
@@ -188,7 +194,7 @@ def print_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
     if config.target is not None:
         _print_target_summary(sweeps, config)
         return
-    rows = []
+    rows, fits = [], []
     for pods, gateways in dict.fromkeys((s.pods, s.gateways) for s in sweeps):
         runs = {
             m: [s for s in sweeps if (s.pods, s.gateways, s.mode) == (pods, gateways, m)]
@@ -212,11 +218,13 @@ def print_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
                 _pair(gw, gn, "fit"),
             ]
         )
+        if gw is not None and gw.per_gateway:
+            fits.append(f"{pods} pod(s) {gateways} gw {_fitted_f(gw)} + {_fitted_c(gw)}")
     notes = [
         f"Goodput: the most rows/s served by a step with p99 ≤ {config.slo_ms:g} ms, errors ≤ "
         f"{100 * config.error_tolerance:g}% and a generator that kept its schedule (lag p99 ≤ "
         f"{config.lag_limit_us / 1000:g} ms). Open-loop Poisson arrivals, {config.rows} row(s) per "
-        f"request over {config.protocol}, {_processes(config)}, "
+        f"request over {config.protocol}, {processes_note(config)}, "
         f"{config.duration_s:g} s per step after {config.warmup_s:g} s warm-up; latency from "
         "each request's scheduled send time.",
         f"Pods: {config.fixed_ms:g} ms + {config.per_row_ms:g} ms/row per batch, max batch "
@@ -233,4 +241,10 @@ def print_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
         ),
         machine_note(),
     ]
+    if fits:
+        notes.insert(
+            -1,
+            f"Fitted cost at the goodput step WITH batching, F ms + c ms/row of each gateway "
+            f"(the pods': {config.fixed_ms:g} + {config.per_row_ms:g}): {'; '.join(fits)}.",
+        )
     print_table("Goodput at the p99 SLO vs the pods' physical limit", SUMMARY_COLUMNS, rows, notes)

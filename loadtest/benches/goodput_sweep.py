@@ -166,6 +166,7 @@ class Sweep:
     goodput: Step | None = None
     run: int = 0  # which of the config's repeats
     gateways: int = 1  # gateway replicas in front of the pods, the load spread over them
+    label: str = ""  # how reports name the setup ("": pods, gateways and mode)
 
 
 def median_sweep(sweeps: list[Sweep]) -> Sweep:

@@ -44,9 +44,12 @@ def add_parser(sub: options.Subcommands) -> None:
         description="Targets: http://HOST:PORT, HOST:PORT (gRPC), or started here: pod[:opts], "
         "gateway[:opts] with opts batch, nobatch, pods=N, gateways=N, F=MS, c=MS, max-batch=N, "
         "trace=RATIO (gateway: tracing on, 0 <= RATIO <= 1 of requests sampled, spans sent "
-        "over OTLP to a loopback collector started here) "
+        "over OTLP to a loopback collector started here), triton (gateway: in front of a real "
+        "Triton started here), or triton[:batched] (that Triton directly; batched: its own "
+        "dynamic batcher) "
         "(e.g. --a pod --b gateway, --a gateway:nobatch --b gateway:batch, "
-        "--a gateway --b gateway:gateways=2, --a gateway --b gateway:trace=0.01).",
+        "--a gateway --b gateway:gateways=2, --a gateway --b gateway:trace=0.01, "
+        "--a gateway:triton --b triton:batched).",
     )
     p.add_argument("--a", required=True, type=_checked(_target), help="target A (the baseline)")
     p.add_argument("--b", required=True, type=_checked(_target), help="target B")

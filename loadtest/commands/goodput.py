@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from loadtest.argtypes import COUNT, POSITIVE, POSITIVE_INT, choice_list, number_list
 from loadtest.commands import options
+
+RUNTIMES = ("simpod", "triton")  # as loadtest.benches.goodput's (not imported here: it is heavy)
 
 __all__ = ["add_parser", "run"]
 
@@ -15,19 +18,27 @@ def add_parser(sub: options.Subcommands) -> None:
     p = sub.add_parser(
         "goodput", help="goodput at a p99 SLO with and without batching, vs the pods' limit"
     )
+    p.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="simpod",
+        help="what serves the model: simulated pods (default), or a real Triton (the gateway in "
+        "front of it beside Triton's own batcher, vs the limit measured in the run; one Triton, "
+        "so no --pods or --modes; F, c and max batch from the model repository)",
+    )
     options.add_option(
         p,
         "pods",
         type=number_list(int, 1, strict=False),
-        default=(1, 2),
+        default=None,
         help="pod counts (default 1,2)",
     )
     options.add_options(p, "gateways")
     p.add_argument(
         "--modes",
         type=choice_list(("batching", "none")),
-        default=("batching", "none"),
-        help="batching,none",
+        default=None,
+        help="batching,none (default both)",
     )
     options.add_sweep_options(p)
     options.add_option(p, "duration", default=4.0, help="s per step (default {default})")
@@ -42,7 +53,8 @@ def add_parser(sub: options.Subcommands) -> None:
         "--fractions",
         type=number_list(float, strict=True),
         default=None,
-        help="offered loads, fractions of the limit",
+        help="offered loads, fractions of the limit (default: a grid from 0.02 to 1.1; with "
+        "--runtime triton 0.5 to 1.0)",
     )
     p.add_argument("--refine", type=COUNT, default=2, help="bisection steps after the grid")
     p.add_argument(
@@ -84,9 +96,24 @@ def add_parser(sub: options.Subcommands) -> None:
     options.add_option(p, "json", default=Path("reports/bench-goodput.json"))
 
 
+def runtime_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields that depend on ``--runtime``: pods, modes and the grid; SystemExit for
+    options that go without it."""
+    from loadtest.benches.goodput_sweep import DEFAULT_GRID, MODES
+
+    if args.runtime == "simpod":
+        grid = args.fractions or DEFAULT_GRID
+        return {"pods": args.pods or (1, 2), "modes": args.modes or MODES, "grid": grid}
+    from loadtest.benches.goodput_triton import DEFAULT_TRITON_GRID, SIDES
+
+    for flag, given in (("--pods", args.pods), ("--modes", args.modes), ("--target", args.target)):
+        if given is not None:
+            raise SystemExit(f"loadtest goodput: --runtime triton goes without {flag}")
+    return {"pods": (1,), "modes": SIDES, "grid": args.fractions or DEFAULT_TRITON_GRID}
+
+
 def run(args: argparse.Namespace) -> int:
     from loadtest.benches.goodput import GoodputConfig, run_goodput
-    from loadtest.benches.goodput_sweep import DEFAULT_GRID
 
     if args.target is not None and args.limit is None:
         raise SystemExit(
@@ -97,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     config = options.config_from(
         args,
         GoodputConfig,
-        grid=args.fractions or DEFAULT_GRID,
+        **runtime_values(args),
         target_limit_rows_s=args.limit,
         target_metrics=args.metrics,
         target_pids=tuple(args.pid),

@@ -252,3 +252,16 @@ def test_the_summary_has_a_row_per_pod_and_gateway_count(
     line = step_line(sweeps[1], two, judge(two, SLO_MS, TOL))
     assert line.startswith("1 pod(s) 2 gw batching")
     assert "fitted F 8.1 / 19.2 ms" in line and "per gw: requests 10 / 10" in line
+
+
+def test_the_fitted_f_and_c_are_shown_beside_the_pods_true_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fitted = replace(
+        step(0.9, 1800), per_gateway=(GatewayFigures("gateway", 10, 10, 5, 8.1, 0.25),)
+    )
+    sweep = Sweep(1, "batching", 2000.0, steps=[fitted], goodput=fitted, gateways=1)
+    assert "fitted F 8.1 ms c 0.250 ms/row" in step_line(sweep, fitted, judge(fitted, SLO_MS, TOL))
+    print_summary([sweep], GoodputConfig(pods=(1,), modes=("batching",)))
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(the pods': 8 + 0.25): 1 pod(s) 1 gw 8.1 + 0.250." in out
