@@ -111,7 +111,9 @@ def mutations(draw: st.DrawFn, kind: str) -> Any:
         op = draw(st.sampled_from(["replace"] * 3 + ["drop", "add", "wrap", "twice"]))
         if op == "replace":
             number = isinstance(parent[last], int | float) and not isinstance(parent[last], bool)
-            parent[last] = draw(often(numbers, values) if number else values)
+            # a copy: sampled_from hands out the same [] and {} each time, and a later "add"
+            # would change them for every test case after this one (hypothesis calls it flaky)
+            parent[last] = copy.deepcopy(draw(often(numbers, values) if number else values))
         elif op == "drop":
             del parent[last]
         elif op == "wrap":
@@ -119,7 +121,7 @@ def mutations(draw: st.DrawFn, kind: str) -> Any:
         elif op == "twice" and isinstance(parent, list):
             parent.append(copy.deepcopy(parent[last]))
         elif isinstance(parent[last], dict):
-            parent[last][draw(st.text(max_size=4) | numbers)] = draw(values)
+            parent[last][draw(st.text(max_size=4) | numbers)] = copy.deepcopy(draw(values))
     return doc
 
 
