@@ -13,16 +13,13 @@ from pathlib import Path
 
 import aiohttp
 import grpc
-import numpy as np
 import pytest
 
 from loadtest.stack.procs import GatewayProc, PodProc, start_gateway, start_pod
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
-from protos import v2_grpc, v2_http
-from protos.infer import InferRequestBody
-from protos.tensors import from_numpy
 from tests.integration.gateway.test_stalled_pod import scrape
+from tests.integration.tenants.calls import grpc_infer, post
 
 BOUND_S = 15.0  # an upper bound to fail on, never a measured time
 KEYS = {"team-a": "key-of-a", "team-b": "key-of-b", "team-c": "key-of-c"}
@@ -73,62 +70,37 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield s
 
 
-def request_body() -> bytes:
-    x = np.ones((1, 16), dtype=np.float32)
-    payload, _ = v2_http.encode_request(InferRequestBody([from_numpy("INPUT0", "FP32", x)]), False)
-    return payload
-
-
-async def post(
-    session: aiohttp.ClientSession, stack: Stack, key: str | None, model: str = "sim"
-) -> tuple[int, dict[str, str], str]:
-    headers = {} if key is None else {"Authorization": f"Bearer {key}"}
-    url = f"{stack.gateway.http_url}/v2/models/{model}/infer"
-    async with session.post(url, data=request_body(), headers=headers) as resp:
-        return resp.status, dict(resp.headers), await resp.text()
-
-
-async def grpc_infer(stack: Stack, key: str | None, model: str = "sim") -> grpc.StatusCode:
-    metadata = () if key is None else (("authorization", f"Bearer {key}"),)
-    x = np.ones((1, 16), dtype=np.float32)
-    request = v2_grpc.encode_request(model, InferRequestBody([from_numpy("INPUT0", "FP32", x)]))
-    async with grpc.aio.insecure_channel(stack.gateway.grpc_address) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
-        try:
-            await stub.ModelInfer(request, metadata=metadata, timeout=BOUND_S)
-        except grpc.aio.AioRpcError as exc:
-            return exc.code()
-    return grpc.StatusCode.OK
-
-
 async def test_a_known_key_is_served_over_both_protocols(
     stack: Stack, session: aiohttp.ClientSession
 ) -> None:
-    status, _, text = await post(session, stack, KEYS["team-b"])
+    status, _, text = await post(session, stack.gateway, KEYS["team-b"])
     assert status == 200, text
-    assert await grpc_infer(stack, KEYS["team-b"]) is grpc.StatusCode.OK
+    assert await grpc_infer(stack.gateway, KEYS["team-b"]) is grpc.StatusCode.OK
 
 
 async def test_no_key_or_an_unknown_key_is_401_unauthenticated(
     stack: Stack, session: aiohttp.ClientSession
 ) -> None:
-    status, headers, text = await post(session, stack, None)
+    status, headers, text = await post(session, stack.gateway, None)
     assert status == 401 and "API key" in text
     assert headers["WWW-Authenticate"].startswith("Bearer")
-    status, _, text = await post(session, stack, "not-a-key")
+    status, _, text = await post(session, stack.gateway, "not-a-key")
     assert status == 401 and "not-a-key" not in text  # never echoed
-    assert await grpc_infer(stack, None) is grpc.StatusCode.UNAUTHENTICATED
-    assert await grpc_infer(stack, "not-a-key") is grpc.StatusCode.UNAUTHENTICATED
+    assert await grpc_infer(stack.gateway, None) is grpc.StatusCode.UNAUTHENTICATED
+    assert await grpc_infer(stack.gateway, "not-a-key") is grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_a_model_outside_the_tenants_list_is_403_served_or_not(
     stack: Stack, session: aiohttp.ClientSession
 ) -> None:
     for model in ("sim", "no-such-model"):
-        status, _, text = await post(session, stack, KEYS["team-c"], model)
+        status, _, text = await post(session, stack.gateway, KEYS["team-c"], model)
         assert status == 403 and "team-c" in text, text
-        assert await grpc_infer(stack, KEYS["team-c"], model) is grpc.StatusCode.PERMISSION_DENIED
-    status, _, _ = await post(session, stack, KEYS["team-b"], "no-such-model")
+        assert (
+            await grpc_infer(stack.gateway, KEYS["team-c"], model)
+            is grpc.StatusCode.PERMISSION_DENIED
+        )
+    status, _, _ = await post(session, stack.gateway, KEYS["team-b"], "no-such-model")
     assert status == 404  # a "*" tenant learns the model is not served
 
 
@@ -137,24 +109,24 @@ async def test_over_quota_is_429_with_retry_after_and_another_tenant_is_unaffect
 ) -> None:
     statuses = []
     for _ in range(4):  # a burst of 3 rows, refilled at 0.2 rows/s
-        status, headers, text = await post(session, stack, KEYS["team-a"])
+        status, headers, text = await post(session, stack.gateway, KEYS["team-a"])
         statuses.append(status)
     assert statuses[:3] == [200, 200, 200] and statuses[3] == 429, statuses
     assert int(headers["Retry-After"]) >= 1 and "team-a" in text and "rows/s" in text
-    assert (await post(session, stack, KEYS["team-b"]))[0] == 200
-    assert await grpc_infer(stack, KEYS["team-a"]) is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert (await post(session, stack.gateway, KEYS["team-b"]))[0] == 200
+    assert await grpc_infer(stack.gateway, KEYS["team-a"]) is grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 async def test_a_key_removed_from_the_file_is_refused_while_the_gateway_runs(
     stack: Stack, session: aiohttp.ClientSession
 ) -> None:
-    assert (await post(session, stack, FILE_KEY))[0] == 200
+    assert (await post(session, stack.gateway, FILE_KEY))[0] == 200
     stack.key_file.write_text("# revoked\n")
     end = time.monotonic() + BOUND_S
-    while (await post(session, stack, FILE_KEY))[0] != 401:
+    while (await post(session, stack.gateway, FILE_KEY))[0] != 401:
         assert time.monotonic() < end, "the revoked key is still served"
         await asyncio.sleep(0.1)
-    assert await grpc_infer(stack, FILE_KEY) is grpc.StatusCode.UNAUTHENTICATED
+    assert await grpc_infer(stack.gateway, FILE_KEY) is grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_health_readiness_and_metadata_stay_open(
@@ -185,9 +157,9 @@ async def test_health_readiness_and_metadata_stay_open(
 async def test_the_metrics_count_by_tenant_and_the_metrics_port_takes_no_key(
     stack: Stack, session: aiohttp.ClientSession
 ) -> None:
-    assert (await post(session, stack, KEYS["team-b"]))[0] == 200
-    await post(session, stack, KEYS["team-c"])  # 403
-    await post(session, stack, None)  # 401: counted with no tenant
+    assert (await post(session, stack.gateway, KEYS["team-b"]))[0] == 200
+    await post(session, stack.gateway, KEYS["team-c"])  # 403
+    await post(session, stack.gateway, None)  # 401: counted with no tenant
     metrics = await asyncio.to_thread(scrape, stack.gateway.metrics_url)  # no key asked
     assert (metrics.total("gateway_tenant_requests_total", tenant="team-b") or 0) >= 1
     assert (metrics.total("gateway_tenant_rows_total", tenant="team-b") or 0) >= 1

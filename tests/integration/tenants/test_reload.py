@@ -19,15 +19,11 @@ from typing import Any
 
 import aiohttp
 import grpc
-import numpy as np
 import pytest
 import yaml
 
 from loadtest.stack.procs import GatewayProc, PodProc, start_gateway, start_pod
-from protos import grpc_service_pb2_grpc as pb_grpc
-from protos import v2_grpc, v2_http
-from protos.infer import InferRequestBody
-from protos.tensors import from_numpy
+from tests.integration.tenants.calls import grpc_infer, post
 
 BOUND_S = 15.0  # an upper bound to fail on, never a measured time
 INTERVAL_S = 0.2  # the gateway's --reload-interval-s
@@ -99,40 +95,12 @@ def write_config(stack: Stack, tenants: list[dict[str, Any]]) -> None:
     os.replace(name, path)
 
 
-def request_body() -> bytes:
-    x = np.ones((1, 16), dtype=np.float32)
-    payload, _ = v2_http.encode_request(InferRequestBody([from_numpy("INPUT0", "FP32", x)]), False)
-    return payload
-
-
-async def post(
-    session: aiohttp.ClientSession, stack: Stack, key: str
-) -> tuple[int, dict[str, str], str]:
-    url = f"{stack.gateway.http_url}/v2/models/sim/infer"
-    headers = {"Authorization": f"Bearer {key}"}
-    async with session.post(url, data=request_body(), headers=headers) as resp:
-        return resp.status, dict(resp.headers), await resp.text()
-
-
-async def grpc_infer(stack: Stack, key: str) -> grpc.StatusCode:
-    metadata = (("authorization", f"Bearer {key}"),)
-    x = np.ones((1, 16), dtype=np.float32)
-    request = v2_grpc.encode_request("sim", InferRequestBody([from_numpy("INPUT0", "FP32", x)]))
-    async with grpc.aio.insecure_channel(stack.gateway.grpc_address) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
-        try:
-            await stub.ModelInfer(request, metadata=metadata, timeout=BOUND_S)
-        except grpc.aio.AioRpcError as exc:
-            return exc.code()
-    return grpc.StatusCode.OK
-
-
 async def until_status(
     session: aiohttp.ClientSession, stack: Stack, key: str, status: int, what: str
 ) -> None:
     """Poll until ``key``'s call answers ``status``; fail after BOUND_S."""
     end = time.monotonic() + BOUND_S
-    while (await post(session, stack, key))[0] != status:
+    while (await post(session, stack.gateway, key))[0] != status:
         assert time.monotonic() < end, f"{what} not in force after {BOUND_S} s"
         await asyncio.sleep(0.05)
 
@@ -151,11 +119,11 @@ async def test_a_tenant_added_to_the_file_is_served_with_its_new_key(
     stack: Stack, session: aiohttp.ClientSession
 ) -> None:
     await apply(session, stack, [TEAM_A])  # the start's tenants, whatever ran before
-    assert (await post(session, stack, "key-of-b"))[0] == 401
+    assert (await post(session, stack.gateway, "key-of-b"))[0] == 401
     write_config(stack, [TEAM_A, tenant("team-b", "key-of-b")])
     await until_status(session, stack, "key-of-b", 200, "team-b's key")
-    assert await grpc_infer(stack, "key-of-b") is grpc.StatusCode.OK
-    status, _, text = await post(session, stack, KEY_A)
+    assert await grpc_infer(stack.gateway, "key-of-b") is grpc.StatusCode.OK
+    status, _, text = await post(session, stack.gateway, KEY_A)
     assert status == 200, text  # the first tenant is served as before
 
 
@@ -163,12 +131,12 @@ async def test_a_model_taken_off_a_tenants_list_is_403_for_it(
     stack: Stack, session: aiohttp.ClientSession
 ) -> None:
     await apply(session, stack, [TEAM_A])
-    assert (await post(session, stack, KEY_A))[0] == 200
+    assert (await post(session, stack.gateway, KEY_A))[0] == 200
     marker = await apply(session, stack, [{**TEAM_A, "models": ["other"]}])
-    status, _, text = await post(session, stack, KEY_A)
+    status, _, text = await post(session, stack.gateway, KEY_A)
     assert status == 403 and "team-a" in text and "sim" in text, text
-    assert await grpc_infer(stack, KEY_A) is grpc.StatusCode.PERMISSION_DENIED
-    assert (await post(session, stack, marker))[0] == 200  # a "*" tenant still calls it
+    assert await grpc_infer(stack.gateway, KEY_A) is grpc.StatusCode.PERMISSION_DENIED
+    assert (await post(session, stack.gateway, marker))[0] == 200  # a "*" tenant still calls it
 
 
 async def test_a_quota_given_in_the_file_refuses_the_second_request_with_retry_after(
@@ -177,14 +145,14 @@ async def test_a_quota_given_in_the_file_refuses_the_second_request_with_retry_a
     limited = tenant("team-q", "key-of-q", max_rows_per_s=0.001, burst_rows=1)
     await apply(session, stack, [TEAM_A, tenant("team-q", "key-of-q")])
     for _ in range(3):  # no quota yet
-        assert (await post(session, stack, "key-of-q"))[0] == 200
+        assert (await post(session, stack.gateway, "key-of-q"))[0] == 200
     await apply(session, stack, [TEAM_A, limited])
-    assert (await post(session, stack, "key-of-q"))[0] == 200  # a new quota starts full
-    status, headers, text = await post(session, stack, "key-of-q")
+    assert (await post(session, stack.gateway, "key-of-q"))[0] == 200  # a new quota starts full
+    status, headers, text = await post(session, stack.gateway, "key-of-q")
     assert status == 429, text
     assert int(headers["Retry-After"]) >= 1 and "team-q" in text and "rows/s" in text
-    assert await grpc_infer(stack, "key-of-q") is grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert (await post(session, stack, KEY_A))[0] == 200  # another tenant is unaffected
+    assert await grpc_infer(stack.gateway, "key-of-q") is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert (await post(session, stack.gateway, KEY_A))[0] == 200  # another tenant is unaffected
 
 
 @pytest.mark.parametrize(
@@ -209,10 +177,10 @@ async def test_a_file_with_a_bad_tenant_is_rejected_and_the_tenants_in_force_sta
     assert reason in why, why
     await asyncio.sleep(3 * INTERVAL_S)  # a few more looks at the file: it stays rejected
     for key in (KEY_A, marker):
-        status, _, text = await post(session, stack, key)
+        status, _, text = await post(session, stack.gateway, key)
         assert status == 200, text
-    assert await grpc_infer(stack, KEY_A) is grpc.StatusCode.OK
+    assert await grpc_infer(stack.gateway, KEY_A) is grpc.StatusCode.OK
     for key in ("key-of-x", "key-of-y"):  # nothing of the rejected file is in force
-        assert (await post(session, stack, key))[0] == 401
+        assert (await post(session, stack.gateway, key))[0] == 401
     assert stack.rejections() == before + 1  # read once, not again until it changes
     await apply(session, stack, [TEAM_A])  # a good file after it is taken

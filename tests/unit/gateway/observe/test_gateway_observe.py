@@ -14,18 +14,15 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-import gateway.models.runtime as runtime_module
-from gateway.config import GatewayConfig, ModelSettings, parse_config
+from gateway.config import GatewayConfig, parse_config
 from gateway.core import Gateway
 from gateway.errors import Code
-from gateway.models.spec import ModelSpec
 from gateway.observe.access_log import ACCESS_LOGGER
 from gateway.observe.request import RequestInfo
-from gateway.routing.pod_set import Pod
-from protos import model_config_pb2 as mc
 from protos.infer import InferRequestBody
 from protos.logs import extra_fields
 from protos.tensors import from_numpy, to_numpy
+from tests.fakes.gateway_pods import fake_pods
 from tests.fakes.pod_client import FakePods
 from tests.fakes.reports import until
 
@@ -49,24 +46,10 @@ def config(sample: float = 0.0, ratio: float = 0.0, endpoint: str | None = None)
     )
 
 
-def model_spec() -> ModelSpec:
-    described = mc.ModelConfig(name="sim", platform="simulated", max_batch_size=8)
-    described.input.add(name="INPUT0", data_type=mc.TYPE_FP32, dims=[4])
-    described.output.add(name="OUTPUT0", data_type=mc.TYPE_FP32, dims=[4])
-    return ModelSpec.from_config("sim", described)
-
-
 @pytest.fixture
 def fakes(monkeypatch: pytest.MonkeyPatch) -> FakePods:
     """Every pod the gateway makes is a fake, and describes the model as ``model_spec``."""
-    pods = FakePods()
-
-    async def describe(pod: Pod, name: str, settings: ModelSettings) -> ModelSpec:
-        return model_spec()
-
-    monkeypatch.setattr(runtime_module, "client_factory", lambda protocol, tls=None: pods)
-    monkeypatch.setattr(runtime_module, "describe_pod", describe)
-    return pods
+    return fake_pods(monkeypatch)
 
 
 @pytest.fixture

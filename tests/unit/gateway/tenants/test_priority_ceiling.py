@@ -14,21 +14,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-import gateway.models.runtime as runtime_module
 from gateway.config import DynamicBatchingSettings, ModelSettings, parse_config
 from gateway.core import Gateway
 from gateway.errors import Code, InferError
 from gateway.metrics import GatewayMetrics
 from gateway.models.runtime import ModelRuntime
-from gateway.models.spec import ModelSpec
 from gateway.observe.request import RequestInfo
-from gateway.routing.pod_set import Pod
 from gateway.tenants.directory import Tenant, TenantDirectory
 from gateway.tenants.settings import AuthSettings, TenantSettings
-from protos import model_config_pb2 as mc
 from protos.infer import InferRequestBody
 from protos.tensors import from_numpy
 from tests.fakes.clock import Clock
+from tests.fakes.gateway_pods import fake_pods
 from tests.fakes.pod_client import FakePods
 from tests.fakes.reports import until
 
@@ -153,24 +150,10 @@ def test_a_request_over_the_burst_is_refused_with_no_wait() -> None:
 # Through a gateway: where each request queues while the one pod holds the first batch.
 
 
-def model_spec() -> ModelSpec:
-    described = mc.ModelConfig(name="sim", platform="simulated", max_batch_size=8)
-    described.input.add(name="INPUT0", data_type=mc.TYPE_FP32, dims=[4])
-    described.output.add(name="OUTPUT0", data_type=mc.TYPE_FP32, dims=[4])
-    return ModelSpec.from_config("sim", described)
-
-
 @pytest.fixture
 def fakes(monkeypatch: pytest.MonkeyPatch) -> FakePods:
     """Every pod the gateway makes is a fake, and describes the model as ``model_spec``."""
-    pods = FakePods()
-
-    async def describe(pod: Pod, name: str, settings: ModelSettings) -> ModelSpec:
-        return model_spec()
-
-    monkeypatch.setattr(runtime_module, "client_factory", lambda protocol, tls=None: pods)
-    monkeypatch.setattr(runtime_module, "describe_pod", describe)
-    return pods
+    return fake_pods(monkeypatch)
 
 
 @pytest.fixture
