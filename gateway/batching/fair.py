@@ -85,17 +85,13 @@ class FairLevel:
 
     def push(self, p: Pending) -> None:
         """Tag a new request and queue it at the back of its tenant's lane."""
-        weight = p.weight if p.weight >= MIN_WEIGHT else MIN_WEIGHT
-        lane = self.lanes.get(p.tenant)
-        if lane is None:
-            lane = self.lanes[p.tenant] = Lane(weight=weight)
+        weight = max(p.weight, MIN_WEIGHT)
+        lane = self._lane(p.tenant, weight)
         lane.weight = weight
-        p.start = start = self.vtime if self.vtime > lane.last else lane.last
+        p.start = start = max(self.vtime, lane.last)
         p.tag = lane.last = start + p.rows / weight
         lane.items.append(p)
-        lane.rows += p.rows
-        self.size += 1
-        self.rows += p.rows
+        self._add(lane, p)
 
     def push_front(self, p: Pending) -> None:
         """Put a request taken earlier back at the front of its lane, its tags kept."""
@@ -105,9 +101,7 @@ class FairLevel:
         self._add(lane, p)
 
     def _served(self, lane: Lane, p: Pending) -> None:
-        lane.rows -= p.rows
-        self.size -= 1
-        self.rows -= p.rows
+        self._remove(lane, p)
         if p.start > self.vtime:
             self.vtime = p.start
         if p.tag > lane.served:

@@ -66,14 +66,18 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         self._stream_answers = gateway.metrics.stream_answers
         self._observer = gateway.request_observer
 
-    def _caller(self, context: Any, rpc: str, model: str = "") -> Tenant | None:
+    def _caller(
+        self, context: Any, rpc: str, model: str = "", found: dict[str, str] | None = None
+    ) -> Tenant | None:
         """The tenant making the call: None when no tenants are configured or the RPC is open;
-        else its ``authorization`` metadata is checked (UNAUTHENTICATED) and ``model``
-        authorized (PERMISSION_DENIED)."""
+        else its ``authorization`` metadata (from ``found``, the call's metadata already read,
+        when given) is checked (UNAUTHENTICATED) and ``model`` authorized (PERMISSION_DENIED)."""
         tenants = self.gateway.tenants
         if not tenants.enabled or tenants.is_open_rpc(rpc):
             return None
-        tenant = tenants.identify(_trace_metadata(context).get("authorization"))
+        if found is None:
+            found = _trace_metadata(context)
+        tenant = tenants.identify(found.get("authorization"))
         if model:
             tenants.authorize(tenant, model)
         return tenant
@@ -161,7 +165,7 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         )
         try:
             info.given_id = checked_request_id(found.get(_REQUEST_ID))
-            info.tenant = self._caller(context, "ModelInfer")
+            info.tenant = self._caller(context, "ModelInfer", found=found)
             request = v2_grpc.request_from_bytes(raw)
             reply = await self._infer(request, context.time_remaining(), info)
         except BaseException as exc:
@@ -222,7 +226,7 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
 
         trace = _trace_metadata(context)
         try:
-            tenant = self._caller(context, "ModelStreamInfer")  # once: the stream's key
+            tenant = self._caller(context, "ModelStreamInfer", found=trace)  # once a stream
         except InferError as exc:
             await _abort(context, exc)
 

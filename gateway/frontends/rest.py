@@ -119,7 +119,6 @@ def build_router(gateway: Gateway) -> Router:
 
     async def answer(request: Request, info: RequestInfo) -> Response:
         name, version = _names(request)
-        info.model = name
         runtime = gateway.model(name, version)  # 404 for a model we do not serve, before decoding
         head = v2_http.parse_request(request.body, _header_length(request))
         decoded = runtime.decode(head, limits)  # checked before anything is decoded

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -117,7 +117,12 @@ def gateway_runs(gw_target: Target) -> Iterator[dict[str, Run]]:
         "grpc": Run(_command(exe, gw_target.grpc, "grpc", CONCURRENCY)),
     }
     yield runs
-    for run in runs.values():
+    kill_unfinished(runs.values())
+
+
+def kill_unfinished(runs: Iterable[Run]) -> None:
+    """Kill the runs still going (a failed test leaves none behind)."""
+    for run in runs:
         if run.proc.poll() is None:
             run.proc.kill()
             run.proc.wait()

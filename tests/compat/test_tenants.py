@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 from _compat import CLIENT_KINDS, V2, Target, raw_http
-from test_perf_analyzer import TIMEOUT_S, Run, _command, perf_analyzer
+from test_perf_analyzer import TIMEOUT_S, Run, _command, kill_unfinished, perf_analyzer
 from tritonclient.utils import InferenceServerException
 
 from loadtest.stack import procs
@@ -242,10 +242,7 @@ def perf_runs(stack: Stack) -> Iterator[dict[tuple[str, bool], Run]]:
         for with_key in (True, False)
     }
     yield runs
-    for run in runs.values():
-        if run.proc.poll() is None:
-            run.proc.kill()
-            run.proc.wait()
+    kill_unfinished(runs.values())
 
 
 @pytest.mark.timeout(2 * TIMEOUT_S + 30)
