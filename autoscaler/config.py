@@ -8,8 +8,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
+from autoscaler.sharing import Member, deployment_spec, set_fields_of
 from autoscaler.spec import ScalingSpec
 
 __all__ = [
@@ -22,6 +34,7 @@ __all__ = [
     "ServerSettings",
     "load_config",
     "parse_config",
+    "shared_specs",
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -77,6 +90,19 @@ class ModelScaling(BaseModel):
     namespace: str | None = None  # None: kubernetes.namespace
     actuation: Actuation | None = None  # None: the top-level actuation
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
+    # The scaling fields the config wrote (a Deployment of several models combines those).
+    _scaling_set: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _note_set(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        model = handler(data)
+        if isinstance(data, ModelScaling):
+            return model
+        raw = data.get("scaling") if isinstance(data, dict) else None
+        written = frozenset(raw) if isinstance(raw, dict) else set_fields_of(model.scaling)
+        model._scaling_set = written
+        return model
 
     @field_validator("scaling", mode="before")
     @classmethod
@@ -99,9 +125,41 @@ class ModelScaling(BaseModel):
     def deployment_name(self) -> str:
         return self.deployment or self.name
 
+    @property
+    def scaling_set(self) -> frozenset[str]:
+        """The scaling fields written in the model's config (built in code: the non-defaults)."""
+        return self._scaling_set
+
     def actuation_or(self, default: Actuation) -> Actuation:
         """The model's actuation, else ``default`` (the top-level one)."""
         return self.actuation or default
+
+
+DeploymentKey = tuple[str, str]  # (namespace, name)
+
+
+def shared_specs(
+    models: list[ModelScaling], namespace: str, actuation: Actuation
+) -> dict[DeploymentKey, ScalingSpec]:
+    """Each Deployment's spec, its models' combined (``autoscaler.sharing``); ValueError naming
+    the models and the field where the models of one Deployment contradict each other."""
+    groups: dict[DeploymentKey, list[ModelScaling]] = {}
+    for m in models:
+        groups.setdefault((m.namespace or namespace, m.deployment_name), []).append(m)
+    specs = {}
+    for (ns, name), group in groups.items():
+        where = f"{ns}/{name}"
+        first = group[0]
+        for other in group[1:]:
+            a, b = first.actuation_or(actuation), other.actuation_or(actuation)
+            if a != b:
+                raise ValueError(
+                    f"models '{first.name}' and '{other.name}' share the Deployment {where} "
+                    f"but their actuation is {a} and {b}: one Deployment has one owner"
+                )
+        members = [Member(m.name, m.scaling, m.scaling_set) for m in group]
+        specs[(ns, name)] = deployment_spec(members, where)
+    return specs
 
 
 class AutoscalerConfig(BaseModel):
@@ -121,12 +179,22 @@ class AutoscalerConfig(BaseModel):
 
     @field_validator("models")
     @classmethod
-    def _unique(cls, value: list[ModelScaling]) -> list[ModelScaling]:
+    def _unique(cls, value: list[ModelScaling], info: ValidationInfo) -> list[ModelScaling]:
         names = [m.name for m in value]
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"model name '{name}' appears more than once")
+        kube = info.data.get("kubernetes")
+        namespace = kube.namespace if isinstance(kube, KubernetesSettings) else "default"
+        shared_specs(value, namespace, info.data.get("actuation", "patch"))
         return value
+
+    def deployment_of(self, model: ModelScaling) -> DeploymentKey:
+        return model.namespace or self.kubernetes.namespace, model.deployment_name
+
+    def deployment_specs(self) -> dict[DeploymentKey, ScalingSpec]:
+        """``shared_specs`` of this config (ValueError: an override made it contradict)."""
+        return shared_specs(self.models, self.kubernetes.namespace, self.actuation)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -1,4 +1,8 @@
-"""The control loop: every tick, per model, observe → decide → (if leading) actuate.
+"""The control loop: every tick, per Deployment, observe → decide → (if leading) actuate.
+
+Targets (models) that name the same (namespace, deployment) are one Deployment: decided once
+from their demands summed (``autoscaler.sharing``), with the Deployment's spec, and patched
+once; a Deployment of one model is decided from its load as it always was.
 
 A shell: the policy is ``decide``; the Kubernetes calls are the ``Scaler``'s. Without a scaler
 (``--dry-run`` with no cluster) the current count is the last decision. A replica that is not
@@ -31,6 +35,14 @@ from autoscaler.decider import Decision, ScalerState, decide
 from autoscaler.decision_log import DecisionEntry, DecisionHistory
 from autoscaler.load import Observations
 from autoscaler.metrics import AutoscalerMetrics
+from autoscaler.sharing import (
+    Member,
+    ModelShare,
+    combine,
+    deployment_spec,
+    set_fields_of,
+    share_of,
+)
 from autoscaler.spec import ScalingSpec
 from autoscaler.startup import StartupEstimator, StartupSample
 
@@ -54,22 +66,58 @@ class Scaler(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A model and the Deployment that serves it."""
+    """A model and the Deployment that serves it. ``deployment_spec``: the Deployment's spec
+    when it serves several models (``config.shared_specs``); None: combined here from the
+    models' specs, taking the fields that differ from the defaults as set."""
 
     model: str
     namespace: str
     deployment: str
     spec: ScalingSpec
     actuation: str = PATCH
+    deployment_spec: ScalingSpec | None = None
 
 
 @dataclass
-class _ModelLoop:
-    target: Target
+class _DeploymentLoop:
+    """One Deployment's loop: its models' targets (the first names it), spec and state."""
+
+    targets: tuple[Target, ...]
+    spec: ScalingSpec
     state: ScalerState = field(default_factory=ScalerState)
     current: int | None = None
     last: Decision | None = None
     leading: bool = False  # at the previous tick
+
+    @property
+    def target(self) -> Target:
+        return self.targets[0]
+
+    @property
+    def key(self) -> str:
+        """Its history's and start-up estimate's key: the first model's name."""
+        return self.targets[0].model
+
+    @property
+    def where(self) -> str:
+        return f"{self.target.namespace}/{self.target.deployment}"
+
+
+def _group(targets: list[Target]) -> list[_DeploymentLoop]:
+    """One loop per (namespace, deployment), in the order of their first model."""
+    groups: dict[tuple[str, str], list[Target]] = {}
+    for t in targets:
+        groups.setdefault((t.namespace, t.deployment), []).append(t)
+    loops = []
+    for (ns, name), group in groups.items():
+        if len({t.actuation for t in group}) > 1:
+            raise ValueError(f"the models of the Deployment {ns}/{name} differ in actuation")
+        spec = group[0].deployment_spec
+        if spec is None:
+            members = [Member(t.model, t.spec, set_fields_of(t.spec)) for t in group]
+            spec = deployment_spec(members, f"{ns}/{name}")
+        loops.append(_DeploymentLoop(tuple(group), spec))
+    return loops
 
 
 class Controller:
@@ -86,22 +134,33 @@ class Controller:
         is_leader: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._loops = [_ModelLoop(t) for t in targets]
+        self._loops = _group(targets)
         self._store = store
         self._metrics = metrics
         self._scaler = scaler
         self._dry_run = dry_run
         self._is_leader = is_leader
         self._clock = clock
-        self.startup = StartupEstimator({t.model: t.spec.startup_s for t in targets})
-        self.history = DecisionHistory()  # each model's last decisions and their inputs
+        self.startup = StartupEstimator({m.key: m.spec.startup_s for m in self._loops})
+        self.history = DecisionHistory()  # each Deployment's last decisions and their inputs
+        self._keys = {t.model: m.key for m in self._loops for t in m.targets}
+        self._models = {m.key: tuple(t.model for t in m.targets) for m in self._loops}
 
     @property
     def targets(self) -> list[Target]:
-        return [m.target for m in self._loops]
+        return [t for m in self._loops for t in m.targets]
+
+    def key_of(self, model: str) -> str:
+        """The key of the model's Deployment in ``history`` and ``startup``."""
+        return self._keys.get(model, model)
+
+    def models_with(self, model: str) -> tuple[str, ...]:
+        """The models of ``model``'s Deployment (itself included), in config order."""
+        return self._models.get(self.key_of(model), (model,))
 
     def decisions(self) -> dict[str, Decision]:
-        return {m.target.model: m.last for m in self._loops if m.last is not None}
+        """Each model's Deployment's last decision, by model."""
+        return {t.model: m.last for m in self._loops if m.last is not None for t in m.targets}
 
     async def tick(self) -> dict[str, Decision]:
         """One round over every model; a failing model does not stop the others."""
@@ -109,10 +168,37 @@ class Controller:
             try:
                 await self._one(loop)
             except Exception:
-                log.exception("model %s: tick failed", loop.target.model)
+                log.exception("model %s: tick failed", ", ".join(t.model for t in loop.targets))
         return self.decisions()
 
-    async def _one(self, loop: _ModelLoop) -> None:
+    def _observe(
+        self, loop: _DeploymentLoop, now: float
+    ) -> tuple[Observations, tuple[ModelShare, ...]]:
+        """The Deployment's observations (its load, or its models' combined) and each model's
+        share of its demand (its own under its spec)."""
+        stale_s = loop.spec.stale_after_s
+        loads = [self._store.load(t.model, now) for t in loop.targets]
+        shares = tuple(
+            share_of(t.model, t.spec, load, now, stale_s)
+            for t, load in zip(loop.targets, loads, strict=True)
+        )
+        load, demand = loads[0], None
+        if len(loop.targets) > 1:
+            load, demand = combine(shares)
+        ready = load.ready_endpoints if load is not None else None
+        sample = None
+        if ready is not None:
+            sample = self.startup.observe_ready(loop.key, ready, now)
+            _log_sample(sample, loop)
+        startup_s = self.startup.estimate(loop.key)
+        for t in loop.targets:
+            self._metrics.observe_startup(t.model, startup_s, sample)
+        asked_at = self.startup.pending_since(loop.key)
+        assert loop.current is not None
+        obs = Observations(load, loop.current, ready, startup_s, asked_at, demand)
+        return obs, shares
+
+    async def _one(self, loop: _DeploymentLoop) -> None:
         target = loop.target
         leading = self._is_leader()
         if self._scaler is not None and (leading or loop.current is None):
@@ -120,67 +206,71 @@ class Controller:
             fresh = leading and not loop.leading
             loop.current = await self._scaler.current(target, refresh=fresh)
         if leading != loop.leading:
-            self.startup.cancel(target.model)
+            self.startup.cancel(loop.key)
         loop.leading = leading
         if loop.current is None:  # dry run without a cluster: start at the minimum
-            loop.current = target.spec.min_replicas
+            loop.current = loop.spec.min_replicas
         now = self._clock()
-        load = self._store.load(target.model, now)
-        ready = load.ready_endpoints if load is not None else None
-        sample = None
-        if ready is not None:
-            sample = self.startup.observe_ready(target.model, ready, now)
-            _log_sample(sample)
-        startup_s = self.startup.estimate(target.model)
-        asked_at = self.startup.pending_since(target.model)
-        obs = Observations(load, loop.current, ready, startup_s, asked_at)
-        decision, loop.state = decide(target.spec, obs, loop.state, now)
-        self._metrics.observe_startup(target.model, startup_s, sample)
-        entry = DecisionEntry(target.model, now, target.spec, obs, decision)
+        obs, shares = self._observe(loop, now)
+        decision, loop.state = decide(loop.spec, obs, loop.state, now)
+        several = shares if len(shares) > 1 else ()
+        entry = DecisionEntry(loop.key, now, loop.spec, obs, decision, loop.where, several)
         if self.history.add(entry):  # its count or reason changed: one line, with its inputs
             log.info(
-                "model %s: %d -> %d (%s; demand %.2f stable, %.2f panic pods)",
-                target.model,
+                "%s: %d -> %d (%s; demand %.2f stable, %.2f panic pods%s)",
+                f"deployment {loop.where}" if several else f"model {target.model}",
                 decision.current,
                 decision.desired,
                 decision.reason.value,
                 decision.stable_pods or 0.0,
                 decision.panic_pods or 0.0,
+                "".join(f"; {s.model} {_pods(s.pods)}" for s in several),
                 extra={"event": "scale_decision", **entry.fields()},
             )
         loop.last = decision
-        self._metrics.observe(
-            target.model,
-            decision,
-            staleness_s=self._store.staleness(target.model, now),
-            reporters=load.reporters if load else 0,
-            missing=load.missing if load else 0,
-            ready=ready,
-        )
-        if not decision.changes or not leading:
-            return
+        for share in shares:
+            load = share.load
+            self._metrics.observe(
+                share.model,
+                decision,
+                staleness_s=self._store.staleness(share.model, now),
+                reporters=load.reporters if load else 0,
+                missing=load.missing if load else 0,
+                ready=obs.ready_replicas,
+            )
+            where = (target.namespace, target.deployment)
+            self._metrics.observe_share(share.model, share.pods, *where)
+        if decision.changes and leading:
+            await self._actuate(loop, decision, now)
+
+    def _count(self, loop: _DeploymentLoop, result: str) -> None:
+        """A scale change, counted under each model of the Deployment."""
+        for t in loop.targets:
+            self._metrics.scale_changes.labels(t.model, result).inc()
+
+    async def _actuate(self, loop: _DeploymentLoop, decision: Decision, now: float) -> None:
+        target = loop.target
         if target.actuation == KEDA:
-            self._metrics.scale_changes.labels(target.model, KEDA).inc()
+            self._count(loop, KEDA)
             if self._scaler is None:
                 loop.current = decision.desired
             return
         if self._dry_run or self._scaler is None:
-            self._metrics.scale_changes.labels(target.model, "dry_run").inc()
+            self._count(loop, "dry_run")
             if self._scaler is None:
                 loop.current = decision.desired
             return
         try:
             await self._scaler.apply(target, decision)
         except Exception:
-            self._metrics.scale_changes.labels(target.model, "failed").inc()
+            self._count(loop, "failed")
             raise
-        self._metrics.scale_changes.labels(target.model, "patched").inc()
-        partial = self.startup.observe_patch(target.model, decision.current, decision.desired, now)
-        _log_sample(partial)
+        self._count(loop, "patched")
+        partial = self.startup.observe_patch(loop.key, decision.current, decision.desired, now)
+        _log_sample(partial, loop)
         if partial is not None:
-            self._metrics.observe_startup(
-                target.model, self.startup.estimate(target.model), partial
-            )
+            for t in loop.targets:
+                self._metrics.observe_startup(t.model, self.startup.estimate(loop.key), partial)
         loop.current = decision.desired
 
     async def run(self, stop: asyncio.Event, tick_s: float) -> None:
@@ -190,11 +280,16 @@ class Controller:
                 await asyncio.wait_for(stop.wait(), tick_s)
 
 
-def _log_sample(sample: StartupSample | None) -> None:
+def _pods(x: float | None) -> str:
+    return "silent" if x is None else f"{x:.2f}"
+
+
+def _log_sample(sample: StartupSample | None, loop: _DeploymentLoop) -> None:
     if sample is not None:
+        several = len(loop.targets) > 1
         log.info(
-            "model %s: pods started in %.2f s (%d -> %d, %d ready%s)",
-            sample.model,
+            "%s: pods started in %.2f s (%d -> %d, %d ready%s)",
+            f"deployment {loop.where}" if several else f"model {sample.model}",
             sample.seconds,
             sample.from_n,
             sample.to_n,

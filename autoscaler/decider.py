@@ -22,12 +22,15 @@ they apply (the decision's reason names the last rule that changed the count):
 5. Outside panic, a change within ``tolerance`` of the current count is no change (HPA).
 6. To zero only with ``min_replicas`` 0, after ``scale_to_zero_grace_s`` without demand.
 7. Scale-down stabilization (HPA): never below the highest recommendation in the window.
-8. Hold (no scale-down) while a gateway's reports are missing, and right after a restart.
+8. Hold (no scale-down) while a gateway's reports are missing, while a model of a Deployment
+   that serves several has no fresh report (``hold_missing_model``), and after a restart.
 9. Rate limits per ``rate_period_s``: up to * ``scale_up_factor`` or + ``scale_up_pods``
    (whichever is more), down to ÷ ``scale_down_factor``, from the count at the period's edge.
 10. ``min_replicas`` and ``max_replicas``.
 
 Windows average the samples they hold; a tick without data adds no sample (a gap is not zero).
+A Deployment that serves several models is decided once: ``Observations.demand`` brings their
+summed demand in pods (and surge), the spec is the Deployment's (``autoscaler.sharing``).
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class Reason(enum.StrEnum):
     HOLD_NO_DATA = "hold_no_data"
     HOLD_STALE = "hold_stale"
     HOLD_MISSING_GATEWAY = "hold_missing_gateway"
+    HOLD_MISSING_MODEL = "hold_missing_model"  # a Deployment's model has no fresh report
     HOLD_RESTART = "hold_restart"
 
 
@@ -154,7 +158,11 @@ def decide(
     if now - load.at > spec.stale_after_s:
         return _hold(spec, obs, state, Reason.HOLD_STALE)
 
-    pods, mode = wanted_pods(spec, load)
+    demand = obs.demand
+    if demand is None:
+        pods, mode = wanted_pods(spec, load)
+    else:
+        pods, mode = demand.pods, demand.mode
     samples = (*((t, v) for t, v in state.samples if t > now - spec.stable_window_s), (now, pods))
     last_demand = now if load.has_demand else state.last_demand_at
     state = replace(state, samples=samples, last_demand_at=last_demand)
@@ -166,7 +174,7 @@ def decide(
         state = replace(state, recommendations=(*state.recommendations, (now, desired)))
         return Decision(desired, current, reason, False, mode, stable, panic, desired), state
 
-    surge = overload_pods(spec, load)
+    surge = overload_pods(spec, load) if demand is None else demand.surge
     lost = _lost_pods(spec, obs, load, now)
     rec, reason, state = _recommend(spec, load, state, now, stable, panic, surge, lost)
     if lost and rec > load.ready_endpoints:  # the lost pods serve nothing: ask past them
@@ -183,6 +191,8 @@ def decide(
     if desired < current:
         if load.missing:
             desired, reason = current, Reason.HOLD_MISSING_GATEWAY
+        elif demand is not None and demand.silent:
+            desired, reason = current, Reason.HOLD_MISSING_MODEL
         elif state.started_at is not None and now - state.started_at < spec.restart_hold_s:
             desired, reason = current, Reason.HOLD_RESTART
     desired, reason = _rate_limit(spec, replicas, desired, reason)

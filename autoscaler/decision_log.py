@@ -1,9 +1,11 @@
-"""Each model's scaling decisions with the inputs they were made from: logged and kept.
+"""Each Deployment's scaling decisions with the inputs they were made from: logged and kept.
 
 Pure: nothing here reads a clock or does I/O. The controller (the shell) hands every tick's
 ``DecisionEntry`` to a ``DecisionHistory``: the newest per model is kept, and so are the last
 ``keep`` whose count or reason changed (the ones it logs, as one structured line with
-``entry.fields()``). The status page and ``autoscaler explain`` read them.
+``entry.fields()``). The status page and ``autoscaler explain`` read them. A Deployment that
+serves several models is one entry (keyed by its first model), whose ``models`` field lists
+each model's share of the demand and its own load: what the decision came from.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 
 from autoscaler.decider import Decision
 from autoscaler.load import ModelLoad, Observations
+from autoscaler.sharing import ModelShare
 from autoscaler.spec import ScalingSpec
 
-__all__ = ["DecisionEntry", "DecisionHistory", "load_fields", "window_fields"]
+__all__ = ["DecisionEntry", "DecisionHistory", "load_fields", "share_fields", "window_fields"]
 
 
 def _round(x: float | None, digits: int = 4) -> float | None:
@@ -49,6 +52,18 @@ def load_fields(load: ModelLoad, now: float) -> dict[str, Any]:
     }
 
 
+def share_fields(share: ModelShare, now: float) -> dict[str, Any]:
+    """One model's part of its Deployment's decision (``pods`` None: silent, no fresh report)."""
+    load = share.load
+    return {
+        "model": share.model,
+        "pods": _round(share.pods),
+        "mode": share.mode.value if share.mode is not None else None,
+        "surge_pods": _round(share.surge_pods),
+        "load": load_fields(load, now) if load is not None else None,
+    }
+
+
 def window_fields(spec: ScalingSpec) -> dict[str, Any]:
     """The windows and limits the decider applied."""
     return {
@@ -66,13 +81,16 @@ def window_fields(spec: ScalingSpec) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class DecisionEntry:
-    """One tick's decision for one model, with what it was decided from, at ``at``."""
+    """One tick's decision for one Deployment (``model``: its first model), with what it was
+    decided from, at ``at``; ``shares``: each model's, when it serves several."""
 
     model: str
     at: float
     spec: ScalingSpec
     observations: Observations
     decision: Decision
+    deployment: str = ""  # namespace/name
+    shares: tuple[ModelShare, ...] = ()
 
     def fields(self, now: float | None = None) -> dict[str, Any]:
         """The decision, its observations and windows as plain values (``age_s`` with ``now``)."""
@@ -98,6 +116,12 @@ class DecisionEntry:
             },
             "windows": window_fields(self.spec),
         }
+        if self.deployment:
+            out["deployment"] = self.deployment
+        if self.shares:
+            out["demand_pods"] = _round(sum(s.pods or 0.0 for s in self.shares))
+            out["silent_models"] = [s.model for s in self.shares if not s.fresh]
+            out["models"] = [share_fields(s, self.at) for s in self.shares]
         if now is not None:
             out["age_s"] = _round(now - self.at, 3)
         return out
@@ -108,7 +132,8 @@ def _same(a: Decision, b: Decision) -> bool:
 
 
 class DecisionHistory:
-    """Per model: the newest entry, and the last ``keep`` that changed the count or reason."""
+    """Per Deployment (keyed by its first model): the newest entry, and the last ``keep`` that
+    changed the count or reason."""
 
     def __init__(self, keep: int = 50) -> None:
         if keep < 1:

@@ -10,6 +10,7 @@ from autoscaler.spec import Mode, ScalingSpec
 __all__ = [
     "batch_rows_for_latency",
     "devices_per_pod",
+    "overload",
     "overload_pods",
     "per_pod_throughput",
     "pod_rows_per_s",
@@ -88,16 +89,15 @@ def wanted_pods(spec: ScalingSpec, load: ModelLoad) -> tuple[float, Mode]:
     return concurrency / spec.pod_target, Mode.CONCURRENCY
 
 
-def overload_pods(spec: ScalingSpec, load: ModelLoad) -> float | None:
-    """Capacity mode: the pods the intake needs *now*, when rows come in faster than the ready
-    pods can serve them flat out; else None.
+def overload(spec: ScalingSpec, load: ModelLoad) -> tuple[float, float] | None:
+    """Capacity mode, while the model's queue grows or it sheds: its intake and one pod's
+    limit, both in rows per second; else None.
 
     Rows come in at what the pods answered, plus what the queue grew by, plus what was shed:
     a rate measured over the latest report interval, which the gateway's arrival rate (a
-    ~1 s average) reaches only later. While that intake exceeds the ready pods' limit the
-    queue grows whatever the windows say, so it is demand at once: intake ÷ per-pod
-    throughput. The backlog is left to the windows (``wanted_pods``): counted here too, a
-    queue that peaks while new pods start would ask for pods the rate never needs.
+    ~1 s average) reaches only later. The backlog is left to the windows (``wanted_pods``):
+    counted here too, a queue that peaks while new pods start would ask for pods the rate
+    never needs.
     """
     if spec.mode is not Mode.CAPACITY:
         return None
@@ -109,6 +109,19 @@ def overload_pods(spec: ScalingSpec, load: ModelLoad) -> float | None:
     if growth <= 0 and shed <= 0:
         return None
     intake = max(load.arrival_rows_per_s, load.completed_rows_per_s + max(0.0, growth) + shed)
+    return intake, limit
+
+
+def overload_pods(spec: ScalingSpec, load: ModelLoad) -> float | None:
+    """Capacity mode: the pods the intake needs *now*, when rows come in faster than the ready
+    pods can serve them flat out (``overload``); else None. While that intake exceeds the
+    ready pods' limit the queue grows whatever the windows say, so it is demand at once:
+    intake ÷ per-pod throughput.
+    """
+    over = overload(spec, load)
+    if over is None:
+        return None
+    intake, limit = over
     if intake <= load.ready_endpoints * limit:
         return None
     return intake / (limit * spec.target_utilisation)

@@ -2,7 +2,8 @@
 
 Prints the model's replicas now and its last decisions that changed the count or reason, each
 with its inputs: the demand in pods over the windows, the gateways' load, the pods, the learnt
-start-up time. ``--json`` prints the decisions as JSON instead.
+start-up time. A model whose Deployment serves others too shows the Deployment's decisions,
+each with every model's share of the demand. ``--json`` prints the decisions as JSON instead.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def _inputs(fields: dict[str, Any]) -> str:
             f"{load['reporters']} gateway(s)"
             + (f", {load['missing']} missing" if load["missing"] else ""),
         ]
+    if fields.get("models"):
+        shares = [
+            f"{s['model']} {'silent' if s['pods'] is None else _num(s['pods'])}"
+            for s in fields["models"]
+        ]
+        parts.append(f"from models {', '.join(shares)} pods (summed)")
     if obs.get("scale_up_waiting_s") is not None:
         parts.append(f"scale-up waiting {_num(obs['scale_up_waiting_s'], ' s', digits=1)}")
     return "; ".join(parts)
@@ -70,6 +77,13 @@ def describe(status: dict[str, Any], model: str, last: int) -> str:
         f"autoscaler {status['identity']}{' (leader)' if status['leader'] else ' (standby)'}"
         f"{' (dry run)' if status['dry_run'] else ''}",
     ]
+    together = m.get("deployment_models") or [model]
+    if len(together) > 1:
+        lines.insert(
+            1,
+            f"  sized with {', '.join(x for x in together if x != model)} (one Deployment, "
+            f"one decision); this model's demand {_num(m.get('demand_pods'))} pods",
+        )
     decisions = m["decisions"][:last]
     if not decisions:
         lines.append("  no decision yet")

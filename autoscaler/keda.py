@@ -14,13 +14,18 @@ asks this autoscaler about the model ``sim``:
   computes exactly the autoscaler's count. Before the first decision: UNAVAILABLE.
 
 A trigger without ``model`` gets INVALID_ARGUMENT; a model not configured here, NOT_FOUND.
+
+A Deployment that serves several models is one decision: a trigger naming any of its models
+gets the Deployment's desired count as its metric (still named ``replicas-<that model>``), and
+is active while *any* of its models has demand (a report of any of them wakes its stream).
+One ScaledObject per Deployment; one trigger is enough, several (one per model) agree.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import grpc
@@ -55,6 +60,10 @@ def has_demand(store: ReportStore, model: str, now: float) -> bool:
     )
 
 
+def _any_demand(store: ReportStore, models: Iterable[str], now: float) -> bool:
+    return any(has_demand(store, m, now) for m in models)
+
+
 class ExternalScaler(pb_grpc.ExternalScalerServicer):  # type: ignore[misc]
     """Answers KEDA from the store (activity) and the controller's decisions (the metric)."""
 
@@ -66,22 +75,32 @@ class ExternalScaler(pb_grpc.ExternalScalerServicer):  # type: ignore[misc]
         decisions: Callable[[], Mapping[str, Decision]],
         clock: Callable[[], float],
         recheck_s: float = RECHECK_S,
+        shared: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         self._store = store
         self._models = frozenset(models)
+        # model -> the models of its Deployment (itself included); absent: itself alone
+        self._shared = {m: tuple(shared.get(m, (m,))) if shared else (m,) for m in self._models}
+        self._watchers: dict[str, tuple[str, ...]] = {}  # model -> the streams it wakes
+        for m, group in self._shared.items():
+            for other in group:
+                self._watchers[other] = (*self._watchers.get(other, ()), m)
         self._decisions = decisions
         self._clock = clock
         self._recheck_s = recheck_s
         self._changed: dict[str, asyncio.Event] = {}
 
     def notify(self, model: str) -> None:
-        """A report of ``model`` was recorded: wake its StreamIsActive streams."""
-        event = self._changed.pop(model, None)
-        if event is not None:
-            event.set()
+        """A report of ``model`` was recorded: wake the StreamIsActive streams of its
+        Deployment's models."""
+        for watcher in self._watchers.get(model, (model,)):
+            event = self._changed.pop(watcher, None)
+            if event is not None:
+                event.set()
 
     def active(self, model: str) -> bool:
-        return has_demand(self._store, model, self._clock())
+        """Whether any model of ``model``'s Deployment has demand."""
+        return _any_demand(self._store, self._shared.get(model, (model,)), self._clock())
 
     async def _model(self, ref: Any, context: grpc.aio.ServicerContext[Any, Any]) -> str:
         """The model the trigger names, or the call aborted with why."""

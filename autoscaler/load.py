@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Cost", "LoadGauges", "ModelLoad", "Observations"]
+from autoscaler.spec import Mode
+
+__all__ = ["Cost", "DeploymentDemand", "LoadGauges", "ModelLoad", "Observations"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,21 @@ class ModelLoad(LoadGauges):
 
 
 @dataclass(frozen=True, slots=True)
+class DeploymentDemand:
+    """The demand of a Deployment that serves several models (``autoscaler.sharing``): each
+    model's demand in pods, summed (its pods' devices serve them all).
+
+    ``surge``: the pods an overload needs now (``demand.overload``, summed), None without
+    one; ``silent``: the models with no fresh report, whose demand is unknown (no scale-down).
+    """
+
+    pods: float
+    mode: Mode  # the mode that sized the most of it
+    surge: float | None = None
+    silent: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Observations:
     """What the decider sees at one tick: the load (None: no live report), the replicas, and
     the scale-up on its way (``autoscaler.startup``: its patch time and the start-up time)."""
@@ -97,3 +114,6 @@ class Observations:
     ready_replicas: int | None = None  # the Deployment's ready count, when known
     startup_s: float | None = None  # the learnt pod start-up time (None: the spec's prior)
     asked_at: float | None = None  # when the scale-up still waiting for its pods was patched
+    # A Deployment of several models: their summed demand (``load`` is then their loads
+    # merged, ``autoscaler.sharing``); None: the demand of ``load`` under the spec.
+    demand: DeploymentDemand | None = None

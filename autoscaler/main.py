@@ -89,6 +89,8 @@ async def _api_client(config: AutoscalerConfig) -> client.ApiClient | None:
 
 
 def _targets(config: AutoscalerConfig) -> list[Target]:
+    """One per model; the models of one Deployment carry its combined spec."""
+    shared = config.deployment_specs()
     return [
         Target(
             m.name,
@@ -96,9 +98,16 @@ def _targets(config: AutoscalerConfig) -> list[Target]:
             m.deployment_name,
             m.scaling,
             m.actuation_or(config.actuation),
+            shared[config.deployment_of(m)],
         )
         for m in config.models
     ]
+
+
+def _deployment_models(targets: list[Target], target: Target) -> list[str]:
+    """The models served by ``target``'s Deployment (itself included)."""
+    where = (target.namespace, target.deployment)
+    return [t.model for t in targets if (t.namespace, t.deployment) == where]
 
 
 async def _metrics_site(
@@ -139,6 +148,7 @@ async def serve(config: AutoscalerConfig, stop: asyncio.Event) -> None:
     keda = ExternalScaler(
         store,
         models=[t.model for t in targets],
+        shared={t.model: _deployment_models(targets, t) for t in targets},
         decisions=lambda: controller.decisions(),
         clock=time.monotonic,
     )
@@ -233,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logs(args.log_format, args.log_level)
     try:
         config = _with_flags(load_config(args.config), args)
+        config.deployment_specs()  # an --actuation override may set a Deployment's models apart
     except (ConfigError, ValueError) as exc:
         print(f"autoscaler: invalid config: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -1,4 +1,10 @@
-"""Prometheus metrics of the autoscaler, in its own registry, served on its metrics port."""
+"""Prometheus metrics of the autoscaler, in its own registry, served on its metrics port.
+
+Labelled by model. A Deployment that serves several models is decided once: each of its
+models' series carries that one decision (replicas, demand, panic, and the decisions and
+scale changes counted under each model), ``autoscaler_model_deployment_info`` names the
+Deployment of each model, and ``autoscaler_model_demand_pods`` is each model's own share.
+"""
 
 from __future__ import annotations
 
@@ -66,6 +72,16 @@ class AutoscalerMetrics:
         self.lost = gauge(
             "autoscaler_lost_pods", "Pods asked for, not ready long past the start-up time"
         )
+        self.model_demand = gauge(
+            "autoscaler_model_demand_pods",
+            "The model's own demand in pods at the latest tick with a fresh report (a "
+            "Deployment serving several models is sized on their sum)",
+        )
+        self.deployment_info = gauge(
+            "autoscaler_model_deployment_info",
+            "1, labelled with the Deployment that serves the model (decided with its others)",
+            ("model", "namespace", "deployment"),
+        )
         self.leader = gauge("autoscaler_leader", "1 while this replica holds the Lease", ())
         build = gauge(
             "autoscaler_build_info", "1, labelled with the autoscaler's version", ("version",)
@@ -97,6 +113,15 @@ class AutoscalerMetrics:
             self.staleness.labels(model).set(staleness_s)
         self.reporters.labels(model).set(reporters)
         self.missing.labels(model).set(missing)
+
+    def observe_share(
+        self, model: str, pods: float | None, namespace: str, deployment: str
+    ) -> None:
+        """The model's own demand in pods (None: no fresh report, left as it was) and its
+        Deployment."""
+        if pods is not None:
+            self.model_demand.labels(model).set(pods)
+        self.deployment_info.labels(model, namespace, deployment).set(1)
 
     def observe_startup(self, model: str, estimate_s: float, sample: StartupSample | None) -> None:
         """The model's start-up estimate, and the sample just taken if any."""

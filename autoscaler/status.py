@@ -5,6 +5,9 @@ decision, the learnt pod start-up time, the gateway replicas reporting, and the 
 that changed the count or reason with their inputs (``autoscaler.decision_log``), newest first;
 ``?decisions=N`` (1 to the history's length) says how many. ``/`` is a plain HTML page whose
 inline script reads ``/status`` every second. ``autoscaler explain MODEL`` prints the same.
+
+A model whose Deployment serves others too shows that Deployment's one decision;
+``deployment_models`` lists the models it came from and ``demand_pods`` is this model's share.
 """
 
 from __future__ import annotations
@@ -58,15 +61,19 @@ class AutoscalerStatus:
 
     def _model(self, target: Target, now: float, decisions: int) -> dict[str, Any]:
         c, model = self._controller, target.model
-        latest = c.history.latest(model)
+        key = c.key_of(model)
+        latest = c.history.latest(key)
         d = latest.decision if latest is not None else None
         obs = latest.observations if latest is not None else None
-        samples = c.startup.samples(model)
-        waiting = c.startup.pending_since(model)
+        samples = c.startup.samples(key)
+        waiting = c.startup.pending_since(key)
+        share = next((s for s in latest.shares if s.model == model), None) if latest else None
         return {
             "model": model,
             "namespace": target.namespace,
             "deployment": target.deployment,
+            "deployment_models": list(c.models_with(model)),
+            "demand_pods": _round(share.pods) if share is not None else None,
             "actuation": target.actuation,
             "desired": d.desired if d else None,
             "current": d.current if d else None,
@@ -74,16 +81,16 @@ class AutoscalerStatus:
             "reason": d.reason.value if d else None,
             "panicking": d.panicking if d else False,
             "startup": {
-                "estimate_s": round(c.startup.estimate(model), 3),
+                "estimate_s": round(c.startup.estimate(key), 3),
                 "learnt": bool(samples),
-                "prior_s": target.spec.startup_s,
+                "prior_s": (target.deployment_spec or target.spec).startup_s,
                 "samples_s": [round(s, 3) for s in samples],
                 "scale_up_waiting_s": round(now - waiting, 3) if waiting is not None else None,
             },
             "gateways": self._store.replicas(model, now),
             "report_age_s": _round(self._store.staleness(model, now)),
             "latest": latest.fields(now) if latest is not None else None,
-            "decisions": [e.fields(now) for e in c.history.changes(model)[:decisions]],
+            "decisions": [e.fields(now) for e in c.history.changes(key)[:decisions]],
         }
 
 
