@@ -31,6 +31,7 @@ class GatewayReport(LoadGauges):
     completed_rows: int = 0
     rejected_requests: int = 0
     final: bool = False
+    peer_address: str = ""  # where other replicas may send it requests ("": none)
 
     def per_s(self, count: int) -> float:
         return count / self.interval_s if self.interval_s > 0 else 0.0
@@ -85,6 +86,11 @@ class ReportStore:
         others from taking its slots), sorted."""
         self._split(model, now)  # drops the ones past the hold
         return sorted(self._reports.get(model, {}))
+
+    def peers(self, model: str, now: float) -> list[tuple[str, str]]:
+        """``replicas`` with the address each reported last ("" where none)."""
+        kept = self._reports.get(model, {})
+        return [(r, kept[r].report.peer_address) for r in self.replicas(model, now)]
 
     def staleness(self, model: str, now: float) -> float | None:
         """Seconds since the newest report of ``model``, live or not; None if none is kept."""

@@ -87,13 +87,15 @@ class LoadReceiver(pb_grpc.LoadReportServiceServicer):  # type: ignore[misc]
             report = self._record(msg, EXCHANGE)
             replica = report.replica_id
             count += 1
+            peers = self._store.peers(report.model, self._clock())
             yield pb.LoadReportReply(
                 autoscaler_id=self.identity,
                 leader=self._is_leader(),
                 model=report.model,
                 ack_seq=report.seq,
                 reports=count,
-                gateway_replicas=self._store.replicas(report.model, self._clock()),
+                gateway_replicas=[replica for replica, _ in peers],
+                gateway_peers=[pb.GatewayPeer(replica_id=r, peer_address=a) for r, a in peers],
             )
         log.info("gateway %s closed its report exchange after %d reports", replica, count)
 

@@ -281,6 +281,15 @@ class AutoscalerSettings(BaseModel):
     discovery: DiscoverySettings | None = None  # instead: stream to every replica it finds
     report_interval_ms: Annotated[int, Field(gt=0)] = 250
     replica_id: str | None = None  # None: the host name (the pod name in Kubernetes)
+    # host:port of this replica's HTTP port as the other replicas reach it, told to them through
+    # the coordinator so that a replica owning no pod sends its requests here (None: $POD_IP
+    # with server.http_port when POD_IP is set, else none; "" never)
+    peer_address: str | None = None
+    # The gateway's own Service (its HTTP port): while no autoscaler has listed the replicas
+    # for peers_stale_s, the ready replicas it lists stand in for that list
+    # (gateway/discovery/peers.py). None: the last list is kept.
+    replicas_discovery: DiscoverySettings | None = None
+    peers_stale_s: Annotated[float, Field(gt=0)] = 10.0
 
     @model_validator(mode="after")
     def _one_source(self) -> AutoscalerSettings:

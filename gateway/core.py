@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
 
 from gateway import __version__
 from gateway.config import GatewayConfig, ModelSettings
 from gateway.errors import Code, InferError
 from gateway.memory_budget import MemoryBudget
 from gateway.metrics import GatewayMetrics, ModelState, StateCollector, request_ended
+from gateway.models.decoupled import Emit
 from gateway.models.runtime import ModelRuntime
 from gateway.models.spec import ModelSpec
 from gateway.observe.observer import RequestObserver
@@ -22,6 +25,7 @@ from protos.infer import InferRequestBody, InferResponseBody
 
 __all__ = ["EXTENSIONS", "SERVER_NAME", "SERVER_VERSION", "Gateway"]
 
+T = TypeVar("T")
 SERVER_NAME = "inference-gateway"
 SERVER_VERSION = __version__
 EXTENSIONS = ("binary_tensor_data", "parameters", "statistics", "model_configuration")
@@ -55,9 +59,16 @@ class Gateway:
 
     def _runtime(self, settings: ModelSettings) -> ModelRuntime:
         probe_s = self.config.server.probe_interval_ms / 1000
-        return ModelRuntime(
+        runtime = ModelRuntime(
             settings, metrics=self.metrics, probe_interval_s=probe_s, tenants=self.tenants
         )
+        runtime.pods.co_served = partial(self._serves_elsewhere, runtime)
+        return runtime
+
+    def _serves_elsewhere(self, runtime: ModelRuntime, address: str) -> bool:
+        """Whether a pod of ``runtime`` also serves another model of this gateway (one pod,
+        several models: its devices run the others' batches too)."""
+        return any(r is not runtime and r.pods.get(address) for r in self.models.values())
 
     async def apply(self, new: GatewayConfig) -> list[str]:
         """Swap in a new config (live reload): models are updated in place, keeping every
@@ -165,6 +176,47 @@ class Gateway:
         info: RequestInfo | None = None,
     ) -> InferResponseBody:
         """Answer one inference request, accounting for it (and filling in ``info``)."""
+
+        def call(runtime: ModelRuntime, deadline: float) -> Awaitable[InferResponseBody]:
+            return runtime.infer(body, deadline, version, info)
+
+        return await self._accounted(protocol, name, version, body, timeout_s, info, call)
+
+    async def infer_decoupled(
+        self,
+        protocol: str,
+        name: str,
+        version: str,
+        body: InferRequestBody,
+        timeout_s: float | None,
+        info: RequestInfo | None,
+        emit: Emit,
+    ) -> Any | None:
+        """Pass one request of a decoupled model through unbatched (``emit`` takes each of
+        its responses but the last, returned; see ``gateway.models.decoupled``), accounted as
+        ``infer`` accounts one; a last response that is the pod's error counts as failed."""
+
+        def call(runtime: ModelRuntime, deadline: float) -> Awaitable[Any | None]:
+            return runtime.infer_decoupled(body, deadline, version, info, emit)
+
+        def failed(last: Any | None) -> bool:
+            return last is not None and bool(last.error_message)
+
+        return await self._accounted(protocol, name, version, body, timeout_s, info, call, failed)
+
+    async def _accounted(
+        self,
+        protocol: str,
+        name: str,
+        version: str,
+        body: InferRequestBody,
+        timeout_s: float | None,
+        info: RequestInfo | None,
+        call: Callable[[ModelRuntime, float], Awaitable[T]],
+        failed: Callable[[T], bool] = lambda _: False,
+    ) -> T:
+        """``call`` the model's runtime with the request's deadline, counting the request,
+        its latency and how it ended."""
         start = time.perf_counter_ns()
         runtime = self.model(name, version)
         if info is not None:
@@ -176,10 +228,10 @@ class Gateway:
         runtime.in_flight += 1
         ok = False
         try:
-            reply = await runtime.infer(
-                body, runtime.deadline(timeout_s, time.monotonic()), version, info
-            )
-            ok = True
+            reply = await call(runtime, runtime.deadline(timeout_s, time.monotonic()))
+            ok = not failed(reply)
+            if not ok:
+                observer.failed(Code.INTERNAL)
             return reply
         except InferError as exc:
             observer.failed(exc.code)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable
@@ -21,10 +22,16 @@ from gateway.frontends.grpc_service import build_grpc_server
 from gateway.frontends.http_server import start_http_server
 from gateway.frontends.rest import build_router, on_error
 from gateway.frontends.tls import ServerTls, check_files
+from gateway.load_metrics import LoadCollector
 from gateway.memory_budget import BudgetCollector
 from gateway.metrics import GatewayMetrics
 from gateway.reload import ConfigReloader
-from gateway.reporter import LoadCollector, LoadReporter, gateway_peers, gateway_snapshots
+from gateway.reporter import (
+    LoadReporter,
+    advertised_address,
+    gateway_peers,
+    gateway_snapshots,
+)
 from gateway.status import GatewayStatus, add_status_routes
 from gateway.tenants.directory import TenantDirectory
 from protos.logs import add_arguments as add_log_arguments
@@ -102,7 +109,10 @@ async def serve(
     reporter = None
     if config.autoscaler is not None:
         reporter = LoadReporter(
-            settings=config.autoscaler, snapshots=snapshots, on_peers=gateway_peers(gateway)
+            settings=config.autoscaler,
+            snapshots=snapshots,
+            on_peers=gateway_peers(gateway),
+            peer_address=advertised_address(config, os.environ),
         )
         reporter.start()
     registry = gateway.metrics.registry

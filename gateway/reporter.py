@@ -11,8 +11,8 @@ report per model, so the autoscaler stops counting this replica without holding 
 replies list the gateway replicas that share each model's pods; ``gateway_peers`` hands that
 list to the model's pods, which divide their slots by it (gateway.routing.shares).
 
-The same signals are exported as Prometheus gauges (``gateway_load_*``) by ``LoadCollector``,
-so an HPA or KEDA can scale on them instead of the autoscaler.
+The same signals are exported as Prometheus gauges (``gateway_load_*``) by
+``gateway.load_metrics.LoadCollector``.
 """
 
 from __future__ import annotations
@@ -23,30 +23,29 @@ import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
-
 from gateway.backoff import Backoff
 from gateway.discovery.model_discovery import ModelDiscovery
+from gateway.discovery.peers import ServicePeers
 from gateway.discovery.store import EndpointSnapshot
 from gateway.report_stream import ReportStream
+from gateway.tasks import cancel_and_wait
 from protos import autoscaler_pb2 as pb
 
 if TYPE_CHECKING:
-    from gateway.config import AutoscalerSettings
+    from gateway.config import AutoscalerSettings, GatewayConfig
     from gateway.core import Gateway
     from gateway.models.runtime import ModelRuntime
     from gateway.scheduler_state import PodView
 
 __all__ = [
-    "LoadCollector",
     "LoadReporter",
     "ModelSnapshot",
     "ReportBuilder",
+    "advertised_address",
     "default_replica_id",
     "gateway_snapshots",
     "snapshot",
@@ -77,6 +76,7 @@ class ModelSnapshot:
     terminating_endpoints: int  # Kubernetes says terminating
     sharing_replicas: int = 1  # gateway replicas on these pods, as the coordinator lists them
     own_slots: int = 0  # in-flight batches this replica may hold on its ready pods, in all
+    forwarded_requests_total: int = 0  # sent on to the replicas owning the pods
 
 
 def own_slots(limits: dict[str, int] | None, pods: Iterable[PodView]) -> int:
@@ -90,13 +90,15 @@ def snapshot(runtime: ModelRuntime, now: float) -> ModelSnapshot:
     """One model's signals, from its scheduler's state and its request count."""
     s = runtime.scheduler.state(now)
     ready = s.ready_pods
+    forwarder = runtime.forwarder
+    forwarding = bool(runtime.pods.forward_to()) and forwarder.usable
     return ModelSnapshot(  # by keyword: many adjacent int fields, a swap would go unseen
         model=runtime.name,
         queued_requests=s.queued_requests,
         queued_rows=s.queued_rows,
         inflight_rows=s.inflight_rows,
         arrival_rows_per_s=s.arrival_rows_per_s,
-        arrived_requests_total=runtime.requests_total,
+        arrived_requests_total=runtime.requests_total - forwarder.forwarded_total,
         completed_rows_total=s.completed_rows_total,
         rejected_requests_total=s.rejected_requests_total,
         fixed_s=s.fixed_s,
@@ -108,7 +110,8 @@ def snapshot(runtime: ModelRuntime, now: float) -> ModelSnapshot:
         starting_endpoints=len(s.starting_pods),
         terminating_endpoints=len(s.terminating_pods),
         sharing_replicas=max(1, len(runtime.pods.shares.replicas)),
-        own_slots=own_slots(runtime.pods.limits(ready), ready),
+        own_slots=0 if forwarding else own_slots(runtime.pods.limits(ready), ready),
+        forwarded_requests_total=forwarder.forwarded_total,
     )
 
 
@@ -118,8 +121,9 @@ class ReportBuilder:
     A model's first snapshot only sets the baseline (its deltas are 0, its interval 0).
     """
 
-    def __init__(self, replica_id: str) -> None:
+    def __init__(self, replica_id: str, peer_address: str = "") -> None:
         self.replica_id = replica_id
+        self.peer_address = peer_address
         self._last: dict[str, tuple[float, ModelSnapshot, int]] = {}  # model: (time, snap, seq)
 
     def build(self, snap: ModelSnapshot, now: float) -> Any:
@@ -144,6 +148,7 @@ class ReportBuilder:
             ready_endpoints=snap.ready_endpoints,
             starting_endpoints=snap.starting_endpoints,
             terminating_endpoints=snap.terminating_endpoints,
+            peer_address=self.peer_address,
         )
         if snap.fixed_s is not None and snap.per_row_s is not None:
             msg.batch_cost.fixed_s = snap.fixed_s
@@ -171,6 +176,18 @@ class ReportBuilder:
         return [self.final(m) for m in sorted(self._last)]
 
 
+def advertised_address(config: GatewayConfig, environ: Mapping[str, str]) -> str:
+    """Where the other replicas may send this one requests (``AutoscalerSettings.peer_address``);
+    none while callers need keys or TLS, which a request sent on does not carry."""
+    settings = config.autoscaler
+    if settings is None or config.tenants or config.auth.required or config.server.tls:
+        return ""
+    if settings.peer_address is not None:
+        return settings.peer_address
+    pod_ip = environ.get("POD_IP", "")
+    return f"{pod_ip}:{config.server.http_port}" if pod_ip else ""
+
+
 def default_replica_id() -> str:
     """The host name (the pod name in Kubernetes) and the process id."""
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -190,9 +207,11 @@ class LoadReporter:
         rng: random.Random | None = None,
         backoff_base_s: float = 0.2,
         backoff_cap_s: float = 5.0,
-        on_peers: Callable[[str, str, Sequence[str]], None] = lambda model, me, peers: None,
+        on_peers: Callable[[str, str, Mapping[str, str]], None] = lambda model, me, peers: None,
+        peer_address: str = "",
     ) -> None:
         self.address = settings.address
+        self.peer_address = peer_address
         self._on_peers = on_peers
         self.discovery_settings = settings.discovery
         self.interval_s = settings.report_interval_ms / 1000
@@ -203,6 +222,12 @@ class LoadReporter:
         self._rng = rng or random.Random()
         self._backoff = (backoff_base_s, backoff_cap_s)
         self._discovery: ModelDiscovery | None = None
+        self._last_reply: float | None = None  # when a coordinator last listed the replicas
+        self._peers_stale_s = settings.peers_stale_s
+        self.service_peers = None
+        if settings.replicas_discovery is not None:
+            self.service_peers = ServicePeers(settings.replicas_discovery)
+        self._fallback_task: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Future[None]] = set()
         self._retired = (0, 0)  # reports sent, failures: of streams already closed
 
@@ -230,6 +255,9 @@ class LoadReporter:
         if self.discovery_settings is not None:
             self._discovery = ModelDiscovery(self.discovery_settings, self.track, rng=self._rng)
             self._discovery.start()
+        if self.service_peers is not None:
+            self.service_peers.start()
+            self._fallback_task = asyncio.get_running_loop().create_task(self._fall_back())
 
     def track(self, view: EndpointSnapshot, _changed: frozenset[str] = frozenset()) -> None:
         """One stream per autoscaler endpoint that serves; close those no longer listed."""
@@ -247,7 +275,7 @@ class LoadReporter:
         base_s, cap_s = self._backoff
         stream = ReportStream(
             address,
-            builder=ReportBuilder(self.replica_id),
+            builder=ReportBuilder(self.replica_id, self.peer_address),
             snapshots=self._snapshots,
             interval_s=self.interval_s,
             clock=self._clock,
@@ -261,7 +289,10 @@ class LoadReporter:
         """The replicas sharing a model's pods, from the leader's replies (from any replica's
         while no connected one leads): they agree but for a report or two."""
         if stream.leader or not self.leader_connected:
-            self._on_peers(reply.model, self.replica_id, reply.gateway_replicas)
+            self._last_reply = self._clock()
+            peers = {p.replica_id: p.peer_address for p in reply.gateway_peers}
+            peers = peers or dict.fromkeys(reply.gateway_replicas, "")  # an older autoscaler
+            self._on_peers(reply.model, self.replica_id, peers)
 
     def _close(self, address: str, timeout_s: float = 2.0) -> Awaitable[None]:
         """Take the stream out now; its goodbye is the awaitable (its counts are kept)."""
@@ -280,21 +311,44 @@ class LoadReporter:
 
         return goodbye()
 
+    def fallback_peers(self, now: float) -> Mapping[str, str] | None:
+        """The gateway Service's replicas when no coordinator listed them for
+        ``peers_stale_s`` (since this replica started, or since the last list); else None."""
+        listed = self.service_peers.peers if self.service_peers is not None else {}
+        fresh = self._last_reply is not None and now - self._last_reply <= self._peers_stale_s
+        return None if fresh or not listed else listed
+
+    async def _fall_back(self) -> None:
+        """Every report interval: the Service's list to every model, while it stands in."""
+        assert self.service_peers is not None
+        while True:
+            await asyncio.sleep(self.interval_s)
+            now = self._clock()
+            peers = self.fallback_peers(now)
+            if peers is not None:
+                for snap in self._snapshots(now):
+                    self._on_peers(snap.model, self.service_peers.me, peers)
+
     async def stop(self, timeout_s: float = 2.0) -> None:
         """Say goodbye (final reports) on every stream, within ``timeout_s``; then stop."""
+        if self._fallback_task is not None:
+            await cancel_and_wait(self._fallback_task)
+        if self.service_peers is not None:
+            await self.service_peers.stop()
         if self._discovery is not None:
             await self._discovery.stop()
         closing = [self._close(a, timeout_s) for a in list(self.streams)]
         await asyncio.gather(*closing, *self._closing)
 
 
-def gateway_peers(gateway: Gateway) -> Callable[[str, str, Sequence[str]], None]:
-    """Hands each model's list of gateway replicas to its pods (gateway.routing.shares)."""
+def gateway_peers(gateway: Gateway) -> Callable[[str, str, Mapping[str, str]], None]:
+    """Hands each model's gateway replicas (with their peer addresses) to its pods
+    (gateway.routing.shares)."""
 
-    def apply(model: str, me: str, replicas: Sequence[str]) -> None:
+    def apply(model: str, me: str, replicas: Mapping[str, str]) -> None:
         runtime = gateway.models.get(model)
         if runtime is not None:
-            runtime.pods.set_peers(me, replicas)
+            runtime.set_peers(me, replicas)
 
     return apply
 
@@ -306,66 +360,3 @@ def gateway_snapshots(gateway: Gateway) -> Callable[[float], list[ModelSnapshot]
         return [snapshot(r, now) for r in list(gateway.models.values())]
 
     return take
-
-
-class LoadCollector(Collector):
-    """The LoadReport signals as Prometheus gauges, read at scrape time, plus reporter health."""
-
-    def __init__(
-        self,
-        snapshots: Callable[[float], list[ModelSnapshot]],
-        reporter: LoadReporter | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._snapshots = snapshots
-        self._reporter = reporter
-        self._clock = clock
-
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        fields = {
-            "queued_requests": "Requests queued in this gateway",
-            "queued_rows": "Rows queued in this gateway",
-            "inflight_rows": "Rows sent to pods, not yet answered",
-            "arrival_rows_per_s": "Arriving rows per second, shed ones included (about 1 s)",
-            "slots_per_pod": "In-flight batches a ready pod takes (its devices + 1 waiting)",
-            "devices_per_pod": "Batches a ready pod runs at once (its devices)",
-            "ready_endpoints": "Pods this gateway routes to",
-            "starting_endpoints": "Pods this gateway knows that are not ready yet",
-            "terminating_endpoints": "Pods this gateway knows that are terminating",
-            "demand_rows": "Queued plus in-flight rows: the concurrency to scale on",
-            "sharing_replicas": "Gateway replicas sharing the pods (from the coordinator)",
-            "own_slots": "In-flight batches this replica may hold on its ready pods, in all",
-        }
-        families = {
-            k: GaugeMetricFamily(f"gateway_load_{k}", doc, labels=["model"])
-            for k, doc in fields.items()
-        }
-        for snap in self._snapshots(self._clock()):
-            for key, family in families.items():
-                if key == "demand_rows":
-                    value = float(snap.queued_rows + snap.inflight_rows)
-                else:
-                    value = float(getattr(snap, key))
-                family.add_metric([snap.model], value)
-        yield from families.values()
-        if self._reporter is not None:
-            rep = self._reporter
-            gauges = {
-                "connected": ("1 while a load report stream is up", rep.connected),
-                "leader_connected": (
-                    "1 while the replica that leads takes the reports",
-                    rep.leader_connected,
-                ),
-                "streams": ("Autoscaler replicas streamed to", len(rep.streams)),
-            }
-            for key, (doc, value) in gauges.items():
-                family = GaugeMetricFamily(f"gateway_autoscaler_{key}", doc)
-                family.add_metric([], float(value))
-                yield family
-            sent = CounterMetricFamily("gateway_autoscaler_reports", "Load reports sent")
-            sent.add_metric([], rep.reports_sent)
-            failed = CounterMetricFamily(
-                "gateway_autoscaler_stream_failures", "Load report streams that failed"
-            )
-            failed.add_metric([], rep.stream_failures)
-            yield from (sent, failed)

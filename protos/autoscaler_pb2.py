@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17protos/autoscaler.proto\x12\rautoscaler.v1\"/\n\tBatchCost\x12\x0f\n\x07\x66ixed_s\x18\x01 \x01(\x01\x12\x11\n\tper_row_s\x18\x02 \x01(\x01\"\xd7\x03\n\nLoadReport\x12\x12\n\nreplica_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\x12\x12\n\ninterval_s\x18\x04 \x01(\x01\x12\x17\n\x0fqueued_requests\x18\x05 \x01(\r\x12\x13\n\x0bqueued_rows\x18\x06 \x01(\r\x12\x15\n\rinflight_rows\x18\x07 \x01(\r\x12\x18\n\x10\x61rrived_requests\x18\x08 \x01(\x04\x12\x1a\n\x12\x61rrival_rows_per_s\x18\t \x01(\x01\x12\x16\n\x0e\x63ompleted_rows\x18\n \x01(\x04\x12\x19\n\x11rejected_requests\x18\x0b \x01(\x04\x12,\n\nbatch_cost\x18\x0c \x01(\x0b\x32\x18.autoscaler.v1.BatchCost\x12\x15\n\rslots_per_pod\x18\r \x01(\r\x12\x16\n\x0emax_batch_size\x18\x0e \x01(\r\x12\x17\n\x0fready_endpoints\x18\x0f \x01(\r\x12\x1a\n\x12starting_endpoints\x18\x10 \x01(\r\x12\r\n\x05\x66inal\x18\x11 \x01(\x08\x12\x17\n\x0f\x64\x65vices_per_pod\x18\x12 \x01(\r\x12\x1d\n\x15terminating_endpoints\x18\x13 \x01(\r\"$\n\x11StreamLoadSummary\x12\x0f\n\x07reports\x18\x01 \x01(\x04\"\x89\x01\n\x0fLoadReportReply\x12\x15\n\rautoscaler_id\x18\x01 \x01(\t\x12\x0e\n\x06leader\x18\x02 \x01(\x08\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x63k_seq\x18\x04 \x01(\x04\x12\x0f\n\x07reports\x18\x05 \x01(\x04\x12\x18\n\x10gateway_replicas\x18\x06 \x03(\tJ\x04\x08\x07\x10\n2\xaf\x01\n\x11LoadReportService\x12M\n\nStreamLoad\x12\x19.autoscaler.v1.LoadReport\x1a .autoscaler.v1.StreamLoadSummary\"\x00(\x01\x12K\n\x08\x45xchange\x12\x19.autoscaler.v1.LoadReport\x1a\x1e.autoscaler.v1.LoadReportReply\"\x00(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17protos/autoscaler.proto\x12\rautoscaler.v1\"/\n\tBatchCost\x12\x0f\n\x07\x66ixed_s\x18\x01 \x01(\x01\x12\x11\n\tper_row_s\x18\x02 \x01(\x01\"\xed\x03\n\nLoadReport\x12\x12\n\nreplica_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\x12\x12\n\ninterval_s\x18\x04 \x01(\x01\x12\x17\n\x0fqueued_requests\x18\x05 \x01(\r\x12\x13\n\x0bqueued_rows\x18\x06 \x01(\r\x12\x15\n\rinflight_rows\x18\x07 \x01(\r\x12\x18\n\x10\x61rrived_requests\x18\x08 \x01(\x04\x12\x1a\n\x12\x61rrival_rows_per_s\x18\t \x01(\x01\x12\x16\n\x0e\x63ompleted_rows\x18\n \x01(\x04\x12\x19\n\x11rejected_requests\x18\x0b \x01(\x04\x12,\n\nbatch_cost\x18\x0c \x01(\x0b\x32\x18.autoscaler.v1.BatchCost\x12\x15\n\rslots_per_pod\x18\r \x01(\r\x12\x16\n\x0emax_batch_size\x18\x0e \x01(\r\x12\x17\n\x0fready_endpoints\x18\x0f \x01(\r\x12\x1a\n\x12starting_endpoints\x18\x10 \x01(\r\x12\r\n\x05\x66inal\x18\x11 \x01(\x08\x12\x17\n\x0f\x64\x65vices_per_pod\x18\x12 \x01(\r\x12\x1d\n\x15terminating_endpoints\x18\x13 \x01(\r\x12\x14\n\x0cpeer_address\x18\x14 \x01(\t\"$\n\x11StreamLoadSummary\x12\x0f\n\x07reports\x18\x01 \x01(\x04\"\xbc\x01\n\x0fLoadReportReply\x12\x15\n\rautoscaler_id\x18\x01 \x01(\t\x12\x0e\n\x06leader\x18\x02 \x01(\x08\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x63k_seq\x18\x04 \x01(\x04\x12\x0f\n\x07reports\x18\x05 \x01(\x04\x12\x18\n\x10gateway_replicas\x18\x06 \x03(\t\x12\x31\n\rgateway_peers\x18\n \x03(\x0b\x32\x1a.autoscaler.v1.GatewayPeerJ\x04\x08\x07\x10\n\"7\n\x0bGatewayPeer\x12\x12\n\nreplica_id\x18\x01 \x01(\t\x12\x14\n\x0cpeer_address\x18\x02 \x01(\t2\xaf\x01\n\x11LoadReportService\x12M\n\nStreamLoad\x12\x19.autoscaler.v1.LoadReport\x1a .autoscaler.v1.StreamLoadSummary\"\x00(\x01\x12K\n\x08\x45xchange\x12\x19.autoscaler.v1.LoadReport\x1a\x1e.autoscaler.v1.LoadReportReply\"\x00(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,11 +34,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHCOST']._serialized_start=42
   _globals['_BATCHCOST']._serialized_end=89
   _globals['_LOADREPORT']._serialized_start=92
-  _globals['_LOADREPORT']._serialized_end=563
-  _globals['_STREAMLOADSUMMARY']._serialized_start=565
-  _globals['_STREAMLOADSUMMARY']._serialized_end=601
-  _globals['_LOADREPORTREPLY']._serialized_start=604
-  _globals['_LOADREPORTREPLY']._serialized_end=741
-  _globals['_LOADREPORTSERVICE']._serialized_start=744
-  _globals['_LOADREPORTSERVICE']._serialized_end=919
+  _globals['_LOADREPORT']._serialized_end=585
+  _globals['_STREAMLOADSUMMARY']._serialized_start=587
+  _globals['_STREAMLOADSUMMARY']._serialized_end=623
+  _globals['_LOADREPORTREPLY']._serialized_start=626
+  _globals['_LOADREPORTREPLY']._serialized_end=814
+  _globals['_GATEWAYPEER']._serialized_start=816
+  _globals['_GATEWAYPEER']._serialized_end=871
+  _globals['_LOADREPORTSERVICE']._serialized_start=874
+  _globals['_LOADREPORTSERVICE']._serialized_end=1049
 # @@protoc_insertion_point(module_scope)

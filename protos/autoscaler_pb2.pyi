@@ -15,7 +15,7 @@ class BatchCost(_message.Message):
     def __init__(self, fixed_s: _Optional[float] = ..., per_row_s: _Optional[float] = ...) -> None: ...
 
 class LoadReport(_message.Message):
-    __slots__ = ("replica_id", "model", "seq", "interval_s", "queued_requests", "queued_rows", "inflight_rows", "arrived_requests", "arrival_rows_per_s", "completed_rows", "rejected_requests", "batch_cost", "slots_per_pod", "max_batch_size", "ready_endpoints", "starting_endpoints", "final", "devices_per_pod", "terminating_endpoints")
+    __slots__ = ("replica_id", "model", "seq", "interval_s", "queued_requests", "queued_rows", "inflight_rows", "arrived_requests", "arrival_rows_per_s", "completed_rows", "rejected_requests", "batch_cost", "slots_per_pod", "max_batch_size", "ready_endpoints", "starting_endpoints", "final", "devices_per_pod", "terminating_endpoints", "peer_address")
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class LoadReport(_message.Message):
     FINAL_FIELD_NUMBER: _ClassVar[int]
     DEVICES_PER_POD_FIELD_NUMBER: _ClassVar[int]
     TERMINATING_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    PEER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     replica_id: str
     model: str
     seq: int
@@ -54,7 +55,8 @@ class LoadReport(_message.Message):
     final: bool
     devices_per_pod: int
     terminating_endpoints: int
-    def __init__(self, replica_id: _Optional[str] = ..., model: _Optional[str] = ..., seq: _Optional[int] = ..., interval_s: _Optional[float] = ..., queued_requests: _Optional[int] = ..., queued_rows: _Optional[int] = ..., inflight_rows: _Optional[int] = ..., arrived_requests: _Optional[int] = ..., arrival_rows_per_s: _Optional[float] = ..., completed_rows: _Optional[int] = ..., rejected_requests: _Optional[int] = ..., batch_cost: _Optional[_Union[BatchCost, _Mapping]] = ..., slots_per_pod: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., ready_endpoints: _Optional[int] = ..., starting_endpoints: _Optional[int] = ..., final: _Optional[bool] = ..., devices_per_pod: _Optional[int] = ..., terminating_endpoints: _Optional[int] = ...) -> None: ...
+    peer_address: str
+    def __init__(self, replica_id: _Optional[str] = ..., model: _Optional[str] = ..., seq: _Optional[int] = ..., interval_s: _Optional[float] = ..., queued_requests: _Optional[int] = ..., queued_rows: _Optional[int] = ..., inflight_rows: _Optional[int] = ..., arrived_requests: _Optional[int] = ..., arrival_rows_per_s: _Optional[float] = ..., completed_rows: _Optional[int] = ..., rejected_requests: _Optional[int] = ..., batch_cost: _Optional[_Union[BatchCost, _Mapping]] = ..., slots_per_pod: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., ready_endpoints: _Optional[int] = ..., starting_endpoints: _Optional[int] = ..., final: _Optional[bool] = ..., devices_per_pod: _Optional[int] = ..., terminating_endpoints: _Optional[int] = ..., peer_address: _Optional[str] = ...) -> None: ...
 
 class StreamLoadSummary(_message.Message):
     __slots__ = ("reports",)
@@ -63,17 +65,27 @@ class StreamLoadSummary(_message.Message):
     def __init__(self, reports: _Optional[int] = ...) -> None: ...
 
 class LoadReportReply(_message.Message):
-    __slots__ = ("autoscaler_id", "leader", "model", "ack_seq", "reports", "gateway_replicas")
+    __slots__ = ("autoscaler_id", "leader", "model", "ack_seq", "reports", "gateway_replicas", "gateway_peers")
     AUTOSCALER_ID_FIELD_NUMBER: _ClassVar[int]
     LEADER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ACK_SEQ_FIELD_NUMBER: _ClassVar[int]
     REPORTS_FIELD_NUMBER: _ClassVar[int]
     GATEWAY_REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_PEERS_FIELD_NUMBER: _ClassVar[int]
     autoscaler_id: str
     leader: bool
     model: str
     ack_seq: int
     reports: int
     gateway_replicas: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, autoscaler_id: _Optional[str] = ..., leader: _Optional[bool] = ..., model: _Optional[str] = ..., ack_seq: _Optional[int] = ..., reports: _Optional[int] = ..., gateway_replicas: _Optional[_Iterable[str]] = ...) -> None: ...
+    gateway_peers: _containers.RepeatedCompositeFieldContainer[GatewayPeer]
+    def __init__(self, autoscaler_id: _Optional[str] = ..., leader: _Optional[bool] = ..., model: _Optional[str] = ..., ack_seq: _Optional[int] = ..., reports: _Optional[int] = ..., gateway_replicas: _Optional[_Iterable[str]] = ..., gateway_peers: _Optional[_Iterable[_Union[GatewayPeer, _Mapping]]] = ...) -> None: ...
+
+class GatewayPeer(_message.Message):
+    __slots__ = ("replica_id", "peer_address")
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    PEER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    replica_id: str
+    peer_address: str
+    def __init__(self, replica_id: _Optional[str] = ..., peer_address: _Optional[str] = ...) -> None: ...

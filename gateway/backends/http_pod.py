@@ -67,11 +67,22 @@ def _error_text(reply: HttpReply) -> str:
 
 class HttpPodClient:
     """One pod's v2 REST API on keep-alive connections (``ConnectionPool``), over TLS with
-    ``tls``."""
+    ``tls``. ``headers``: lines added to every infer POST's head (each ending in CRLF);
+    ``parameters``: a lone request's own parameters go with it (a batch never has any)."""
 
-    def __init__(self, *, address: str, model: str, tls: BackendTlsSettings | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        address: str,
+        model: str,
+        tls: BackendTlsSettings | None = None,
+        headers: bytes = b"",
+        parameters: bool = False,
+    ) -> None:
         self.address = address
         self.model = model
+        self._extra = headers
+        self._parameters = parameters
         if tls is None:
             self._pool = ConnectionPool(address)
         else:
@@ -105,6 +116,8 @@ class HttpPodClient:
             "parameters": {"binary_data_output": True},
         }
         first = requests[0]
+        if self._parameters and len(requests) == 1 and first.parameters:
+            doc["parameters"] = {**first.parameters, "binary_data_output": True}
         if len(requests) == 1 and first.id:
             doc["id"] = first.id
         if first.outputs is not None:
@@ -124,7 +137,7 @@ class HttpPodClient:
             if version:
                 path += f"/versions/{quote(version, safe='')}"
             lines = f"POST {path}/infer HTTP/1.1\r\nHost: {self.address}\r\n{_BINARY}\r\n"
-            start = self._heads[(model, version)] = lines.encode("latin-1")
+            start = self._heads[(model, version)] = lines.encode("latin-1") + self._extra
         return start
 
     def decode_batch(

@@ -10,6 +10,7 @@ import grpc
 
 from gateway.backends.batch_call import answer_of
 from gateway.backends.pod_tls import channel_credentials
+from gateway.backends.stream_call import PodStream
 from gateway.batching.merge import merge_requests
 from gateway.errors import Code, InferError
 from gateway.tls_settings import BackendTlsSettings
@@ -97,6 +98,17 @@ class PodClient:
             return await self._stub.ModelInfer(request, timeout=timeout_s, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             raise pod_error(exc, self.address) from None
+
+    async def stream_infer(
+        self, request: Any, timeout_s: float, connect_timeout_s: float, trace: str | None = None
+    ) -> PodStream:
+        """Open a ModelStreamInfer call carrying ``request`` alone (a decoupled model's; see
+        ``gateway.backends.stream_call``), once the channel is connected (UNAVAILABLE within
+        ``connect_timeout_s`` else: nothing was sent); ``timeout_s`` bounds the whole call."""
+        await self._connected(min(connect_timeout_s, timeout_s))
+        metadata = None if trace is None else (("traceparent", trace),)
+        call = self._stub.ModelStreamInfer(iter((request,)), timeout=timeout_s, metadata=metadata)
+        return PodStream(call, self.address)
 
     async def _connected(self, timeout_s: float) -> None:
         """Wait, up to ``timeout_s``, for the channel to be READY; UNAVAILABLE as soon as a

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
@@ -15,6 +16,8 @@ from gateway.config import ServerSettings
 from gateway.core import Gateway
 from gateway.errors import Code, InferError
 from gateway.memory_budget import budget_full
+from gateway.models.decoupled import Emit
+from gateway.models.spec import STREAM, decoupled_refusal
 from gateway.observe.request import REQUEST_ID_HEADER, RequestInfo, checked_request_id
 from gateway.tenants.directory import Tenant
 from protos import grpc_service_pb2 as pb
@@ -135,23 +138,41 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         except InferError as exc:
             await _abort(context, exc)
 
-    async def _infer(self, request: Any, timeout_s: float | None, info: RequestInfo) -> Any:
+    async def _infer(
+        self, request: Any, timeout_s: float | None, info: RequestInfo, emit: Emit | None = None
+    ) -> Any:
+        """A ModelInfer request's ModelInferResponse; on a stream (``emit`` given) its last
+        ModelStreamInferResponse, a decoupled model's other responses given to ``emit`` first
+        (None: it has no last one to relay). A decoupled model refuses ModelInfer as Triton
+        does, before the request is read."""
         info.model = request.model_name
         tenants = self.gateway.tenants
         if info.tenant is not None:
             tenants.authorize(info.tenant, request.model_name)  # 403 before 404
         runtime = self.gateway.model(request.model_name, request.model_version)  # NOT_FOUND first
+        if emit is None and runtime.spec is not None and runtime.spec.decoupled:
+            raise decoupled_refusal("grpc")
         size = request.ByteSize()
         lease = self.gateway.budget.try_acquire(size)
         if lease is None:
             raise InferError(Code.RESOURCE_EXHAUSTED, budget_full(self.gateway.budget, size))
+        name, version, gateway = request.model_name, request.model_version, self.gateway
         try:
             head = v2_grpc.parse_request(request)
-            body = runtime.decode(head, self._limits)  # checked before anything is decoded
-            response = await self.gateway.infer(
-                "grpc", request.model_name, request.model_version, body, timeout_s, info
+            # checked before anything is decoded
+            body = runtime.decode(head, self._limits, "grpc" if emit is None else STREAM)
+            if emit is None:
+                response = await gateway.infer("grpc", name, version, body, timeout_s, info)
+                return v2_grpc.encode_response(response)
+            spec = runtime.spec or await runtime.described(
+                runtime.deadline(timeout_s, time.monotonic()), body
             )
-            return v2_grpc.encode_response(response)
+            if spec.decoupled:
+                return await gateway.infer_decoupled(
+                    "grpc", name, version, body, timeout_s, info, emit
+                )
+            response = await gateway.infer("grpc", name, version, body, timeout_s, info)
+            return pb.ModelStreamInferResponse(infer_response=v2_grpc.encode_response(response))
         finally:
             lease.release()
 
@@ -178,12 +199,13 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         return reply
 
     async def _stream_answer(
-        self, raw: bytes, context: Any, trace: dict[str, str], tenant: Tenant | None
+        self, raw: bytes, context: Any, trace: dict[str, str], tenant: Tenant | None, emit: Emit
     ) -> Any:
-        """One stream request's answer: its response, or its error echoing its id (a message
-        that does not parse is answered with that error, and the stream goes on). Its request
-        id is its own v2 ``id`` (or one made for it); the stream's ``traceparent`` is each
-        message's parent."""
+        """One stream request's last answer: its response (a decoupled model's last, its
+        others given to ``emit`` first; None: no last one to relay), or its error echoing its
+        id (a message that does not parse is answered with that error, and the stream goes
+        on). Its request id is its own v2 ``id`` (or one made for it); the stream's
+        ``traceparent`` is each message's parent."""
         observer = self._observer
         info = observer.begin(
             "grpc",
@@ -196,7 +218,7 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         request = pb.ModelInferRequest()
         try:
             request = v2_grpc.request_from_bytes(raw)
-            reply = await self._infer(request, context.time_remaining(), info)
+            reply = await self._infer(request, context.time_remaining(), info, emit)
         except BaseException as exc:
             error = observer.failed(info, exc)
             if error is None:
@@ -206,23 +228,28 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
             )
             return pb.ModelStreamInferResponse(error_message=error.message, infer_response=echo)
         observer.end(info)
-        return pb.ModelStreamInferResponse(infer_response=reply)
+        return reply
 
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[Any], context: Any
     ) -> AsyncIterator[Any]:
-        """Answer each request of the stream as it completes (match responses by id).
+        """Answer each request of the stream as it completes (match responses by id); a
+        decoupled model's requests each with every response its pod sends, in order
+        (``gateway.models.decoupled``), interleaved with the others'.
 
         At most ``grpc_stream_max_inflight`` requests are read and not yet answered to the
         client: a slot is taken before a request is read and freed once gRPC has taken its
-        answer (as far as the client's HTTP/2 windows allow), so a client that does not read
-        its answers stops the stream being read, and its requests wait in its own windows.
+        (last) answer (as far as the client's HTTP/2 windows allow), so a client that does not
+        read its answers stops the stream being read, and its requests wait in its own windows.
+        A decoupled request's other responses wait for gRPC to take them within a window of as
+        many (past it, its relay stops reading its pod's stream, and the pod's windows fill).
         """
         slots = asyncio.Semaphore(self._stream_max_inflight)
-        answers: asyncio.Queue[Any] = asyncio.Queue()  # never more than the slots
+        window = asyncio.Semaphore(self._stream_max_inflight)  # responses but a request's last
+        answers: asyncio.Queue[tuple[Any, bool] | None] = asyncio.Queue()  # bounded by both
         pending: set[asyncio.Task[None]] = set()
         gauge = self._stream_answers
-        held = 0  # requests read whose answers gRPC has not taken yet
+        held = 0  # requests read whose last answers gRPC has not taken yet
 
         trace = _trace_metadata(context)
         try:
@@ -230,8 +257,13 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         except InferError as exc:
             await _abort(context, exc)
 
+        async def relay(response: Any) -> None:
+            await window.acquire()
+            answers.put_nowait((response, False))
+
         async def one(request: Any) -> None:
-            answers.put_nowait(await self._stream_answer(request, context, trace, tenant))
+            last = await self._stream_answer(request, context, trace, tenant, relay)
+            answers.put_nowait((last, True))
 
         async def read() -> None:
             nonlocal held
@@ -255,8 +287,13 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
 
         reader = asyncio.create_task(read())
         try:
-            while (answer := await answers.get()) is not None:
-                yield answer
+            while (item := await answers.get()) is not None:
+                answer, last = item
+                if answer is not None:
+                    yield answer
+                if not last:
+                    window.release()
+                    continue
                 held -= 1
                 gauge.dec()
                 slots.release()

@@ -13,6 +13,7 @@ from gateway.frontends.http_limits import decimal
 from gateway.frontends.http_server import Request, Response, Router, json_response
 from gateway.frontends.http_types import Handler
 from gateway.observe.request import REQUEST_ID_HEADER, RequestInfo, checked_request_id
+from gateway.routing.forward import FORWARDED_HEADER
 from gateway.tenants.directory import Tenant
 from protos import v2_http
 from protos.heads import DecodeLimits
@@ -25,6 +26,7 @@ _BINARY = "application/octet-stream"
 _JSON = "application/json"
 _HEADER_LENGTH = v2_http.HEADER_LENGTH.lower()  # request headers are keyed in lower case
 _REQUEST_ID = REQUEST_ID_HEADER.lower()
+_FORWARDED = FORWARDED_HEADER.lower()
 _SPAN = "POST /v2/models/{model}/infer"
 _INFER = _SPAN[5:]  # the route, as the open paths name routes
 _SPAN_ATTRS = {"http.request.method": "POST", "http.route": _SPAN[5:]}
@@ -139,6 +141,7 @@ def build_router(gateway: Gateway) -> Router:
         )
         try:
             info.given_id = checked_request_id(headers.get(_REQUEST_ID))
+            info.forwarded = _FORWARDED in headers
             info.model = request.params["model"]
             info.tenant = caller(gateway, request, _INFER)
             response = await answer(request, info)

@@ -36,7 +36,8 @@ async def describe_pod(pod: Pod, name: str, settings: ModelSettings) -> ModelSpe
 
 def signature_text(spec: ModelSpec) -> str:
     """A spec's signature for a log line: max_batch_size, inputs and outputs (and whether the
-    model is stateful or decoupled: the gateway refuses its requests)."""
+    model is stateful, whose requests the gateway refuses, or decoupled, whose requests it
+    passes through unbatched on ModelStreamInfer only)."""
     if not spec.described:
         return f"max_batch_size {spec.max_batch_size}, no declared signature"
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from gateway.backends.backend import PodBackend, client_factory
@@ -14,10 +16,13 @@ from gateway.discovery.model_discovery import ModelDiscovery
 from gateway.discovery.store import EndpointSnapshot
 from gateway.errors import Code, InferError
 from gateway.metrics import GatewayMetrics, ModelMetrics
+from gateway.models.decoupled import DecoupledRelay, Emit
 from gateway.models.describe import Descriptions, describe_pod, signature_text
 from gateway.models.device_poller import DeviceTimePoller
-from gateway.models.spec import ModelSpec
+from gateway.models.sizing import pod_devices, pod_slots
+from gateway.models.spec import STREAM, ModelSpec
 from gateway.observe.request import RequestInfo
+from gateway.routing.forward import Forwarder
 from gateway.routing.outlier import OutlierDetector, OutlierPolicy
 from gateway.routing.pod_set import Pod, PodSet
 from gateway.routing.retry_budget import RetryBudget
@@ -25,48 +30,13 @@ from gateway.scheduler import Scheduler
 from gateway.stats import ModelStats
 from gateway.tasks import cancel_and_wait
 from gateway.tenants.directory import Tenant, TenantDirectory
-from protos import model_config_pb2 as mc
 from protos.heads import DecodeLimits, RequestHead
 from protos.infer import InferRequestBody, InferResponseBody
+from protos.tensors import Tensor
 
 __all__ = ["ModelRuntime", "pod_devices", "pod_slots"]
 
 log = logging.getLogger(__name__)
-DEFAULT_SLOTS = 2
-
-
-def _group_instances(group: Any) -> int:
-    """Instances of one instance group, as Triton counts them: ``count`` on each GPU listed
-    (a KIND_GPU group, or KIND_AUTO with GPUs listed), else ``count``; none for a passive
-    group (loaded, but Triton schedules nothing on it). A KIND_GPU group without ``gpus`` means
-    ``count`` on every GPU the pod sees, a number its config does not tell: Triton lists them
-    in the config it serves, so only other runtimes leave it out, and ``count`` is taken."""
-    if group.count <= 0 or group.passive:
-        return 0
-    on_gpus = group.kind in (mc.ModelInstanceGroup.KIND_GPU, mc.ModelInstanceGroup.KIND_AUTO)
-    return int(group.count) * (len(group.gpus) if on_gpus and group.gpus else 1)
-
-
-def _reported_devices(pod_config: Any) -> int:
-    if pod_config is None:
-        return 0
-    return sum(_group_instances(g) for g in pod_config.instance_group)
-
-
-def pod_slots(settings: ModelSettings, pod_config: Any) -> int:
-    """In-flight batches per pod: the config's, else one per device the pod reports plus one
-    waiting in the pod's own queue (so a device never idles while its next batch crosses the
-    network), else 2."""
-    if settings.max_inflight_per_pod is not None:
-        return settings.max_inflight_per_pod
-    devices = _reported_devices(pod_config)
-    return devices + 1 if devices else DEFAULT_SLOTS
-
-
-def pod_devices(settings: ModelSettings, pod_config: Any) -> int:
-    """Batches a pod runs at once: the devices it reports (its instance groups), else 1, never
-    more than its slots."""
-    return max(1, min(pod_slots(settings, pod_config), _reported_devices(pod_config) or 1))
 
 
 def _rows_of(body: InferRequestBody) -> int:
@@ -122,6 +92,9 @@ class ModelRuntime:
         self.scheduler = Scheduler(
             settings=settings, pods=self.pods, stats=self.stats, metrics=self.metrics, rng=rng
         )
+        self.decoupled = DecoupledRelay(self.name, self.pods, self.scheduler, self.metrics, rng)
+        # to the replicas owning the pods, when this one owns none (gateway.routing.forward)
+        self.forwarder = Forwarder(settings, probe_interval_s=probe_interval_s, rng=rng)
         self.discovery: ModelDiscovery | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None  # device time of pods shared with peers
@@ -155,6 +128,7 @@ class ModelRuntime:
     def start(self) -> None:
         self.pods.start()
         self.scheduler.start()
+        self.forwarder.start()
         self._start_discovery()
         poller = DeviceTimePoller(self.pods, self.scheduler.cost.observe)
         self._poller = asyncio.get_running_loop().create_task(poller.run())
@@ -165,6 +139,7 @@ class ModelRuntime:
         if self._poller is not None:
             await cancel_and_wait(self._poller)
         await self.scheduler.stop()
+        await self.forwarder.stop()
         await self.pods.stop()
 
     def _start_discovery(self) -> None:
@@ -209,8 +184,15 @@ class ModelRuntime:
                 self.pods.set_endpoints({})
             self._start_discovery()
         self.scheduler.update(settings)
+        self.forwarder.update(settings, self.pods.forward_to())
         if self.spec is not None:
             self._apply_spec(self.spec)
+
+    def set_peers(self, me: str, replicas: Mapping[str, str]) -> None:
+        """The gateway replicas sharing the pods, with their peer addresses (from the
+        coordinator): the pods' shares, and the owners requests are sent on to."""
+        self.pods.set_peers(me, replicas)
+        self.forwarder.update(self.settings, self.pods.forward_to())
 
     def deadline(self, timeout_s: float | None, now: float) -> float:
         """The request's deadline: the caller's timeout, capped by the model's default."""
@@ -225,12 +207,15 @@ class ModelRuntime:
             )
         return self.spec.config(self.settings.dynamic_batching)
 
-    def decode(self, head: RequestHead, limits: DecodeLimits) -> InferRequestBody:
+    def decode(
+        self, head: RequestHead, limits: DecodeLimits, endpoint: str = "http"
+    ) -> InferRequestBody:
         """Decode a request's tensors once its head fits the model and the decode caps: a
-        request the model cannot take is refused before any data is converted. Before a pod
-        has described the model only the caps apply (``infer`` checks the model then)."""
+        request the model cannot take (on ``endpoint``: see ``ModelSpec.validate``) is refused
+        before any data is converted. Before a pod has described the model only the caps
+        apply (``infer`` checks the model then)."""
         spec = self.spec
-        rows = spec.validate(head) if spec is not None else 0
+        rows = spec.validate(head, endpoint) if spec is not None else 0
         head.check(limits)
         body = head.decode()
         if spec is not None:  # the body's tensors are the head's: checked, not again in infer
@@ -245,21 +230,44 @@ class ModelRuntime:
         info: RequestInfo | None = None,
     ) -> InferResponseBody:
         """Validate, queue and answer one request; every failure is an InferError."""
-        spec = self.spec
-        if spec is None:
-            with self.scheduler.unqueued.waiting(_rows_of(body)):
-                spec = await self._wait_spec(deadline)
+        spec = await self.described(deadline, body)
+        rows = self._admit(body, spec, info.protocol if info is not None else "http", info)
+        outputs = await self._submit(body, rows, deadline, version, info)
+        return InferResponseBody(self.name, outputs, version, body.id)
+
+    def _submit(
+        self,
+        body: InferRequestBody,
+        rows: int,
+        deadline: float,
+        version: str,
+        info: RequestInfo | None,
+    ) -> Awaitable[list[Tensor]]:
+        """To the local scheduler, or on to a replica owning the pods when this one owns none
+        (and the request was not sent on already)."""
+        owners = self.pods.forward_to()
+        if owners and not (info is not None and info.forwarded):
+            forwarder = self.forwarder
+            forwarder.update(self.settings, owners)
+            if forwarder.usable:
+                return forwarder.submit(body, rows, deadline, version, info)
+        return self.scheduler.submit(body, rows, deadline, version, info)
+
+    def _admit(
+        self, body: InferRequestBody, spec: ModelSpec, endpoint: str, info: RequestInfo | None
+    ) -> int:
+        """The request's rows (checked by ``decode`` against ``spec``, else now), taken by its
+        tenant's quota."""
         checked, self._checked = self._checked, None
         if checked is not None and checked[0] is body and checked[1] is spec:
             rows = checked[2]
         else:
-            rows = spec.validate(body)
+            rows = spec.validate(body, endpoint)
         if info is not None:
             info.rows = rows
             if info.tenant is not None and self.tenants is not None:
                 self._admit_tenant(info.tenant, body, rows)
-        outputs = await self.scheduler.submit(body, rows, deadline, version, info)
-        return InferResponseBody(self.name, outputs, version, body.id)
+        return rows
 
     def _admit_tenant(self, tenant: Tenant, body: InferRequestBody, rows: int) -> None:
         """The tenant's quota takes the rows (else 429), and its priority ceiling holds."""
@@ -274,21 +282,37 @@ class ModelRuntime:
             ceiling = self.tenants.priority(tenant, level)  # never past the model's lowest
             body.parameters["priority"] = min(ceiling, max(level, batching.priority_levels))
 
-    async def _wait_spec(self, deadline: float) -> ModelSpec:
-        """Wait, up to the deadline, for a pod to describe the model; else UNAVAILABLE."""
-        while self.spec is None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise InferError(Code.UNAVAILABLE, f"no ready pod for model '{self.name}'")
-            try:
-                await asyncio.wait_for(self.pods.changed(), remaining)
-            except TimeoutError:
-                continue
+    async def described(self, deadline: float, body: InferRequestBody) -> ModelSpec:
+        """The spec, once a pod has described the model (up to the deadline, else UNAVAILABLE;
+        the request counted as queued while it waits)."""
+        if self.spec is None:
+            with self.scheduler.unqueued.waiting(_rows_of(body)):
+                while self.spec is None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise InferError(Code.UNAVAILABLE, f"no ready pod for model '{self.name}'")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.pods.changed(), remaining)
         return self.spec
+
+    async def infer_decoupled(
+        self,
+        body: InferRequestBody,
+        deadline: float,
+        version: str,
+        info: RequestInfo | None,
+        emit: Emit,
+    ) -> Any | None:
+        """A decoupled model's request, unbatched (``gateway.models.decoupled``): each of its
+        responses but the last emitted, the last returned (None: none to relay)."""
+        spec = await self.described(deadline, body)
+        rows = self._admit(body, spec, STREAM, info)
+        return await self.decoupled.call(self.settings, body, rows, deadline, version, info, emit)
 
     def _pods_changed(self) -> None:
         """The routing view changed: wake the scheduler; a pod gone may settle a signature."""
         self.scheduler.wake()
+        self.decoupled.wake()
         if self.spec is not None:
             chosen = self._descriptions.choose(self.spec, self.spec, self._ready_addresses())
             if chosen is not self.spec:

@@ -11,7 +11,15 @@ from protos import grpc_service_pb2 as pb
 from protos import model_config_pb2 as mc
 from protos.infer import RequestedOutput
 
-__all__ = ["ModelSpec", "SignedRequest", "TensorSpec", "config_type", "v2_type"]
+__all__ = [
+    "STREAM",
+    "ModelSpec",
+    "SignedRequest",
+    "TensorSpec",
+    "config_type",
+    "decoupled_refusal",
+    "v2_type",
+]
 
 
 class _SignedTensor(Protocol):
@@ -61,6 +69,21 @@ class TensorSpec:
 
 def _bad(message: str) -> InferError:
     return InferError(Code.INVALID_ARGUMENT, message)
+
+
+# Triton's answers (2.51) to a decoupled model's request on an endpoint of one response each.
+_ONE_RESPONSE_ENDPOINTS = {
+    "http": "HTTP end point doesn't support models with decoupled transaction policy",
+    "grpc": "ModelInfer RPC doesn't support models with decoupled transaction policy",
+}
+STREAM = "stream"  # the endpoint that takes a decoupled model's requests: gRPC ModelStreamInfer
+
+
+def decoupled_refusal(endpoint: str) -> InferError:
+    """Triton's refusal of a decoupled model's request on ``endpoint`` ("http": HTTP infer,
+    "grpc": ModelInfer): UNSUPPORTED, HTTP 501 / gRPC UNIMPLEMENTED, before the request is
+    read. Only ModelStreamInfer relays 0..n responses per request."""
+    return InferError(Code.UNIMPLEMENTED, _ONE_RESPONSE_ENDPOINTS[endpoint])
 
 
 # The pod's scheduling choices the gateway's dynamic_batching never replaces in the config it
@@ -164,7 +187,8 @@ class ModelSpec:
         max_batch_size in force and ``batching`` (DynamicBatchingSettings: the gateway's) as
         its dynamic_batching (the pod's own batcher is not what a request meets); a pod's
         sequence_batching or ensemble_scheduling stays (see _POD_SCHEDULING), and so does a
-        decoupled model's batching (the gateway refuses its requests). Without a pod config,
+        decoupled model's batching (the gateway passes its requests through unbatched). Without
+        a pod config,
         one built from the metadata."""
         out = mc.ModelConfig()
         if self.pod_config is not None:
@@ -184,9 +208,10 @@ class ModelSpec:
             _fill_batching(out.dynamic_batching, batching)
         return out
 
-    def validate(self, request: SignedRequest) -> int:
-        """Check a request against the model; return its row count (1 without batching)."""
-        self._check_served()
+    def validate(self, request: SignedRequest, endpoint: str = "http") -> int:
+        """Check a request that came on ``endpoint`` ("http", "grpc" or ``STREAM``) against the
+        model; return its row count (1 without batching)."""
+        self._check_served(endpoint)
         if not self.described:
             return self._validate_undescribed(request)
         rows = -1
@@ -226,24 +251,20 @@ class ModelSpec:
                 )
         return max(rows, 1) if self.max_batch_size > 0 else 1
 
-    def _check_served(self) -> None:
+    def _check_served(self, endpoint: str) -> None:
         """Refuse every request of a model the gateway cannot serve: a stateful one (a
         sequence's requests would need one pod, alone, in order; batched across pods they mix
-        sequences, and the gateway does not forward sequence parameters) and a decoupled one
-        (the gateway relays one response per request). Sequence parameters to any other model
-        pass, as Triton takes them (and, like the other request parameters, are not sent on)."""
+        sequences, and the gateway does not forward sequence parameters), and a decoupled
+        one's on an endpoint of one response per request (as Triton refuses it: only
+        ModelStreamInfer takes them). Sequence parameters to any other model pass, as Triton
+        takes them (and, like the other request parameters, are not sent on)."""
         if self.stateful:
             raise _bad(
                 f"model '{self.name}' is stateful (sequence_batching): stateful models are not "
                 "served through the gateway yet: send to the pod directly"
             )
-        if self.decoupled:
-            raise InferError(
-                Code.UNIMPLEMENTED,
-                f"model '{self.name}' has a decoupled transaction policy (0 or more responses "
-                "per request): decoupled models are not served through the gateway yet: send "
-                "to the pod directly (on ModelStreamInfer)",
-            )
+        if self.decoupled and endpoint != STREAM:
+            raise decoupled_refusal(endpoint)
 
     def _validate_undescribed(self, request: SignedRequest) -> int:
         """A model without a signature: only unique names and, when it batches, a batch

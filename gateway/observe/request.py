@@ -62,6 +62,7 @@ class RequestInfo:
     tries: int = 0  # batches it was sent in (more than one: retried on another pod)
     trace: TracedRequest | None = None  # its spans, when it is traced
     tenant: Tenant | None = None  # who called, once known
+    forwarded: bool = False  # sent on by another gateway replica: never sent on again
     _made_id: str = ""
 
     @property

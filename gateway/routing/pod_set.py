@@ -105,6 +105,8 @@ class PodSet:
         self._started = False
         self._timer: asyncio.TimerHandle | None = None
         self.shares = SlotShares()  # with other gateway replicas on these pods
+        # whether a pod also serves another model of this gateway (set by the gateway)
+        self.co_served: Callable[[str], bool] = lambda address: False
         self._members: tuple[str, ...] | None = None  # pods Kubernetes calls ready, sorted
         for address, endpoint in self._static.items():
             self._pods[address] = Pod(client_factory(address, model), endpoint)
@@ -148,18 +150,32 @@ class PodSet:
         ``SlotShares.of_view``); None when they are all its own."""
         if not self.shares.active:
             return None
-        if self._members is None:  # laid out over the pods Kubernetes calls ready
-            self._members = tuple(sorted(a for a, p in self._pods.items() if p.endpoint.ready))
-        return self.shares.of_view(view, self._members)
+        return self.shares.of_view(view, self._member_pods())
 
     def shared_pods(self) -> list[Pod]:
-        """The pods of the view whose slots other gateway replicas fill too."""
+        """The pods of the view that run others' batches too: whose slots other gateway
+        replicas fill, or that serve another model of this gateway."""
         view = self.ready_pods()
         limits = self.limits(view)
-        return [] if limits is None else [p for p in view if limits.get(p.address, 0) < p.slots]
+        if limits is None:
+            return [p for p in view if self.co_served(p.address)]
+        return [p for p in view if limits.get(p.address, 0) < p.slots or self.co_served(p.address)]
 
-    def set_peers(self, me: str, replicas: Sequence[str]) -> None:
-        """The gateway replicas sharing these pods, as the coordinator lists them."""
+    def forward_to(self) -> tuple[str, ...]:
+        """The peer addresses of the replicas that own these pods, when this replica owns none
+        and sends its requests on to them (``SlotShares.forward_to``); else ()."""
+        if not self.shares.active:
+            return ()
+        return self.shares.forward_to(self._member_pods())
+
+    def _member_pods(self) -> tuple[str, ...]:
+        if self._members is None:  # laid out over the pods Kubernetes calls ready
+            self._members = tuple(sorted(a for a, p in self._pods.items() if p.endpoint.ready))
+        return self._members
+
+    def set_peers(self, me: str, replicas: Sequence[str] | Mapping[str, str]) -> None:
+        """The gateway replicas sharing these pods, as the coordinator lists them (with their
+        peer addresses, when it knows them)."""
         if self.shares.set_replicas(me, replicas):
             n = len(self.shares.replicas)
             log.info("model %s: pods shared by %d gateway replica(s)", self.model, max(1, n))

@@ -28,6 +28,7 @@ class PodConfig:
     faults: Faults = field(default_factory=Faults)
     seed: int | None = None
     identity_models: bool = False
+    decoupled_models: bool = False  # also the decoupled model ``repeat`` (simpod.decoupled)
     row_size: int = 16  # INPUT0 values per row of the demo model
     no_signature: bool = False  # the demo model describes no inputs/outputs, has no config
     log_level: str = "INFO"
@@ -67,7 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=d.host, help="address to listen on (default %(default)s)")
     p.add_argument("--grpc-port", type=int, default=d.grpc_port, help="default %(default)s")
     p.add_argument("--http-port", type=int, default=d.http_port, help="default %(default)s")
-    p.add_argument("--model-name", default=d.model_name, help="demo model name (default sim)")
+    p.add_argument(
+        "--model-name",
+        default=d.model_name,
+        help="demo model name (default sim); a,b serves several alike, on the same devices",
+    )
     for flag, kind, name, what in _DEVICE:
         p.add_argument(
             flag, type=kind, default=getattr(d, name), help=f"{what} (default %(default)s)"
@@ -79,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
         "--identity-models",
         action="store_true",
         help="also serve identity_<datatype> for every v2 datatype",
+    )
+    p.add_argument(
+        "--decoupled-models",
+        action="store_true",
+        help="also serve the decoupled model repeat (INT32 n: n responses on ModelStreamInfer)",
     )
     p.add_argument(
         "--row-size",
@@ -110,6 +120,9 @@ def parse_args(argv: Sequence[str] | None = None) -> PodConfig:
     ns = parser.parse_args(argv)
     if (ns.tls_cert is None) != (ns.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
+    names = ns.model_name.split(",")
+    if "" in names or len(set(names)) < len(names):
+        parser.error(f"--model-name: names must be distinct and non-empty, got {ns.model_name!r}")
     faults = Faults(*(getattr(ns, f"{fault}_rate") for fault, _ in _FAULTS))
     values = {f.name: getattr(ns, f.name) for f in fields(PodConfig) if f.name != "faults"}
     return PodConfig(**values, faults=faults)

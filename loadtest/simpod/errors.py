@@ -17,6 +17,7 @@ class Code(enum.Enum):
     UNAVAILABLE = (grpc.StatusCode.UNAVAILABLE, 503)
     INTERNAL = (grpc.StatusCode.INTERNAL, 500)
     CANCELLED = (grpc.StatusCode.CANCELLED, 400)
+    UNIMPLEMENTED = (grpc.StatusCode.UNIMPLEMENTED, 501)  # Triton's UNSUPPORTED
 
     @property
     def grpc(self) -> grpc.StatusCode:

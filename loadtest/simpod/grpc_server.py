@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
+from loadtest.simpod.decoupled import RepeatModel, answer_repeat
 from loadtest.simpod.engine import Engine
 from loadtest.simpod.errors import Code, SimError
 from loadtest.simpod.info import EXTENSIONS, SERVER_NAME, server_version
@@ -127,7 +128,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                     self.engine.traces.record(
                         traceparent, tracestate, model=request.model_name, protocol="grpc"
                     )
-                    task = asyncio.create_task(self._stream_one(request, queue))
+                    model = self.engine.models.get(request.model_name)
+                    if isinstance(model, RepeatModel):  # decoupled: 0..n responses
+                        work = answer_repeat(self.engine, model, request, queue.put)
+                    else:
+                        work = self._stream_one(request, queue)
+                    task = asyncio.create_task(work)
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 while tasks:

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from loadtest.simpod.config import PodConfig, parse_args
 from loadtest.simpod.core import capacity_rows_per_s
+from loadtest.simpod.decoupled import decoupled_models
 from loadtest.simpod.engine import Engine
 from loadtest.simpod.grpc_server import build_grpc_server, set_health
 from loadtest.simpod.http_server import build_app
@@ -33,7 +34,8 @@ def build_engine(cfg: PodConfig) -> Engine:
     return Engine(
         build_models(
             cfg.model_name, cfg.max_batch, cfg.identity_models, cfg.row_size, not cfg.no_signature
-        ),
+        )
+        | decoupled_models(cfg.decoupled_models),
         devices=cfg.devices,
         fixed_ms=cfg.fixed_ms,
         per_row_ms=cfg.per_row_ms,

@@ -174,8 +174,9 @@ def build_models(
     row_size: int = 16,
     signature: bool = True,
 ) -> dict[str, SimModel]:
-    """Every model the pod serves, by name."""
-    models = [demo_model(max_batch, name, row_size, signature)]
+    """Every model the pod serves, by name. ``name`` may list several demo models, comma
+    separated ("a,b"): alike, they share the pod's devices (a batch of one delays the other's)."""
+    models = [demo_model(max_batch, n, row_size, signature) for n in name.split(",")]
     if with_identity:
         models += identity_models(max_batch)
     return {m.name: m for m in models}

@@ -72,10 +72,13 @@ def start_gateways(
     extra: dict[str, Any] | None = None,
     args: Sequence[str] = (),
     stdout: Any = None,
+    forwarding: bool = True,
 ) -> Gateways:
     """Start ``count`` gateways, each on free ports with the same config (``start_gateway``'s
     ``models``, ``extra`` and ``args``); return once every one serves every model. If one fails
-    to start, those already up are stopped."""
+    to start, those already up are stopped. Without ``forwarding`` no replica tells the others
+    its peer address, so replicas split the slots of pods fewer than they are instead of one
+    owning each pod and the others sending their requests on (gateway/routing/shares.py)."""
     if count < 1:
         raise ValueError(f"gateways must be >= 1, got {count}")
     coordinator = None
@@ -91,6 +94,8 @@ def start_gateways(
                     "report_interval_ms": 100,
                     "replica_id": gateway_name(i),
                 }
+                if not forwarding:
+                    config["autoscaler"]["peer_address"] = ""
             procs.append(start_gateway(models, extra=config, args=args, stdout=stdout))
     except BaseException:
         Gateways(tuple(procs), coordinator).stop()

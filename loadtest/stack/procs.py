@@ -273,7 +273,11 @@ def _start_gateway_once(
     http_port = http_port or free_port()
     grpc_port = grpc_port or free_port()
     metrics_port = metrics_port or free_port()
-    name = _config_file("gateway", {"models": models, **(extra or {})})
+    extra = dict(extra or {})
+    if "autoscaler" in extra and "peer_address" not in extra["autoscaler"]:
+        # where the other replicas send it requests when it owns a pod they do not
+        extra["autoscaler"] = {**extra["autoscaler"], "peer_address": f"{HOST}:{http_port}"}
+    name = _config_file("gateway", {"models": models, **extra})
     cmd = [_script("gateway"), "--config", name, "--host", HOST]
     cmd += ["--http-port", str(http_port), "--grpc-port", str(grpc_port)]
     cmd += ["--metrics-port", str(metrics_port), *args]

@@ -18,9 +18,11 @@ Two things the wheel leaves to its caller, done here:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -173,8 +175,16 @@ class TritonProc(Proc, _Served):
     def metrics_url(self) -> str:
         return f"http://{HOST}:{self.metrics_port}/metrics"
 
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal Triton's whole process group: its Python backend stubs too, which a killed
+        Triton would otherwise leave running (orphans, holding their shared memory)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, sig)
+
     def stop(self, grace_s: float = 15.0) -> int:  # Triton unloads its models first
-        return super().stop(grace_s)
+        code = super().stop(grace_s)
+        self.kill()  # any stub left behind
+        return code
 
 
 def start_triton(

@@ -72,9 +72,10 @@ async def until(predicate: Callable[[], bool], limit_s: float = 30.0) -> None:
 class Load:
     """Closed-loop gRPC clients on the gateway, counting answers and errors."""
 
-    def __init__(self, address: str, clients: int) -> None:
+    def __init__(self, address: str, clients: int, model: str = "sim") -> None:
         self.address = address
         self.clients = clients
+        self.model = model
         self.ok = 0
         self.errors: list[str] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -84,7 +85,7 @@ class Load:
         stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
         data = np.ones((1, 16), dtype=np.float32)
         request = v2_grpc.encode_request(
-            "sim", InferRequestBody([from_numpy("INPUT0", "FP32", data)])
+            self.model, InferRequestBody([from_numpy("INPUT0", "FP32", data)])
         )
 
         async def client() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import grpc
 
@@ -197,11 +197,13 @@ async def test_one_stream_per_autoscaler_endpoint_as_they_come_and_go() -> None:
 
 async def test_each_gateway_hears_the_replicas_that_share_the_pods() -> None:
     heard: dict[str, list[str]] = {}
+    addresses: dict[str, dict[str, str]] = {}
 
-    def on_peers(me: str) -> Callable[[str, str, Sequence[str]], None]:
-        def record(model: str, replica: str, peers: Sequence[str]) -> None:
+    def on_peers(me: str) -> Callable[[str, str, Mapping[str, str]], None]:
+        def record(model: str, replica: str, peers: Mapping[str, str]) -> None:
             assert (model, replica) == ("sim", me)
             heard[me] = list(peers)
+            addresses[me] = dict(peers)
 
         return record
 
@@ -210,12 +212,17 @@ async def test_each_gateway_hears_the_replicas_that_share_the_pods() -> None:
         reps = []
         for me in ("gw-b", "gw-a"):
             settings = AutoscalerSettings(address=address, report_interval_ms=20, replica_id=me)
-            rep = LoadReporter(settings=settings, snapshots=Snapshots(), on_peers=on_peers(me))
+            peer = "" if me == "gw-b" else "10.0.0.1:8000"  # gw-b takes no requests sent on
+            rep = LoadReporter(
+                settings=settings, snapshots=Snapshots(), on_peers=on_peers(me), peer_address=peer
+            )
             rep.start()
             reps.append(rep)
         try:
             both = ["gw-a", "gw-b"]
             await until(lambda: heard.get("gw-a") == both and heard.get("gw-b") == both)
+            told = {"gw-a": "10.0.0.1:8000", "gw-b": ""}  # each one's address, as it said
+            assert addresses["gw-a"] == addresses["gw-b"] == told
             await reps[0].stop()  # gw-b says goodbye: gw-a is alone again
             await until(lambda: heard["gw-a"] == ["gw-a"])
         finally:

@@ -12,12 +12,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from autoscaler.aggregate import ReportStore
 from autoscaler.receiver import LoadReceiver, start_receiver
-from gateway.config import AutoscalerSettings
+from gateway.config import AutoscalerSettings, GatewayConfig
 from gateway.discovery.endpoints import Endpoint
+from gateway.load_metrics import LoadCollector
 from gateway.reporter import (
-    LoadCollector,
     LoadReporter,
     ReportBuilder,
+    advertised_address,
     snapshot,
 )
 from gateway.routing.shares import layout
@@ -60,7 +61,13 @@ async def test_pods_are_reported_ready_starting_or_terminating_with_devices_apar
         pods.set_ready(leaving, False)
         for pod in (leaving, leaving_probed):
             pod.endpoint = Endpoint(pod.address, ready=False, serving=True, terminating=True)
-        runtime = SimpleNamespace(name="m", scheduler=scheduler, requests_total=0, pods=pods)
+        runtime = SimpleNamespace(
+            name="m",
+            scheduler=scheduler,
+            requests_total=0,
+            pods=pods,
+            forwarder=SimpleNamespace(forwarded_total=0, usable=False),
+        )
         snap = snapshot(runtime, time.monotonic())  # type: ignore[arg-type]
         assert (snap.sharing_replicas, snap.own_slots) == (1, 2)  # alone: the ready pod's 2
         pods.set_peers("gw-1", ["gw-1", "gw-2"])
@@ -151,3 +158,27 @@ def test_the_signals_are_exported_for_an_hpa_or_keda() -> None:
     assert 'gateway_load_ready_endpoints{model="sim"} 1.0' in text
     assert 'gateway_load_devices_per_pod{model="sim"} 1.0' in text
     assert 'gateway_load_terminating_endpoints{model="sim"} 0.0' in text
+
+
+def test_the_peer_address_is_the_settings_else_the_pod_ip_and_none_with_keys_or_tls() -> None:
+    def config(**extra: object) -> GatewayConfig:
+        doc: dict[str, object] = {
+            "models": [{"name": "m", "endpoints": ["p:1"]}],
+            "autoscaler": {"address": "as:1"},
+            "server": {"http_port": 8123},
+        }
+        for key, value in extra.items():
+            base = doc.get(key)
+            doc[key] = (
+                {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
+            )
+        return GatewayConfig.model_validate(doc)
+
+    assert advertised_address(config(), {}) == ""  # not in a pod: it takes none
+    assert advertised_address(config(), {"POD_IP": "10.1.2.3"}) == "10.1.2.3:8123"
+    told = config(autoscaler={"peer_address": "gw-0.gw:8000"})
+    assert advertised_address(told, {"POD_IP": "10.1.2.3"}) == "gw-0.gw:8000"
+    off = config(autoscaler={"peer_address": ""})
+    assert advertised_address(off, {"POD_IP": "10.1.2.3"}) == ""
+    keyed = config(auth={"required": True}, tenants=[{"name": "t", "api_key_sha256": ["0" * 64]}])
+    assert advertised_address(keyed, {"POD_IP": "10.1.2.3"}) == ""  # a key does not go on

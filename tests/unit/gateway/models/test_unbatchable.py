@@ -1,5 +1,6 @@
 """What cannot be batched across pods is refused at the edge, naming why: a stateful model's
-requests (sequence_batching) and a decoupled model's; sequence parameters to any other pass."""
+requests (sequence_batching) and a decoupled model's but on ModelStreamInfer; sequence
+parameters to any other pass."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from gateway.errors import Code, InferError
 from gateway.metrics import GatewayMetrics
 from gateway.models.describe import signature_text
 from gateway.models.runtime import ModelRuntime
-from gateway.models.spec import ModelSpec
+from gateway.models.spec import STREAM, ModelSpec
 from protos import model_config_pb2 as mc
 from protos.heads import DecodeLimits
 from protos.infer import InferRequestBody
@@ -76,14 +77,19 @@ def test_a_stateful_models_requests_are_refused_naming_why(parameters: dict[str,
 
 
 def test_a_decoupled_models_requests_are_refused_as_triton_refuses_unary_calls() -> None:
-    """Triton answers ModelInfer and HTTP infer to a decoupled model UNSUPPORTED (gRPC
-    UNIMPLEMENTED, HTTP 501); the gateway, which relays one response per request, refuses
-    every request so, ModelStreamInfer's too, until it relays a stream."""
+    """Triton (2.51) answers HTTP infer and ModelInfer to a decoupled model UNSUPPORTED (HTTP
+    501, gRPC UNIMPLEMENTED), each in its words; ModelStreamInfer's requests pass (relayed
+    unbatched: gateway.models.decoupled)."""
     spec = ModelSpec.from_config("m", config("decoupled"))
-    with pytest.raises(InferError, match="decoupled transaction policy") as err:
-        spec.validate(body())
-    assert err.value.code is Code.UNIMPLEMENTED
-    assert err.value.code.http_status == 501
+    for endpoint, words in (("http", "HTTP end point"), ("grpc", "ModelInfer RPC")):
+        with pytest.raises(InferError) as err:
+            spec.validate(body(), endpoint)
+        assert err.value.message == (
+            f"{words} doesn't support models with decoupled transaction policy"
+        )
+        assert err.value.code is Code.UNIMPLEMENTED
+        assert err.value.code.http_status == 501
+    assert spec.validate(body(), STREAM) == 1
 
 
 @pytest.mark.parametrize(
@@ -107,7 +113,8 @@ def test_sequence_parameters_to_a_model_without_sequences_pass_as_triton_takes_t
 
 
 def test_a_decoupled_or_stateful_models_config_keeps_the_pods_scheduling() -> None:
-    """The gateway refuses their requests: none of its batching is in force."""
+    """The gateway batches neither (it refuses the one's requests, passes the other's through
+    unbatched): none of its batching is in force."""
     for kind in ("stateful", "decoupled"):
         pod = config(kind)
         served = ModelSpec.from_config("m", pod).config(DynamicBatchingSettings())
