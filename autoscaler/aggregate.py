@@ -6,7 +6,10 @@ that expires without the gateway saying goodbye (``final``) leaves the replica *
 replica is missing. A ``final`` report removes the replica at once.
 
 A replica's queue growth is the change of its queued rows between two consecutive reports
-(``seq`` one apart) over the newer one's interval; 0 when there is no such pair.
+(``seq`` one apart) over the newer one's interval; growth counts once the interval before
+confirms it (then the smaller of the two), a shrinking queue at once; 0 without such a pair.
+One interval's jump is not growth: a generator catching up after a stall, or a burst the pods
+drain in the next interval, would otherwise look like a surge.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ class GatewayReport(LoadGauges):
 class _Kept:
     at: float  # when it arrived
     report: GatewayReport
-    growth: float  # queued rows per second, since the replica's previous report
+    growth: float  # queued rows per second, confirmed over two report intervals
+    latest: float  # over the latest interval alone
 
 
 class ReportStore:
@@ -58,10 +62,11 @@ class ReportStore:
             replicas.pop(report.replica_id, None)
             return
         prev = replicas.get(report.replica_id)
-        growth = 0.0
+        latest = growth = 0.0
         if prev is not None and report.seq == prev.report.seq + 1 and report.interval_s > 0:
-            growth = (report.queued_rows - prev.report.queued_rows) / report.interval_s
-        replicas[report.replica_id] = _Kept(now, report, growth)
+            latest = (report.queued_rows - prev.report.queued_rows) / report.interval_s
+            growth = min(latest, prev.latest) if latest > 0 else latest
+        replicas[report.replica_id] = _Kept(now, report, growth, latest)
 
     def models(self) -> list[str]:
         return sorted(self._reports)

@@ -144,10 +144,11 @@ class Scheduler:
                 handle.cancel()
         self._step = self._timer = None
         self._timer_at = math.inf
-        self._fail_queued(InferError(Code.UNAVAILABLE, "the gateway is shutting down"))
+        self.fail_queued(InferError(Code.UNAVAILABLE, "the gateway is shutting down"))
         await self.tries.wait(5.0)
 
-    def _fail_queued(self, exc: InferError) -> None:
+    def fail_queued(self, exc: InferError) -> None:
+        """Answer every queued request with ``exc`` (none of them was sent)."""
         queued = list(self.queue)
         for p in queued:
             fail(p, exc)
@@ -258,7 +259,7 @@ class Scheduler:
             wait_until = self._dispatch(self._clock())
         except Exception as exc:  # a fault of the gateway's own: what is queued is answered
             log.exception("dispatch of model '%s' failed", self.settings.name)
-            self._fail_queued(InferError(Code.INTERNAL, f"dispatch failed: {exc}"))
+            self.fail_queued(InferError(Code.INTERNAL, f"dispatch failed: {exc}"))
             wait_until = math.inf
         if wait_until < self._timer_at or (wait_until == math.inf and self._timer is not None):
             if self._timer is not None:

@@ -22,7 +22,7 @@ from gateway.models.device_poller import DeviceTimePoller
 from gateway.models.sizing import pod_devices, pod_slots
 from gateway.models.spec import STREAM, ModelSpec
 from gateway.observe.request import RequestInfo
-from gateway.routing.forward import Forwarder
+from gateway.routing.forward import Forwarder, handed_back_error
 from gateway.routing.outlier import OutlierDetector, OutlierPolicy
 from gateway.routing.pod_set import Pod, PodSet
 from gateway.routing.retry_budget import RetryBudget
@@ -250,8 +250,24 @@ class ModelRuntime:
             forwarder = self.forwarder
             forwarder.update(self.settings, owners)
             if forwarder.usable:
-                return forwarder.submit(body, rows, deadline, version, info)
+                return self._forward(body, rows, deadline, version, info)
         return self.scheduler.submit(body, rows, deadline, version, info)
+
+    async def _forward(
+        self,
+        body: InferRequestBody,
+        rows: int,
+        deadline: float,
+        version: str,
+        info: RequestInfo | None,
+    ) -> list[Tensor]:
+        """On to an owner; when none takes it: to the local pods."""
+        try:
+            return await self.forwarder.submit(body, rows, deadline, version, info)
+        except InferError as exc:
+            if not handed_back_error(exc):
+                raise
+        return await self.scheduler.submit(body, rows, deadline, version, info)
 
     def _admit(
         self, body: InferRequestBody, spec: ModelSpec, endpoint: str, info: RequestInfo | None

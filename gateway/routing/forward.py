@@ -9,18 +9,24 @@ row of a pod's arrivals is batched together, as behind one gateway.
 The forwarding shell is the scheduler itself with the owners as its "pods": a request goes at
 once to the owner with the fewest requests in flight (many slots each, so a request never waits
 for one), unbatched (the owner batches), retried on another owner if one cannot take it, and
-failing back to the local pods when no owner is ready (``usable``). The owners' addresses come
-from the coordinator with the list of replicas; a forwarded request counts in the owner's load
-reports, not in this replica's (its arrival rate is the local scheduler's, which never sees it).
+served from the local pods instead when no owner is ready (``usable``) or none takes it
+(UNAVAILABLE: refused, gone, leaving; what the forwarding queue holds when the last owner goes
+is handed back at once, ``NO_OWNER``), so an owner that dies costs its callers no error. The
+owners' addresses come from the coordinator with the list of replicas; a forwarded request
+counts in the owner's load reports, not in this replica's (its arrival rate is the local
+scheduler's, which never sees it).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 
 from gateway.backends.backend import PodBackend
 from gateway.backends.http_pod import HttpPodClient
 from gateway.config import DynamicBatchingSettings, ModelSettings
+from gateway.errors import Code, InferError
 from gateway.observe.request import RequestInfo
 from gateway.routing.pod_set import Pod, PodSet
 from gateway.scheduler import Scheduler
@@ -28,9 +34,17 @@ from gateway.stats import ModelStats
 from protos.infer import InferRequestBody
 from protos.tensors import Tensor
 
-__all__ = ["FORWARDED_HEADER", "FORWARD_SLOTS", "Forwarder", "forward_settings", "peer_client"]
+__all__ = [
+    "FORWARDED_HEADER",
+    "FORWARD_SLOTS",
+    "NO_OWNER",
+    "Forwarder",
+    "forward_settings",
+    "peer_client",
+]
 
 FORWARD_SLOTS = 256  # requests in flight to one owner: enough that none waits for a slot
+NO_OWNER = "no_owner"  # the reason of a request handed back unsent: serve it locally
 FORWARDED_HEADER = "Gateway-Forwarded"  # on a request one replica sent on to another
 FORWARDED_LINE = FORWARDED_HEADER.encode("ascii") + b": 1\r\n"
 
@@ -78,18 +92,32 @@ class Forwarder:
     ) -> None:
         self.settings = forward_settings(settings, [])
         self._given: tuple[ModelSettings, tuple[str, ...]] = (settings, ())
-        self.forwarded_total = 0  # requests sent on (answered or not)
+        self.forwarded_total = 0  # requests sent on and ended (answered or failed)
         self.pods = PodSet(
             model=settings.name,
             addresses=[],
             probe_interval_s=probe_interval_s,
             probe_timeout_s=settings.connect_timeout_ms / 1000,
             on_ready=_size,
+            on_change=self._owners_changed,
             client_factory=peer_client,
         )
         self.scheduler = Scheduler(
             settings=self.settings, pods=self.pods, stats=ModelStats(), rng=rng
         )
+
+    def _owners_changed(self) -> None:
+        """Wake the scheduler; with no owner ready, what it holds goes back to the caller's
+        replica (``NO_OWNER``: none of it ran) instead of waiting out its deadline. Looked at
+        in the loop's next round: a try that failed re-queues its requests after this."""
+        self.scheduler.wake()
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing is queued
+            asyncio.get_running_loop().call_soon(self._hand_back)
+
+    def _hand_back(self) -> None:
+        if not self.pods.ready_pods() and self.scheduler.queue.requests:
+            error = "no gateway replica owning the pods is ready"
+            self.scheduler.fail_queued(InferError(Code.UNAVAILABLE, error, reason=NO_OWNER))
 
     @property
     def usable(self) -> bool:
@@ -124,6 +152,21 @@ class Forwarder:
         version: str = "",
         info: RequestInfo | None = None,
     ) -> list[Tensor]:
-        """Send a validated request to an owner and wait for its outputs (or its error)."""
-        self.forwarded_total += 1
-        return await self.scheduler.submit(body, rows, deadline, version, info)
+        """Send a validated request to an owner and wait for its outputs (or its error).
+        UNAVAILABLE (``NO_OWNER`` among them) means no owner took it: the caller serves it
+        from its own pods instead (``handed_back``)."""
+        handed_back = False
+        try:
+            return await self.scheduler.submit(body, rows, deadline, version, info)
+        except InferError as exc:
+            handed_back = handed_back_error(exc)
+            raise
+        finally:
+            if not handed_back:
+                self.forwarded_total += 1
+
+
+def handed_back_error(exc: InferError) -> bool:
+    """No owner took the request (none ready, or it refused the connection or was leaving):
+    it may go to the pods this replica reaches itself."""
+    return exc.code is Code.UNAVAILABLE

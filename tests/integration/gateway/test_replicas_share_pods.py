@@ -92,7 +92,8 @@ async def test_one_replica_owns_the_pod_and_the_other_sends_its_requests_on(pod:
                 ),
                 limit_s=60,
             )
-            owner_f = fitted_f(owner)
+            await until(lambda: fitted_f(other) > 0)  # from the pod's own statistics
+            owner_f, other_f = fitted_f(owner), fitted_f(other)
         assert all(load.ok > 0 and not load.errors for load in loads), [x.errors for x in loads]
         assert batches(other) == 0  # it never sent the pod a batch: the owner batched its rows
         forwarded = scrape(other, "gateway_forwarded_requests_total", model="sim")
@@ -106,7 +107,8 @@ async def test_one_replica_owns_the_pod_and_the_other_sends_its_requests_on(pod:
     finally:
         await asyncio.to_thread(gateways.stop)
     assert 0 < held_max(pod) <= 2, f"the pod held {held_max(pod):g} batches at once; it has 2"
-    assert owner_f == pytest.approx(lone_f, rel=0.25), (owner_f, lone_f)
+    for fit in (owner_f, other_f):  # each replica's fit is the pod's
+        assert fit == pytest.approx(lone_f, rel=0.25), (owner_f, other_f, lone_f)
 
 
 async def test_two_replicas_without_peer_addresses_split_the_pods_slots(pod: PodProc) -> None:
@@ -128,3 +130,25 @@ async def test_two_replicas_without_peer_addresses_split_the_pods_slots(pod: Pod
     assert 0 < held_max(pod) <= 2, f"the pod held {held_max(pod):g} batches at once; it has 2"
     for fit in fits:
         assert fit == pytest.approx(lone_f, rel=0.25), (fits, lone_f)
+
+
+async def test_a_replica_whose_owner_dies_serves_from_the_pod_itself(pod: PodProc) -> None:
+    model = MODEL | {"endpoints": [pod.grpc_address]}
+    gateways = await asyncio.to_thread(start_gateways, 2, [model])
+    owner, other = gateways.procs
+    try:
+        await until(lambda: scrape(other.metrics_url, "gateway_load_own_slots", model="sim") == 0)
+        async with Load(other.grpc_address, clients=6) as load:
+            await until(partial(forwarded_at_least, other.metrics_url, 20))
+            owner.kill()  # no goodbye: the coordinator keeps listing it for a while
+            before = load.ok
+            await until(lambda: load.ok >= before + 60, limit_s=60)
+        # what was on its way to the owner was handed back unsent and served here
+        assert not load.errors, load.errors[:5]
+        assert batches(other.metrics_url) > 0
+    finally:
+        await asyncio.to_thread(gateways.stop)
+
+
+def forwarded_at_least(url: str, n: int) -> bool:
+    return scrape(url, "gateway_forwarded_requests_total", model="sim") >= n

@@ -113,12 +113,24 @@ def test_queue_growth_is_summed_over_consecutive_reports_of_each_gateway() -> No
     assert first is not None and first.queue_growth_rows_per_s == 0.0, "no pair yet"
     s.record(report("a", seq=2, queued_rows=60), 0.25)  # +50 rows in 0.25 s
     s.record(report("b", seq=5, queued_rows=40), 0.25)  # -10 rows
-    load = s.load("sim", 0.25)
-    assert load is not None and load.queue_growth_rows_per_s == pytest.approx(200 - 40)
-    s.record(report("a", seq=1, queued_rows=500), 0.5)  # a restarted gateway: no pair
-    s.record(report("b", seq=6, queued_rows=40), 0.5)
-    after = s.load("sim", 0.5)
+    once = s.load("sim", 0.25)
+    assert once is not None and once.queue_growth_rows_per_s == -40.0  # a's is unconfirmed
+    s.record(report("a", seq=3, queued_rows=85), 0.5)  # +25 rows: grew again, by less
+    s.record(report("b", seq=6, queued_rows=30), 0.5)  # -10 rows again
+    load = s.load("sim", 0.5)
+    assert load is not None and load.queue_growth_rows_per_s == pytest.approx(100 - 40)
+    s.record(report("a", seq=1, queued_rows=500), 0.75)  # a restarted gateway: no pair
+    s.record(report("b", seq=7, queued_rows=30), 0.75)
+    after = s.load("sim", 0.75)
     assert after is not None and after.queue_growth_rows_per_s == 0.0
+
+
+def test_one_intervals_jump_in_the_queue_is_not_growth() -> None:
+    s = store()  # a generator catching up after a stall: a jump, drained in the next interval
+    for seq, (at, rows) in enumerate([(0, 10), (0.25, 10), (0.5, 400), (0.75, 20)], start=1):
+        s.record(report("a", seq=seq, queued_rows=rows), at)
+        load = s.load("sim", at)
+        assert load is not None and load.queue_growth_rows_per_s <= 0.0, (at, load)
 
 
 def test_the_replicas_sharing_the_pods_are_the_live_and_the_held_ones_sorted() -> None:
