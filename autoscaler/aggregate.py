@@ -65,7 +65,7 @@ class ReportStore:
         latest = growth = 0.0
         if prev is not None and report.seq == prev.report.seq + 1 and report.interval_s > 0:
             latest = (report.queued_rows - prev.report.queued_rows) / report.interval_s
-            growth = min(latest, prev.latest) if latest > 0 else latest
+            growth = min(latest, max(prev.latest, 0.0)) if latest > 0 else latest
         replicas[report.replica_id] = _Kept(now, report, growth, latest)
 
     def models(self) -> list[str]:
@@ -93,9 +93,13 @@ class ReportStore:
         return sorted(self._reports.get(model, {}))
 
     def peers(self, model: str, now: float) -> list[tuple[str, str]]:
-        """``replicas`` with the address each reported last ("" where none)."""
+        """``replicas`` with the address each reported last: "" where none, and for a replica
+        held without a live report (it may be gone: no pod is left to it alone)."""
         kept = self._reports.get(model, {})
-        return [(r, kept[r].report.peer_address) for r in self.replicas(model, now)]
+        return [
+            (r, kept[r].report.peer_address if now - kept[r].at <= self._ttl else "")
+            for r in self.replicas(model, now)
+        ]
 
     def staleness(self, model: str, now: float) -> float | None:
         """Seconds since the newest report of ``model``, live or not; None if none is kept."""

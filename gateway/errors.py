@@ -78,12 +78,14 @@ class InferError(Exception):
         *,
         retry_after_s: float | None = None,
         reason: str = "",
+        unsent: bool = False,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after_s = retry_after_s
         self.reason = reason or code.reason  # the metrics' label: e.g. quota, queue_full
+        self.unsent = unsent  # the request never left: no connection to its target
 
     def __repr__(self) -> str:
         return f"InferError({self.code.name}, {self.message!r})"

@@ -98,7 +98,9 @@ def snapshot(runtime: ModelRuntime, now: float) -> ModelSnapshot:
         queued_rows=s.queued_rows,
         inflight_rows=s.inflight_rows,
         arrival_rows_per_s=s.arrival_rows_per_s,
-        arrived_requests_total=runtime.requests_total - forwarder.forwarded_total,
+        arrived_requests_total=runtime.requests_total
+        - forwarder.forwarded_total
+        + forwarder.handed_back_total,
         completed_rows_total=s.completed_rows_total,
         rejected_requests_total=s.rejected_requests_total,
         fixed_s=s.fixed_s,
@@ -326,6 +328,8 @@ class LoadReporter:
             now = self._clock()
             peers = self.fallback_peers(now)
             if peers is not None:
+                if not self.peer_address:  # forwarding is off here (keys, TLS): ids only
+                    peers = dict.fromkeys(peers, "")
                 for snap in self._snapshots(now):
                     self._on_peers(snap.model, self.service_peers.me, peers)
 

@@ -91,6 +91,7 @@ class Scheduler:
         self._clock = clock
         self._rng = rng or random.Random()
         self._running = False
+        self._stopped = False  # stop() was called: nothing is queued any more
         self._step: asyncio.Handle | None = None  # a step asked for in the loop's next round
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf  # when the timer fires (the scheduler's clock)
@@ -137,8 +138,10 @@ class Scheduler:
         self.wake()
 
     async def stop(self) -> None:
-        """Stop dispatching; queued requests are answered UNAVAILABLE, batches in flight end."""
+        """Stop dispatching; queued requests are answered UNAVAILABLE, batches in flight end;
+        a request submitted after is answered UNAVAILABLE at once."""
         self._running = False
+        self._stopped = True
         for handle in (self._step, self._timer):
             if handle is not None:
                 handle.cancel()
@@ -172,6 +175,8 @@ class Scheduler:
     ) -> list[Tensor]:
         """Queue a validated request and wait for its outputs (or its error); ``info`` is told
         where it went."""
+        if self._stopped:
+            raise InferError(Code.UNAVAILABLE, f"model '{self.settings.name}' has stopped")
         now = self._clock()
         try:
             place = self._levels.place(body.parameters, now)

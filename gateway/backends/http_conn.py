@@ -266,12 +266,11 @@ class ConnectionPool:
             )
             _, conn = await asyncio.wait_for(connecting, timeout)
         except TimeoutError:
-            raise InferError(
-                Code.UNAVAILABLE, f"pod {self.address}: not connected within {timeout:.3f} s"
-            ) from None
+            detail = f"pod {self.address}: not connected within {timeout:.3f} s"
+            raise InferError(Code.UNAVAILABLE, detail, unsent=True) from None
         except OSError as exc:
             detail = f"pod {self.address}: cannot connect: {exc}"
-            raise InferError(Code.UNAVAILABLE, detail) from None
+            raise InferError(Code.UNAVAILABLE, detail, unsent=True) from None
         if self._closed:
             conn.close()
             raise InferError(Code.UNAVAILABLE, f"pod {self.address}: the client is closed")

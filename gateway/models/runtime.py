@@ -138,8 +138,8 @@ class ModelRuntime:
             await self.discovery.stop()
         if self._poller is not None:
             await cancel_and_wait(self._poller)
+        await self.forwarder.stop()  # first: what it hands back may still be served here
         await self.scheduler.stop()
-        await self.forwarder.stop()
         await self.pods.stop()
 
     def _start_discovery(self) -> None:
@@ -246,7 +246,8 @@ class ModelRuntime:
         """To the local scheduler, or on to a replica owning the pods when this one owns none
         (and the request was not sent on already)."""
         owners = self.pods.forward_to()
-        if owners and not (info is not None and info.forwarded):
+        keyed = self.tenants is not None and self.tenants.enabled  # a key does not go on
+        if owners and not keyed and not (info is not None and info.forwarded):
             forwarder = self.forwarder
             forwarder.update(self.settings, owners)
             if forwarder.usable:

@@ -63,6 +63,8 @@ def forward_settings(settings: ModelSettings, owners: list[str]) -> ModelSetting
             "discovery": None,
             "max_inflight_per_pod": FORWARD_SLOTS,
             "max_queue_wait_ms": 0,
+            # an owner's answer includes its queue and batching wait: no per-try cut
+            "per_try_timeout": settings.per_try_timeout.model_copy(update={"factor": 0}),
             "fair_share": False,
             "dynamic_batching": DynamicBatchingSettings(
                 priority_levels=batching.priority_levels,
@@ -92,7 +94,8 @@ class Forwarder:
     ) -> None:
         self.settings = forward_settings(settings, [])
         self._given: tuple[ModelSettings, tuple[str, ...]] = (settings, ())
-        self.forwarded_total = 0  # requests sent on and ended (answered or failed)
+        self.forwarded_total = 0  # requests sent on (counted as they go)
+        self.handed_back_total = 0  # of those, the ones no owner took
         self.pods = PodSet(
             model=settings.name,
             addresses=[],
@@ -155,18 +158,17 @@ class Forwarder:
         """Send a validated request to an owner and wait for its outputs (or its error).
         UNAVAILABLE (``NO_OWNER`` among them) means no owner took it: the caller serves it
         from its own pods instead (``handed_back``)."""
-        handed_back = False
+        self.forwarded_total += 1
         try:
             return await self.scheduler.submit(body, rows, deadline, version, info)
         except InferError as exc:
-            handed_back = handed_back_error(exc)
+            if handed_back_error(exc):
+                self.handed_back_total += 1
             raise
-        finally:
-            if not handed_back:
-                self.forwarded_total += 1
 
 
 def handed_back_error(exc: InferError) -> bool:
-    """No owner took the request (none ready, or it refused the connection or was leaving):
-    it may go to the pods this replica reaches itself."""
-    return exc.code is Code.UNAVAILABLE
+    """No owner took the request (none was ready, or none could be connected to): it may go
+    to the pods this replica reaches itself. An owner's own answer (a 503 among them) is the
+    caller's: the owner may have run it."""
+    return exc.reason == NO_OWNER or exc.unsent

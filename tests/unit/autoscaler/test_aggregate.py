@@ -144,3 +144,20 @@ def test_the_replicas_sharing_the_pods_are_the_live_and_the_held_ones_sorted() -
     assert s.replicas("sim", 5.0) == ["a", "b"]  # b is silent but held: it may be serving
     assert s.replicas("sim", 11.5) == ["a"]  # b past its hold
     assert s.replicas("other", 0.0) == []
+
+
+def test_growth_after_a_shrinking_interval_is_confirmed_by_nothing_not_cancelled() -> None:
+    s = store()
+    for seq, (at, rows) in enumerate([(0, 400), (0.25, 100), (0.5, 300), (0.75, 500)], start=1):
+        s.record(report("a", seq=seq, queued_rows=rows), at)
+    load = s.load("sim", 0.75)
+    assert load is not None and load.queue_growth_rows_per_s == pytest.approx(800)
+
+
+def test_a_held_replica_is_listed_without_its_peer_address() -> None:
+    s = store()  # ttl 1 s, hold 10 s
+    s.record(report("a", seq=1, peer_address="10.0.0.1:8000"), 0)
+    s.record(report("b", seq=1, peer_address="10.0.0.2:8000"), 0)
+    s.record(report("b", seq=2, peer_address="10.0.0.2:8000"), 1.5)
+    assert s.peers("sim", 0.5) == [("a", "10.0.0.1:8000"), ("b", "10.0.0.2:8000")]
+    assert s.peers("sim", 2.0) == [("a", ""), ("b", "10.0.0.2:8000")]  # a went silent

@@ -66,7 +66,7 @@ async def test_pods_are_reported_ready_starting_or_terminating_with_devices_apar
             scheduler=scheduler,
             requests_total=0,
             pods=pods,
-            forwarder=SimpleNamespace(forwarded_total=0, usable=False),
+            forwarder=SimpleNamespace(forwarded_total=0, handed_back_total=0, usable=False),
         )
         snap = snapshot(runtime, time.monotonic())  # type: ignore[arg-type]
         assert (snap.sharing_replicas, snap.own_slots) == (1, 2)  # alone: the ready pod's 2

@@ -47,7 +47,9 @@ async def test_the_services_ready_replicas_are_the_peers_until_a_coordinator_ans
     def on_peers(model: str, me: str, peers: Mapping[str, str]) -> None:
         heard.append((model, me, dict(peers)))
 
-    reporter = LoadReporter(settings=settings, snapshots=Snapshots(), on_peers=on_peers)
+    reporter = LoadReporter(
+        settings=settings, snapshots=Snapshots(), on_peers=on_peers, peer_address="10.0.0.2:8000"
+    )
     assert reporter.service_peers is not None
     reporter.service_peers.me = "gw-b"  # its pod name (the host name, in a cluster)
     reporter.start()
@@ -65,6 +67,8 @@ async def test_the_services_ready_replicas_are_the_peers_until_a_coordinator_ans
             ),
         )
         await until(lambda: len(heard[-1][2]) == 3)
+        reporter.peer_address = ""  # forwarding off here (keys or TLS): the ids, no addresses
+        await until(lambda: heard[-1][2] == dict.fromkeys(["gw-a", "gw-b", "gw-c"], ""))
     finally:
         await reporter.stop()
 
