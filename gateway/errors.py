@@ -79,6 +79,7 @@ class InferError(Exception):
         retry_after_s: float | None = None,
         reason: str = "",
         unsent: bool = False,
+        lost: bool = False,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -86,6 +87,7 @@ class InferError(Exception):
         self.retry_after_s = retry_after_s
         self.reason = reason or code.reason  # the metrics' label: e.g. quota, queue_full
         self.unsent = unsent  # the request never left: no connection to its target
+        self.lost = lost  # its connection broke before the answer: the target is gone
 
     def __repr__(self) -> str:
         return f"InferError({self.code.name}, {self.message!r})"

@@ -246,10 +246,11 @@ class ConnectionPool:
         exchange.send_on(conn, reused=False)
 
     def error_of(self, exc: BaseException) -> InferError:
-        """The caller's error for a connection's failure."""
+        """The caller's error for a connection's failure (``lost``: it broke, reset or closed,
+        with the request on it)."""
         if isinstance(exc, HttpWireError):
             return InferError(Code.INTERNAL, f"pod {self.address} sent a bad response: {exc}")
-        return InferError(Code.UNAVAILABLE, f"pod {self.address}: {exc}")
+        return InferError(Code.UNAVAILABLE, f"pod {self.address}: {exc}", lost=True)
 
     async def _connect(self, connect_timeout_s: float | None, timeout_s: float) -> _Connection:
         if self._closed:

@@ -11,7 +11,8 @@ once to the owner with the fewest requests in flight (many slots each, so a requ
 for one), unbatched (the owner batches), retried on another owner if one cannot take it, and
 served from the local pods instead when no owner is ready (``usable``) or none takes it
 (UNAVAILABLE: refused, gone, leaving; what the forwarding queue holds when the last owner goes
-is handed back at once, ``NO_OWNER``), so an owner that dies costs its callers no error. The
+is handed back at once, ``NO_OWNER``; what a dying owner held comes back ``lost``), so an owner
+that dies costs its callers no error. The
 owners' addresses come from the coordinator with the list of replicas; a forwarded request
 counts in the owner's load reports, not in this replica's (its arrival rate is the local
 scheduler's, which never sees it).
@@ -168,7 +169,8 @@ class Forwarder:
 
 
 def handed_back_error(exc: InferError) -> bool:
-    """No owner took the request (none was ready, or none could be connected to): it may go
-    to the pods this replica reaches itself. An owner's own answer (a 503 among them) is the
-    caller's: the owner may have run it."""
-    return exc.reason == NO_OWNER or exc.unsent
+    """No owner took the request (none was ready, none could be connected to) or the owner
+    holding it went away (its connection broke, and no other owner was tried: the retry
+    budget was spent): it may go to the pods this replica reaches itself, as a pod's lost
+    try goes to another pod. An owner's own answer (a 503 among them) is the caller's."""
+    return exc.reason == NO_OWNER or exc.unsent or exc.lost

@@ -72,7 +72,8 @@ def _retry(
             extra={"request_ids": request_ids(batch)},
         )
         message = f"{exc.message} (not retried: the retry budget is spent)"
-        fail_all(batch, InferError(Code.UNAVAILABLE, message))
+        spent = InferError(Code.UNAVAILABLE, message, unsent=exc.unsent, lost=exc.lost)
+        fail_all(batch, spent)
         return
     log.warning(
         "pod %s failed (%s); requeueing %d requests",

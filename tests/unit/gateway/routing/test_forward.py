@@ -37,6 +37,7 @@ def test_the_forwarding_settings_send_each_request_at_once_by_the_gateways_name(
 def test_only_a_request_no_owner_took_goes_back_to_the_local_pods() -> None:
     assert handed_back_error(InferError(Code.UNAVAILABLE, "x", reason=NO_OWNER))
     assert handed_back_error(InferError(Code.UNAVAILABLE, "cannot connect", unsent=True))
+    assert handed_back_error(InferError(Code.UNAVAILABLE, "connection reset", lost=True))
     assert not handed_back_error(InferError(Code.UNAVAILABLE, "pod 10.0.0.1:8000: 503"))
     assert not handed_back_error(InferError(Code.RESOURCE_EXHAUSTED, "overloaded"))
 
