@@ -10,7 +10,9 @@ Spec text (``loadtest ab --a SPEC --b SPEC``):
 
 OPTIONS, comma-separated: ``batch``, ``nobatch``, ``pods=N`` and ``gateways=N`` (gateway:
 N replicas in front of the same pods, the load spread evenly over them), ``F=MS`` and ``c=MS``
-(the pod's device ms per batch and per row), ``max-batch=N``, ``trace=RATIO`` (gateway:
+(the pod's device ms per batch and per row), ``max-batch=N``, ``backend=http`` (gateway: batches
+to the pods' REST API with binary tensors, ``backend_protocol: http``; ``backend=grpc``, the
+default, over gRPC), ``trace=RATIO`` (gateway:
 tracing on, ``0 <= RATIO <= 1`` of requests sampled, spans exported over OTLP/gRPC to a
 loopback collector this run starts, one per traced gateway side, whose span count the report
 gives). Self-started sides with the same pod options share their pods, so ``--a pod --b
@@ -34,7 +36,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from loadtest.benches.ab import Side
 from loadtest.benches.goodput import GoodputConfig, gateway_model
@@ -49,12 +51,22 @@ from loadtest.stack.procs import PodProc, running, start_pod
 from loadtest.stack.simpod_args import SimPod
 from loadtest.stack.triton import TritonProc, start_triton
 
-__all__ = ["Setup", "Target", "gateway_extra", "launched", "parse_pids", "parse_setup"]
+__all__ = [
+    "Served",
+    "Setup",
+    "Target",
+    "gateway_extra",
+    "launched",
+    "parse_pids",
+    "parse_setup",
+    "side_model",
+]
 
 SELF_STARTED = ("pod", "gateway", "triton")
 EXPORT_DELAY_MS = 1000  # a traced side's gateways send their spans this often
-# pod, pods, batching, gateways, trace, in front of Triton
-GatewayKey = tuple[SimPod, int, bool, int, float | None, bool]
+# pod, pods, batching, gateways, trace, in front of Triton, backend protocol
+GatewayKey = tuple[SimPod, int, bool, int, float | None, bool, str]
+BACKENDS = ("grpc", "http")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +83,7 @@ class Setup:
     trace: float | None = None  # gateway: tracing on, this share of requests sampled
     triton: bool = False  # gateway: in front of a real Triton (kind triton: always)
     model: str = "sim"  # the model sent to (triton:batched: Triton's batcher's)
+    backend: str = "grpc"  # gateway: the protocol its batches go to the pods in
 
     @property
     def simulated(self) -> bool:
@@ -93,6 +106,8 @@ def _option(setup: Setup, option: str) -> Setup:
             return replace(setup, pods=int(value))
         if name == "gateways" and value and setup.kind == "gateway" and int(value) >= 1:
             return replace(setup, gateways=int(value))
+        if name == "backend" and value in BACKENDS and setup.kind == "gateway":
+            return replace(setup, backend=value)
         if name == "trace" and value and setup.kind == "gateway" and 0 <= float(value) <= 1:
             return replace(setup, trace=float(value))
         if name == "F" and value and float(value) >= 0:
@@ -220,6 +235,26 @@ def _triton_target(setup: Setup, triton: TritonProc) -> Target:
     return Target(setup.text, *addresses, watched, model=setup.model)
 
 
+class Served(Protocol):
+    """A server a gateway sends to: a simulated pod or a Triton."""
+
+    @property
+    def http_url(self) -> str: ...
+
+    @property
+    def grpc_address(self) -> str: ...
+
+
+def side_model(setup: Setup, config: GoodputConfig, servers: Sequence[Served]) -> dict[str, Any]:
+    """A gateway side's model config in front of ``servers``: batching or not, and its batches
+    to their gRPC or (``backend=http``) to their REST API."""
+    mode = "batching" if setup.batching else "none"
+    if setup.backend == "http":
+        endpoints = [server.http_url.removeprefix("http://") for server in servers]
+        return {**gateway_model(config, mode, endpoints), "backend_protocol": "http"}
+    return gateway_model(config, mode, [server.grpc_address for server in servers])
+
+
 @contextlib.contextmanager
 def launched(
     setups: Sequence[Setup],
@@ -267,13 +302,10 @@ def launched(
                 p = mine[0]
                 targets.append(Target(s.text, (p.http_url,), (p.grpc_address,), _pod_names(mine)))
                 continue
-            key = (s.pod, s.pods, s.batching, s.gateways, s.trace, s.triton)
+            key = (s.pod, s.pods, s.batching, s.gateways, s.trace, s.triton, s.backend)
             if key not in gateways:
-                mode = "batching" if s.batching else "none"
-                endpoints = [p.grpc_address for p in mine]
-                if s.triton and triton is not None:
-                    endpoints = [triton.grpc_address]
-                model = gateway_model(model_config, mode, endpoints)
+                served: Sequence[Served] = [triton] if s.triton and triton else mine
+                model = side_model(s, model_config, served)
                 if sinks is not None and s.trace is not None:
                     collectors[key] = sinks.sink()
                 endpoint = collectors[key].endpoint if key in collectors else None

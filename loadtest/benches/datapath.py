@@ -49,6 +49,7 @@ class BenchConfig:
     max_batch: int = 32
     pod_fixed_ms: float = 0.0  # the pod's F (0: the software's cost alone)
     pod_per_row_ms: float = 0.0  # the pod's c
+    backend_protocol: str = "grpc"  # the gateway's batches to the pod: grpc or http
     verify_every: int = 16
     json_path: Path = DEFAULT_JSON
 
@@ -133,7 +134,10 @@ COLUMNS = [
 def run_bench(config: BenchConfig) -> list[ProtocolFigures]:
     """Start the pod and the gateway, run every protocol both ways, print and write the report."""
     pod = SimPod(config.pod_fixed_ms, config.pod_per_row_ms, config.max_batch)
-    setups = [Setup("pod", "pod", pod=pod), Setup("gateway", "gateway", pod=pod)]
+    setups = [
+        Setup("pod", "pod", pod=pod),
+        Setup("gateway", "gateway", pod=pod, backend=config.backend_protocol),
+    ]
     payload = SimPayload(rows=config.rows)
     figures: list[ProtocolFigures] = []
     started = time.time()
@@ -155,7 +159,8 @@ def _report(config: BenchConfig, figures: list[ProtocolFigures], started: float)
         f"process(es), {config.rows} row(s) each, {config.duration_s:g} s measured after "
         f"{config.warmup_s:g} s warm-up, x {config.rounds} round(s), direct and via the "
         "gateway alternating. Pod device cost per batch: "
-        f"{config.pod_fixed_ms:g} ms + {config.pod_per_row_ms:g} ms/row. "
+        f"{config.pod_fixed_ms:g} ms + {config.pod_per_row_ms:g} ms/row; the gateway sends "
+        f"its batches to the pod over {config.backend_protocol}. "
         "ratio = gateway req/s / direct req/s.",
         "CPU-µs/req: the process's CPU time over the measurement windows / requests completed.",
         machine_note(),

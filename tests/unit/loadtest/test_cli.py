@@ -32,6 +32,10 @@ def test_bench_defaults() -> None:
     assert (args.processes, args.rounds, args.max_batch) == (1, 1, 32)
     assert (args.pod_fixed_ms, args.pod_per_row_ms) == (0.0, 0.0)
     assert args.json == Path("reports/bench-datapath.json")
+    assert args.backend_protocol == "grpc"
+    assert build_parser().parse_args(["bench", "--backend-protocol", "http"]).backend_protocol == (
+        "http"
+    )
 
 
 def test_bench_takes_a_subset_of_protocols() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,16 +38,30 @@ def test_ab_of_two_pods_measures_the_ratio_of_their_service_times(tmp_path: Path
     assert set(a["cpu_s"]) == {"pod"}  # self-started: its process is watched
 
 
-def test_ab_of_one_gateway_and_two_replicas_spreads_b_over_both(tmp_path: Path) -> None:
+def two_gateways(tmp_path: Path, a: str, b: str, protocol: str) -> dict[str, Any]:
+    """A brief ``loadtest ab`` of two gateway sides in front of one 2 ms pod: its report, each
+    side served without error."""
     report = tmp_path / "ab.json"
-    argv = ["ab", "--a", "gateway", "--b", "gateway:gateways=2", "--protocol", "grpc"]
+    argv = ["ab", "--a", a, "--b", b, "--protocol", protocol]
     argv += ["--concurrency", "1", "--rounds", "1", "--duration", "0.5", "--warmup", "0.2"]
     argv += ["--processes", "0", "--fixed-ms", "2"]
     assert main([*argv, "--json", str(report)]) == 0
-    doc = json.loads(report.read_text())
+    doc: dict[str, Any] = json.loads(report.read_text())
+    assert doc["a"]["errors"] == doc["b"]["errors"] == {}
+    assert doc["a"]["ok"] > 0 and doc["b"]["ok"] > 0
+    return doc
+
+
+def test_ab_of_one_gateway_and_two_replicas_spreads_b_over_both(tmp_path: Path) -> None:
+    doc = two_gateways(tmp_path, "gateway", "gateway:gateways=2", "grpc")
     a, b = doc["a"], doc["b"]
-    assert a["errors"] == b["errors"] == {} and a["ok"] > 0 and b["ok"] > 0
     assert "targets" not in a and len(set(b["targets"])) == 2
     assert set(a["cpu_s"]) == {"gateway", "pod"}
     assert set(b["cpu_s"]) == {"gateway", "gateway1", "pod"}  # the same pod behind both
     assert doc["config"]["processes"] == 2  # one generator process per replica, both sides
+
+
+def test_ab_of_the_two_backends_serves_both_from_the_same_pod(tmp_path: Path) -> None:
+    doc = two_gateways(tmp_path, "gateway", "gateway:backend=http", "http-binary")
+    # two gateways (one per backend) in front of one pod, which both sides watch
+    assert set(doc["a"]["cpu_s"]) == set(doc["b"]["cpu_s"]) == {"gateway", "pod"}

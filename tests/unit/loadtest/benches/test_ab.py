@@ -6,7 +6,8 @@ import pytest
 
 from loadtest.benches import ab
 from loadtest.benches.ab import AbResult, Leg, Side, alternation, figures, ratio, ratios, run_ab
-from loadtest.benches.ab_setups import Setup, parse_pids, parse_setup
+from loadtest.benches.ab_setups import Setup, parse_pids, parse_setup, side_model
+from loadtest.benches.goodput import GoodputConfig
 from loadtest.clients.base import ClientSpec
 from loadtest.generators.closed_loop import ClosedLoopConfig
 from loadtest.generators.open_loop import OpenLoopConfig
@@ -176,6 +177,7 @@ def test_run_ab_passes_a_closed_loop_load_through(monkeypatch: pytest.MonkeyPatc
         ),
         ("pod:F=8", Setup("pod", "pod:F=8", pod=SimPod(fixed_ms=8.0))),
         ("gateway:gateways=3", Setup("gateway", "gateway:gateways=3", gateways=3)),
+        ("gateway:backend=http", Setup("gateway", "gateway:backend=http", backend="http")),
         ("http://127.0.0.1:8000", Setup("url", "http://127.0.0.1:8000", "http://127.0.0.1:8000")),
         ("127.0.0.1:8001", Setup("url", "127.0.0.1:8001", "127.0.0.1:8001")),
         ("grpc://localhost:8001", Setup("url", "grpc://localhost:8001", "localhost:8001")),
@@ -209,6 +211,8 @@ def test_gateway_replicas_default_to_the_command_line_unless_the_side_names_them
         "gateway:gateways=0",
         "gateway:gateways=x",
         "pod:gateways=2",
+        "gateway:backend=rest",
+        "pod:backend=http",
     ],
 )
 def test_bad_target_specs_are_rejected(text: str) -> None:
@@ -221,3 +225,18 @@ def test_pids_name_the_processes_under_test() -> None:
     assert sorted(watched) == ["gateway", "pid34"]
     with pytest.raises(ValueError):
         parse_pids("gateway=x")
+
+
+class _Pod:
+    http_url = "http://127.0.0.1:9300"
+    grpc_address = "127.0.0.1:9301"
+
+
+def test_a_gateway_side_sends_to_the_pods_grpc_unless_its_backend_is_http() -> None:
+    config = GoodputConfig(max_queue_delay_us=5000)
+    grpc = side_model(parse_setup("gateway"), config, [_Pod()])
+    assert grpc["endpoints"] == ["127.0.0.1:9301"] and "backend_protocol" not in grpc
+    assert grpc["dynamic_batching"] == {"max_queue_delay_microseconds": 5000}
+    http = side_model(parse_setup("gateway:backend=http,nobatch"), config, [_Pod(), _Pod()])
+    assert http["endpoints"] == ["127.0.0.1:9300"] * 2 and http["backend_protocol"] == "http"
+    assert "dynamic_batching" not in http
