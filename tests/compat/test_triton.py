@@ -2,8 +2,10 @@
 
 One Triton per module serves the project's model repository (tests/triton/models: ``sim``, a
 simulated device in Triton's Python backend, and ``identity_<datatype>``), with Triton's own
-dynamic batcher off; one gateway in front of it batches. The official clients must get the same
-answers through the gateway as from Triton directly. Skips when Triton is not installed
+dynamic batcher off; one gateway in front of it batches, and the tests marked so run again
+through a second one whose batches go to Triton's REST API with binary tensors
+(``backend_protocol: http``, the cheaper hop). The official clients must get the same answers
+through the gateway as from Triton directly. Skips when Triton is not installed
 (``make test`` installs it into ``.venv-triton``).
 """
 
@@ -42,11 +44,9 @@ def triton() -> Iterator[TritonProc]:
     proc.stop()
 
 
-@pytest.fixture(scope="module")
-def triton_gateway(triton: TritonProc) -> Iterator[procs.GatewayProc]:
-    """The gateway in front of ``triton``, batching every model itself."""
+def _gateway(endpoint: str, **model: Any) -> Iterator[procs.GatewayProc]:
     models: list[dict[str, Any]] = [
-        {"name": name, "endpoints": [triton.grpc_address], "dynamic_batching": GATEWAY_BATCHING}
+        {"name": name, "endpoints": [endpoint], "dynamic_batching": GATEWAY_BATCHING, **model}
         for name in ["sim", *IDENTITY_MODELS]
     ]
     gw = procs.start_gateway(models)
@@ -55,23 +55,46 @@ def triton_gateway(triton: TritonProc) -> Iterator[procs.GatewayProc]:
 
 
 @pytest.fixture(scope="module")
+def triton_gateway(triton: TritonProc) -> Iterator[procs.GatewayProc]:
+    """The gateway in front of ``triton``, batching every model itself."""
+    yield from _gateway(triton.grpc_address)
+
+
+@pytest.fixture(scope="module")
+def triton_http_gateway(triton: TritonProc) -> Iterator[procs.GatewayProc]:
+    """The same, its batches to Triton's REST API (binary tensors) instead of its gRPC."""
+    yield from _gateway(triton.http_url.removeprefix("http://"), backend_protocol="http")
+
+
+@pytest.fixture(scope="module")
 def direct(triton: TritonProc) -> Target:
     return Target("triton", triton.http_url.removeprefix("http://"), triton.grpc_address)
 
 
+def _target(name: str, gw: procs.GatewayProc) -> Target:
+    return Target(name, gw.http_url.removeprefix("http://"), gw.grpc_address)
+
+
 @pytest.fixture(scope="module")
 def via_gateway(triton_gateway: procs.GatewayProc) -> Target:
-    return Target(
-        "gateway", triton_gateway.http_url.removeprefix("http://"), triton_gateway.grpc_address
-    )
+    return _target("gateway", triton_gateway)
+
+
+@pytest.fixture(scope="module", params=["grpc", "http"])
+def via_backend(request: pytest.FixtureRequest) -> Target:
+    """The gateway whose batches go to Triton over gRPC, then the one over its REST API."""
+    backend = str(request.param)
+    fixture = "triton_gateway" if backend == "grpc" else "triton_http_gateway"
+    return _target(f"gateway ({backend} to Triton)", request.getfixturevalue(fixture))
 
 
 @pytest.fixture(params=CLIENT_KINDS)
 async def clients(
-    request: pytest.FixtureRequest, direct: Target, via_gateway: Target
+    request: pytest.FixtureRequest, direct: Target, via_backend: Target
 ) -> AsyncIterator[tuple[V2, V2]]:
-    """One official client (each of the four in turn) to Triton directly and to the gateway."""
-    pair = (V2(str(request.param), direct), V2(str(request.param), via_gateway))
+    """One official client (each of the four in turn) to Triton directly and to the gateway
+    (over each backend)."""
+    pair = (V2(str(request.param), direct), V2(str(request.param), via_backend))
     yield pair
     for c in pair:
         await c.close()
@@ -88,11 +111,11 @@ async def test_sim_through_gateway_equals_direct(clients: tuple[V2, V2]) -> None
 
 @pytest.mark.parametrize("kind", ["http", "grpc"])
 @pytest.mark.parametrize("dt", TRITON_DATATYPES)
-async def test_identity_through_gateway(kind: str, dt: str, via_gateway: Target) -> None:
+async def test_identity_through_gateway(kind: str, dt: str, via_backend: Target) -> None:
     """Every datatype bit-exact (edge values, NaN payloads, non-UTF-8 BYTES) through the gateway
-    and Triton's Python backend."""
+    (over each backend) and Triton's Python backend."""
     x = sample(dt, (4, 5), np.random.default_rng(zlib.crc32(dt.encode())), json_safe=False)
-    client = V2(kind, via_gateway)
+    client = V2(kind, via_backend)
     try:
         result = await client.infer(
             f"identity_{dt.lower()}", [("INPUT0", x, dt)], outputs=["OUTPUT0"]
@@ -109,10 +132,10 @@ async def test_identity_through_gateway(kind: str, dt: str, via_gateway: Target)
 
 
 @pytest.mark.parametrize("kind", ["http", "grpc"])
-async def test_gateway_learnt_triton_config(kind: str, direct: Target, via_gateway: Target) -> None:
+async def test_gateway_learnt_triton_config(kind: str, direct: Target, via_backend: Target) -> None:
     """max_batch_size 32 is Triton's (the gateway's config sets none), and a 33-row batch is
     refused by the gateway for it."""
-    triton_client, gateway_client = V2(kind, direct), V2(kind, via_gateway)
+    triton_client, gateway_client = V2(kind, direct), V2(kind, via_backend)
     try:
         theirs = await triton_client.model_config("sim")
         ours = await gateway_client.model_config("sim")
@@ -139,10 +162,10 @@ def test_http_config_shows_the_gateways_batching(via_gateway: Target, direct: Ta
     assert int(delay) == GATEWAY_BATCHING["max_queue_delay_microseconds"]
 
 
-async def test_burst_is_batched_on_triton(direct: Target, via_gateway: Target) -> None:
-    """BURST concurrent 1-row requests through the gateway reach Triton in fewer executions
-    (Triton's own statistics: inference_count vs execution_count)."""
-    stats_client, client = V2("grpc", direct), V2("grpc_aio", via_gateway)
+async def test_burst_is_batched_on_triton(direct: Target, via_backend: Target) -> None:
+    """BURST concurrent 1-row requests through the gateway (over each backend) reach Triton in
+    fewer executions (Triton's own statistics: inference_count vs execution_count)."""
+    stats_client, client = V2("grpc", direct), V2("grpc_aio", via_backend)
     try:
         before = await stats_client.stats("sim")
         xs = [np.full((1, 16), i, dtype=np.float32) for i in range(BURST)]
