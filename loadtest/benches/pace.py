@@ -1,11 +1,12 @@
 """What work costs when it comes alone: the platform's floor under the gateway's low-load CPU.
 
 Two measurements, each back to back and paced (one unit, then a sleep, as requests come at low
-load): a fixed piece of pure Python (JSON round trips, no I/O), its CPU per call in this
-process; and a bare grpc.aio server answering fixed bytes to a grpc.aio client at concurrency
-1, the server process's CPU and context switches (all its threads) per call. Neither touches
-the gateway: they show what this machine charges any Python process, and grpc.aio, for being
-woken once per request instead of finding work waiting.
+load). A fixed piece of pure Python (JSON round trips, no I/O): the CPU of the calling thread
+inside the calls only (``time.thread_time``), so neither the sleeps nor other threads count.
+A bare grpc.aio server answering fixed bytes to a grpc.aio client at concurrency 1: the server
+process's CPU and context switches (all its threads) per call, less what it spends idle over a
+window as long as the calls took. Neither touches the gateway: they show what this machine
+charges any Python process, and grpc.aio, for work that arrives after a gap.
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
-from loadtest.stack.procs import cpu_seconds, free_port
+from loadtest.stack.procs import HOST, cpu_seconds, free_port, spawn
 
 __all__ = ["PaceFigure", "grpc_call", "python_work", "serve"]
 
 _SERVICE, _METHOD = "pace.Bare", "Echo"
+_START_TIMEOUT_S = 30.0
 _REPLY = b"x" * 64
 _DOC = {
     "inputs": [
@@ -34,13 +37,15 @@ _DOC = {
 
 @dataclass(frozen=True, slots=True)
 class PaceFigure:
-    """One measurement: CPU-µs (and context switches, where counted) per call at a pace."""
+    """One measurement: CPU-µs (and context switches, where counted) per call at a pace;
+    ``idle_cpu_us``: what the server spent idle over as long, per call, already taken off."""
 
     what: str
     pace_ms: float
     calls: int
     cpu_us: float
     switches: float | None = None
+    idle_cpu_us: float | None = None
 
 
 def _unit() -> None:
@@ -50,15 +55,16 @@ def _unit() -> None:
 
 
 def python_work(pace_s: float, calls: int) -> PaceFigure:
-    """CPU per call of ``_unit`` in this process, with ``pace_s`` of sleep between calls."""
+    """CPU per call of ``_unit`` in this thread, with ``pace_s`` of sleep between calls."""
     for _ in range(50):
         _unit()
-    before = time.process_time()
+    used = 0.0
     for _ in range(calls):
+        before = time.thread_time()
         _unit()
+        used += time.thread_time() - before
         if pace_s:
             time.sleep(pace_s)
-    used = time.process_time() - before
     return PaceFigure("python work", pace_s * 1e3, calls, 1e6 * used / calls)
 
 
@@ -88,7 +94,6 @@ async def serve(port: int) -> None:
     )
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
-    print("ready", flush=True)
     await server.wait_for_termination()
 
 
@@ -99,25 +104,46 @@ async def _calls(port: int, pid: int, pace_s: float, calls: int) -> PaceFigure:
         call = channel.unary_unary(f"/{_SERVICE}/{_METHOD}")
         for _ in range(200):
             await call(b"y" * 64, timeout=10)
-        cpu, switches = cpu_seconds(pid), _switches(pid)
+        cpu, switches, began = cpu_seconds(pid), _switches(pid), time.monotonic()
         for _ in range(calls):
             await call(b"y" * 64, timeout=10)
             if pace_s:
                 await asyncio.sleep(pace_s)
         used, switched = cpu_seconds(pid) - cpu, _switches(pid) - switches
-    return PaceFigure("grpc.aio call", pace_s * 1e3, calls, 1e6 * used / calls, switched / calls)
+        idle_cpu, idle_switches = cpu_seconds(pid), _switches(pid)
+        await asyncio.sleep(time.monotonic() - began)  # as long again, with no calls
+        idle, idle_switched = cpu_seconds(pid) - idle_cpu, _switches(pid) - idle_switches
+    return PaceFigure(
+        "grpc.aio call",
+        pace_s * 1e3,
+        calls,
+        1e6 * (used - idle) / calls,
+        (switched - idle_switched) / calls,
+        1e6 * idle / calls,
+    )
+
+
+def _wait_listening(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the bare grpc.aio server exited ({server.returncode})")
+        try:
+            socket.create_connection((HOST, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"the bare grpc.aio server did not listen within {_START_TIMEOUT_S:g} s")
 
 
 def grpc_call(pace_s: float, calls: int) -> PaceFigure:
     """A bare grpc.aio server's CPU and switches per call, called at ``pace_s`` (its own
-    process; the client in this one)."""
+    process, which dies with this one; the client in this one)."""
     port = free_port()
     code = f"import uvloop; from loadtest.benches.pace import serve; uvloop.run(serve({port}))"
-    server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    server = spawn([sys.executable, "-c", code], subprocess.DEVNULL)
     try:
-        assert server.stdout is not None
-        if server.stdout.readline().strip() != b"ready":
-            raise RuntimeError(f"the bare grpc.aio server did not start (exit {server.poll()})")
+        _wait_listening(port, server)
         return asyncio.run(_calls(port, server.pid, pace_s, calls))
     finally:
         server.kill()

@@ -24,7 +24,13 @@ def add_parser(sub: options.Subcommands) -> None:
         default=(0.0, 1.0, 10.0),
         help="ms of sleep between calls (a,b,...; default 0,1,10)",
     )
-    options.add_option(p, "duration", default=3.0, help="s per measurement (default {default})")
+    options.add_option(
+        p,
+        "duration",
+        default=3.0,
+        help="paced calls: duration / pace of them (default {default} s); back to back: a "
+        "fixed count",
+    )
     options.add_option(p, "json", default=Path("reports/bench-pace.json"))
 
 
@@ -44,14 +50,17 @@ def run(args: argparse.Namespace) -> int:
         figures.append(python_work(pace_ms / 1e3, _calls(pace_ms, args.duration, 3000)))
         figures.append(grpc_call(pace_ms / 1e3, _calls(pace_ms, args.duration, 2000)))
     table = Table(title="CPU per call, back to back and paced")
-    for column in ("what", "pace", "calls", "CPU-µs/call", "switches/call", "vs back to back"):
+    columns = ("what", "pace", "calls", "CPU-µs/call", "switches/call", "idle CPU-µs/call")
+    for column in (*columns, "vs back to back"):
         table.add_column(column, justify="left" if column == "what" else "right")
-    first = {f.what: f.cpu_us for f in figures if f.pace_ms == args.paces[0]}
+    back_to_back = {f.what: f.cpu_us for f in figures if f.pace_ms == 0}
     for f in sorted(figures, key=lambda f: (f.what, f.pace_ms)):
         switches = "-" if f.switches is None else f"{f.switches:.1f}"
-        ratio = f"{f.cpu_us / first[f.what]:.2f}" if first.get(f.what) else "-"
+        idle = "-" if f.idle_cpu_us is None else f"{f.idle_cpu_us:,.0f}"
+        base = back_to_back.get(f.what)
+        ratio = f"{f.cpu_us / base:.2f}" if base else "-"
         table.add_row(
-            f.what, f"{f.pace_ms:g} ms", f"{f.calls:,}", f"{f.cpu_us:,.0f}", switches, ratio
+            f.what, f"{f.pace_ms:g} ms", f"{f.calls:,}", f"{f.cpu_us:,.0f}", switches, idle, ratio
         )
     Console().print(table)
     write_json(args.json, {"paces_ms": args.paces, "figures": [asdict(f) for f in figures]})

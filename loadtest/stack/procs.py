@@ -34,6 +34,7 @@ __all__ = [
     "cpu_seconds",
     "free_port",
     "running",
+    "spawn",
     "start_autoscaler",
     "start_control_plane",
     "start_gateway",
@@ -184,9 +185,9 @@ def _child_setup() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _spawn(cmd: list[str], stdout: Any) -> subprocess.Popen[bytes]:
-    """Start a child in its own session: a terminal's Ctrl-C reaches only the parent, which
-    stops its children in order."""
+def spawn(cmd: list[str], stdout: Any) -> subprocess.Popen[bytes]:
+    """Start a child in its own session (a terminal's Ctrl-C reaches only the parent, which
+    stops its children in order) that dies with its parent."""
     return subprocess.Popen(
         cmd, stdout=stdout, stderr=stdout, start_new_session=True, preexec_fn=_child_setup
     )
@@ -213,7 +214,7 @@ def start_pod(
     http_port = http_port or free_port()
     cmd = [_script("simpod"), "--host", HOST, "--grpc-port", str(grpc_port)]
     cmd += ["--http-port", str(http_port), *args]
-    popen = _spawn(cmd, stdout)
+    popen = spawn(cmd, stdout)
     pod = PodProc("simpod", popen, grpc_port, http_port)
     base = pod.http_url if tls is None else f"https://{HOST}:{http_port}"
     try:
@@ -281,7 +282,7 @@ def _start_gateway_once(
     cmd = [_script("gateway"), "--config", name, "--host", HOST]
     cmd += ["--http-port", str(http_port), "--grpc-port", str(grpc_port)]
     cmd += ["--metrics-port", str(metrics_port), *args]
-    popen = _spawn(cmd, stdout)
+    popen = spawn(cmd, stdout)
     gw = GatewayProc("gateway", popen, metrics_port, Path(name), http_port, grpc_port)
     base = gw.http_url if tls is None else f"https://{HOST}:{http_port}"
     try:
@@ -308,7 +309,7 @@ def start_autoscaler(
     metrics_port = metrics_port or free_port()
     server = {"host": HOST, "grpc_port": grpc_port, "metrics_port": metrics_port}
     name = _config_file("autoscaler", {**config, "server": server})
-    popen = _spawn([_script("autoscaler"), "--config", name], stdout)
+    popen = spawn([_script("autoscaler"), "--config", name], stdout)
     proc = AutoscalerProc("autoscaler", popen, metrics_port, Path(name), grpc_port)
     try:
         wait_http(f"http://{HOST}:{metrics_port}/healthz", proc=popen)
@@ -335,7 +336,7 @@ def start_control_plane(
     once that file exists (it is written whole, after the server listens)."""
     kubeconfig.unlink(missing_ok=True)
     cmd = [_script("loadtest"), "control-plane", "--kubeconfig-out", str(kubeconfig), *args]
-    proc = ControlPlaneProc("control-plane", _spawn(cmd, stdout), kubeconfig)
+    proc = ControlPlaneProc("control-plane", spawn(cmd, stdout), kubeconfig)
     deadline = time.monotonic() + timeout_s
     try:
         while not kubeconfig.exists():

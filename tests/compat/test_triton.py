@@ -80,7 +80,7 @@ def via_gateway(triton_gateway: procs.GatewayProc) -> Target:
     return _target("gateway", triton_gateway)
 
 
-@pytest.fixture(scope="module", params=["grpc", "http"])
+@pytest.fixture(scope="module", params=["grpc", "http"], ids=["backend-grpc", "backend-http"])
 def via_backend(request: pytest.FixtureRequest) -> Target:
     """The gateway whose batches go to Triton over gRPC, then the one over its REST API."""
     backend = str(request.param)

@@ -63,5 +63,6 @@ def test_ab_of_one_gateway_and_two_replicas_spreads_b_over_both(tmp_path: Path) 
 
 def test_ab_of_the_two_backends_serves_both_from_the_same_pod(tmp_path: Path) -> None:
     doc = two_gateways(tmp_path, "gateway", "gateway:backend=http", "http-binary")
-    # two gateways (one per backend) in front of one pod, which both sides watch
+    # two gateways (one per backend, not one shared) in front of one pod, which both watch
+    assert doc["a"]["target"] != doc["b"]["target"]
     assert set(doc["a"]["cpu_s"]) == set(doc["b"]["cpu_s"]) == {"gateway", "pod"}

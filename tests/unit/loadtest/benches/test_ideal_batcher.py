@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from loadtest.benches.ideal_batcher import ideal_batcher
+from loadtest.benches.ideal_batcher import ideal_batcher, simulate
 from loadtest.cli import main
+
+
+def test_each_batch_takes_every_row_waiting_when_the_device_frees_up_to_the_max() -> None:
+    # F 10 ms, c 1 ms/row, max 2. Row 0 alone at 0: runs 0-11. Rows 1-3 (at 1, 2, 11) wait:
+    # at 11 the two oldest go (11-23), row 3 at 23 alone (23-34); row 4 at 40 finds it idle.
+    arrivals = np.array([0.0, 1.0, 2.0, 11.0, 40.0])
+    latency, firsts = simulate(arrivals, 10.0, 1.0, 2)
+    assert firsts.tolist() == [0, 1, 3, 4]
+    assert latency.tolist() == [11.0, 22.0, 21.0, 23.0, 11.0]
 
 
 def test_a_light_load_is_served_a_row_at_a_time_in_about_the_devices_time() -> None:
