@@ -1,4 +1,4 @@
-"""``loadtest ideal-batcher``: the p99 no batcher can beat on a device of cost F + c·n."""
+"""``loadtest ideal-batcher``: an overhead-free batcher on a device of F + c·n, the yardstick."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: options.Subcommands) -> None:
     p = sub.add_parser(
         "ideal-batcher",
-        help="simulate an ideal batcher (every waiting row the moment the device frees, no "
-        "overhead) on a device of F + c·n: the latency floor at each load",
+        help="simulate an overhead-free batcher (every waiting row the moment the device frees, no "
+        "overhead) on a device of F + c·n: the yardstick at each load",
     )
     options.add_pod_options(p, fixed_ms=8.0, per_row_ms=0.25, max_batch=32)
     p.add_argument(
