@@ -35,21 +35,16 @@ def add_parser(sub: options.Subcommands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
+    from statistics import fmean
 
     from loadtest.benches.ideal_batcher import ideal_batcher
+    from loadtest.results.report import print_table
 
     full_ms = args.fixed_ms + args.per_row_ms * args.max_batch
     limit = args.limit or (args.max_batch * 1e3 / full_ms if full_ms > 0 else 0.0)
     if limit <= 0:
         raise SystemExit("loadtest ideal-batcher: a device of no cost has no limit: give --limit")
-    table = Table(
-        title=f"Ideal batcher: {args.fixed_ms:g} + {args.per_row_ms:g}·n ms, max "
-        f"{args.max_batch}, limit {limit:,.0f} rows/s"
-    )
-    for column in ("offered", "rows/s", "p50", "p99", "mean batch"):
-        table.add_column(column, justify="right")
+    rows = []
     for fraction in args.fractions:
         runs = [
             ideal_batcher(
@@ -62,16 +57,18 @@ def run(args: argparse.Namespace) -> int:
             )
             for seed in range(args.seeds)
         ]
-        p50, p99, batch = (sum(getattr(r, f) for r in runs) / len(runs) for f in _MEANS)
-        table.add_row(
-            f"{fraction:.3f}",
-            f"{fraction * limit:,.0f}",
-            f"{p50:.1f} ms",
-            f"{p99:.1f} ms",
-            f"{batch:.1f}",
+        rows.append(
+            [
+                f"{fraction:.3f}",
+                f"{fraction * limit:,.0f}",
+                f"{fmean(r.p50_ms for r in runs):.1f} ms",
+                f"{fmean(r.p99_ms for r in runs):.1f} ms",
+                f"{fmean(r.mean_batch for r in runs):.1f}",
+            ]
         )
-    Console().print(table)
+    title = (
+        f"Overhead-free batcher: {args.fixed_ms:g} + {args.per_row_ms:g}·n ms, max "
+        f"{args.max_batch}, limit {limit:,.0f} rows/s"
+    )
+    print_table(title, ["offered", "rows/s", "p50", "p99", "mean batch"], rows)
     return 0
-
-
-_MEANS = ("p50_ms", "p99_ms", "mean_batch")

@@ -34,34 +34,34 @@ def add_parser(sub: options.Subcommands) -> None:
     options.add_option(p, "json", default=Path("reports/bench-pace.json"))
 
 
-def _calls(pace_ms: float, duration_s: float, back_to_back: int) -> int:
+def _call_count(pace_ms: float, duration_s: float, back_to_back: int) -> int:
     return back_to_back if pace_ms <= 0 else max(100, int(duration_s * 1e3 / pace_ms))
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     from loadtest.benches.pace import grpc_call, python_work
-    from loadtest.results.report import write_json
+    from loadtest.results.report import print_table, write_json
 
     figures = []
     for pace_ms in args.paces:
-        figures.append(python_work(pace_ms / 1e3, _calls(pace_ms, args.duration, 3000)))
-        figures.append(grpc_call(pace_ms / 1e3, _calls(pace_ms, args.duration, 2000)))
-    table = Table(title="CPU per call, back to back and paced")
-    columns = ("what", "pace", "calls", "CPU-µs/call", "switches/call", "idle CPU-µs/call")
-    for column in (*columns, "vs back to back"):
-        table.add_column(column, justify="left" if column == "what" else "right")
+        figures.append(python_work(pace_ms / 1e3, _call_count(pace_ms, args.duration, 3000)))
+        figures.append(grpc_call(pace_ms / 1e3, _call_count(pace_ms, args.duration, 2000)))
     back_to_back = {f.what: f.cpu_us for f in figures if f.pace_ms == 0}
+    rows = []
     for f in sorted(figures, key=lambda f: (f.what, f.pace_ms)):
-        switches = "-" if f.switches is None else f"{f.switches:.1f}"
-        idle = "-" if f.idle_cpu_us is None else f"{f.idle_cpu_us:,.0f}"
         base = back_to_back.get(f.what)
-        ratio = f"{f.cpu_us / base:.2f}" if base else "-"
-        table.add_row(
-            f.what, f"{f.pace_ms:g} ms", f"{f.calls:,}", f"{f.cpu_us:,.0f}", switches, idle, ratio
+        rows.append(
+            [
+                f.what,
+                f"{f.pace_ms:g} ms",
+                f"{f.calls:,}",
+                f"{f.cpu_us:,.0f}",
+                "-" if f.switches is None else f"{f.switches:.1f}",
+                "-" if f.idle_cpu_us is None else f"{f.idle_cpu_us:,.0f}",
+                f"{f.cpu_us / base:.2f}" if base else "-",
+            ]
         )
-    Console().print(table)
+    columns = ["what", "pace", "calls", "CPU-µs/call", "switches/call", "idle CPU-µs/call"]
+    print_table("CPU per call, back to back and paced", [*columns, "vs back to back"], rows)
     write_json(args.json, {"paces_ms": args.paces, "figures": [asdict(f) for f in figures]})
     return 0
