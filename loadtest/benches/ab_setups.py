@@ -36,10 +36,10 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from loadtest.benches.ab import Side
-from loadtest.benches.goodput import GoodputConfig, gateway_model
+from loadtest.benches.goodput import GoodputConfig, backend_model
 from loadtest.benches.goodput_triton import bench_repository
 from loadtest.clients.base import ClientSpec, is_grpc
 from loadtest.clients.payload import SimPayload
@@ -47,12 +47,11 @@ from loadtest.probes.cpu import CpuSource, PidCpu
 from loadtest.stack.gateways import Gateways, start_gateways
 from loadtest.stack.otlp_sink import OtlpSink
 from loadtest.stack.otlp_thread import SinkThread
-from loadtest.stack.procs import PodProc, running, start_pod
+from loadtest.stack.procs import PodProc, Served, running, start_pod
 from loadtest.stack.simpod_args import SimPod
 from loadtest.stack.triton import TritonProc, start_triton
 
 __all__ = [
-    "Served",
     "Setup",
     "Target",
     "gateway_extra",
@@ -235,24 +234,10 @@ def _triton_target(setup: Setup, triton: TritonProc) -> Target:
     return Target(setup.text, *addresses, watched, model=setup.model)
 
 
-class Served(Protocol):
-    """A server a gateway sends to: a simulated pod or a Triton."""
-
-    @property
-    def http_url(self) -> str: ...
-
-    @property
-    def grpc_address(self) -> str: ...
-
-
 def side_model(setup: Setup, config: GoodputConfig, servers: Sequence[Served]) -> dict[str, Any]:
     """A gateway side's model config in front of ``servers``: batching or not, and its batches
     to their gRPC or (``backend=http``) to their REST API."""
-    mode = "batching" if setup.batching else "none"
-    if setup.backend == "http":
-        endpoints = [server.http_url.removeprefix("http://") for server in servers]
-        return {**gateway_model(config, mode, endpoints), "backend_protocol": "http"}
-    return gateway_model(config, mode, [server.grpc_address for server in servers])
+    return backend_model(config, "batching" if setup.batching else "none", servers, setup.backend)
 
 
 @contextlib.contextmanager

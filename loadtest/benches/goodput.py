@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from loadtest.probes.cpu import CpuSource, PidCpu
 from loadtest.results.open_loop_result import DEFAULT_LAG_LIMIT_US, OpenLoopResult
 from loadtest.results.report import report_doc, write_json
 from loadtest.stack.gateways import Gateways, start_gateways
-from loadtest.stack.procs import PodProc, start_pod
+from loadtest.stack.procs import PodProc, Served, start_pod
 from loadtest.stack.simpod_args import SimPod
 from loadtest.stack.spread import run_open_loop_spread, spread_processes, spread_specs
 
@@ -51,6 +51,7 @@ __all__ = [
     "GoodputConfig",
     "Sweep",
     "SweepTarget",
+    "backend_model",
     "gateway_model",
     "goodput_doc",
     "median_sweep",
@@ -62,6 +63,7 @@ DEFAULT_JSON = Path("reports/bench-goodput.json")
 _SETTLE_S = 0.5  # between steps
 _IDLE_WAIT_S = 60.0  # at most, for the gateway to answer what an overloaded step left queued
 RUNTIMES = ("simpod", "triton")
+BACKEND_PROTOCOLS = ("grpc", "http")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ class GoodputConfig:
     max_batch: int = 32
     max_queue_delay_us: int = 5000
     inflight_per_pod: int | None = None
+    backend_protocol: str = "grpc"  # the gateways' batches to the pods: grpc or http (REST)
     timeout_s: float = 2.0
     verify_every: int = 64
     lag_limit_us: int = DEFAULT_LAG_LIMIT_US
@@ -109,6 +112,10 @@ class GoodputConfig:
             raise ValueError("a target is one running server: gateways are started without one")
         if self.runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        if self.backend_protocol not in BACKEND_PROTOCOLS:
+            raise ValueError(
+                f"backend_protocol must be grpc or http, got {self.backend_protocol!r}"
+            )
         if self.target is not None and self.runtime != "simpod":
             raise ValueError("a target is a running server: the runtime is started without one")
 
@@ -188,6 +195,17 @@ def gateway_model(config: GoodputConfig, mode: str, endpoints: list[str]) -> dic
     if config.inflight_per_pod is not None:
         model["max_inflight_per_pod"] = config.inflight_per_pod
     return model
+
+
+def backend_model(
+    config: GoodputConfig, mode: str, servers: Sequence[Served], backend: str | None = None
+) -> dict[str, Any]:
+    """``gateway_model`` in front of ``servers``, its batches to their gRPC or (``backend``,
+    else the config's ``backend_protocol``, ``http``) their REST API with binary tensors."""
+    if (backend or config.backend_protocol) == "http":
+        endpoints = [server.http_url.removeprefix("http://") for server in servers]
+        return {**gateway_model(config, mode, endpoints), "backend_protocol": "http"}
+    return gateway_model(config, mode, [server.grpc_address for server in servers])
 
 
 def _step(config: GoodputConfig, sweep: Sweep, target: SweepTarget, fraction: float) -> None:
@@ -312,9 +330,8 @@ def run_goodput(config: GoodputConfig) -> list[Sweep]:
         try:
             for _ in range(n):
                 pods.append(start_pod(config.pod_args()))
-            endpoints = [p.grpc_address for p in pods]
             for g, mode in ((g, m) for g in config.gateways for m in config.modes):
-                gateways = start_gateways(g, [gateway_model(config, mode, endpoints)])
+                gateways = start_gateways(g, [backend_model(config, mode, pods)])
                 try:
                     for run in range(config.repeats):
                         sweep = Sweep(n, mode, config.limit(n), run=run, gateways=g)

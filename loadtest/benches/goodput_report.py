@@ -229,7 +229,8 @@ def print_summary(sweeps: list[Sweep], config: GoodputConfig) -> None:
         "each request's scheduled send time.",
         f"Pods: {config.fixed_ms:g} ms + {config.per_row_ms:g} ms/row per batch, max batch "
         f"{config.max_batch}, one batch at a time. WITH: dynamic_batching, max_queue_delay "
-        f"{config.max_queue_delay_us} µs (+ cost model). WITHOUT: one request per batch.",
+        f"{config.max_queue_delay_us} µs (+ cost model). WITHOUT: one request per batch. The "
+        f"gateways' batches to the pods over {config.backend_protocol}.",
         "Gateways: replicas with the same static endpoints, the load spread evenly over them "
         "(each generator process sends to one); CPU-µs/req is all replicas' together, mean "
         "batch over all their batches, fitted F each replica's own fit at the step's end.",

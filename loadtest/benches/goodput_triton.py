@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from loadtest.benches.gateways_probe import GatewaysProbe
-from loadtest.benches.goodput import SweepTarget, gateway_model, goodput_doc, run_sweep
+from loadtest.benches.goodput import SweepTarget, backend_model, goodput_doc, run_sweep
 from loadtest.benches.goodput_report import print_steps
 from loadtest.benches.goodput_sweep import Sweep
 from loadtest.benches.goodput_triton_report import print_rates, print_triton_summary
@@ -310,7 +310,7 @@ def _sweeps(
     """Each gateway replica count's sweeps in front of ``sim``, then Triton's batcher's."""
     sweeps: list[Sweep] = []
     for g in config.gateways:
-        model = gateway_model(config, "batching", [triton.grpc_address])
+        model = backend_model(config, "batching", [triton])
         gateways = start_gateways(g, [model], stdout=log)
         try:
             for run in range(config.repeats):

@@ -129,8 +129,9 @@ def print_triton_summary(
         f"True cost ({sim.name}'s config.pbtxt): F {sim.fixed_ms:g} ms, c {sim.per_row_ms:g} "
         f"ms/row, max batch {sim.max_batch}, one instance. The gateway batches in front of "
         f"{sim.name} (Triton's batcher off; max_queue_delay {config.max_queue_delay_us} µs, + "
-        f"cost model); {batched.name} is the same device with Triton's dynamic_batching "
-        f"(max_queue_delay {batched.max_queue_delay_us} µs), sent to directly.",
+        f"cost model; its batches over {config.backend_protocol}); {batched.name} is the same "
+        f"device with Triton's dynamic_batching (max_queue_delay {batched.max_queue_delay_us} "
+        "µs), sent to directly.",
         f"Goodput: the most rows/s served by a step with p99 ≤ {config.slo_ms:g} ms, errors ≤ "
         f"{100 * config.error_tolerance:g}% and a generator that kept its schedule. Open-loop "
         f"Poisson arrivals, {config.rows} row(s) per request over {config.protocol}, "

@@ -22,13 +22,7 @@ def add_parser(sub: options.Subcommands) -> None:
         help="direct/gateway alternations per protocol, merged (default 1)",
     )
     options.add_pod_options(p, fixed_ms=0.0, per_row_ms=0.0, cost_prefix="pod-")
-    p.add_argument(
-        "--backend-protocol",
-        choices=("grpc", "http"),
-        default="grpc",
-        help="the gateway's batches to the pod: over gRPC, or its REST API with binary "
-        "tensors (default grpc)",
-    )
+    options.add_options(p, "backend-protocol")
     options.add_option(p, "json", default=Path("reports/bench-datapath.json"))
 
 

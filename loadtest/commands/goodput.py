@@ -85,7 +85,7 @@ def add_parser(sub: options.Subcommands) -> None:
         default=0.001,
         help="errors allowed, fraction of requests (default 0.001)",
     )
-    options.add_options(p, "max-queue-delay-us")
+    options.add_options(p, "max-queue-delay-us", "backend-protocol")
     p.add_argument(
         "--inflight-per-pod",
         type=POSITIVE_INT,

@@ -89,6 +89,12 @@ _OPTIONS: dict[str, dict[str, Any]] = {
         "default": 5000,
         "help": "the gateway's max_queue_delay when it batches (default {default})",
     },
+    "backend-protocol": {
+        "choices": ("grpc", "http"),
+        "default": "grpc",
+        "help": "the gateway's batches to the pods: over gRPC, or their REST API with binary "
+        "tensors (default {default})",
+    },
     "json": {"type": Path, "help": "JSON report path (default {default})"},
 }
 

@@ -116,7 +116,7 @@ class Proc:
         return int(self.popen.returncode)
 
 
-class _Served:
+class Served:
     """The addresses of a process that serves HTTP and gRPC on loopback."""
 
     __slots__ = ()
@@ -133,7 +133,7 @@ class _Served:
 
 
 @dataclass
-class PodProc(Proc, _Served):
+class PodProc(Proc, Served):
     """A simulated GPU pod."""
 
     grpc_port: int = 0
@@ -158,7 +158,7 @@ class _Configured(Proc):
 
 
 @dataclass
-class GatewayProc(_Configured, _Served):
+class GatewayProc(_Configured, Served):
     """The gateway, with the config file it was started with."""
 
     http_port: int = 0

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.stack.procs import HOST, Proc, _child_setup, _Served, free_port, wait_http
+from loadtest.stack.procs import HOST, Proc, Served, _child_setup, free_port, wait_http
 
 __all__ = [
     "MODEL_REPOSITORY",
@@ -164,7 +164,7 @@ def backend_directory(install: TritonInstall) -> Path:
 
 
 @dataclass
-class TritonProc(Proc, _Served):
+class TritonProc(Proc, Served):
     """A ``tritonserver`` process on loopback."""
 
     grpc_port: int = 0

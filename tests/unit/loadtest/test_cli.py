@@ -33,9 +33,15 @@ def test_bench_defaults() -> None:
     assert (args.pod_fixed_ms, args.pod_per_row_ms) == (0.0, 0.0)
     assert args.json == Path("reports/bench-datapath.json")
     assert args.backend_protocol == "grpc"
-    assert build_parser().parse_args(["bench", "--backend-protocol", "http"]).backend_protocol == (
-        "http"
-    )
+
+
+@pytest.mark.parametrize("command", ["bench", "goodput"])
+def test_the_backend_protocol_is_grpc_unless_asked_for_http(command: str) -> None:
+    parser = build_parser()
+    assert parser.parse_args([command]).backend_protocol == "grpc"
+    assert parser.parse_args([command, "--backend-protocol", "http"]).backend_protocol == "http"
+    with pytest.raises(SystemExit):
+        parser.parse_args([command, "--backend-protocol", "rest"])
 
 
 def test_bench_takes_a_subset_of_protocols() -> None:

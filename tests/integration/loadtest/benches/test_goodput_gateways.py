@@ -45,3 +45,21 @@ def test_goodput_measures_one_and_two_replicas_side_by_side(
         assert step["load"]["ok"] > 0
     out = capsys.readouterr().out
     assert "gateways" in out and "1 pod(s) 2 gw batching" in out
+
+
+def test_goodput_sends_the_gateways_batches_to_the_pods_rest_api_when_asked(
+    tmp_path: Path,
+) -> None:
+    """With ``--backend-protocol http`` the gateway is pointed at the pod's HTTP port and speaks
+    REST to it: a wrong pairing (gRPC to the HTTP port, or REST to the gRPC one) answers
+    nothing, so every request served without an error shows the two agree."""
+    report = tmp_path / "goodput.json"
+    argv = ["goodput", "--pods", "1", "--modes", "batching", "--backend-protocol", "http"]
+    argv += ["--fractions", "0.1", "--refine", "0", "--duration", "0.5", "--warmup", "0.3"]
+    argv += ["--fixed-ms", "5", "--per-row-ms", "0", "--max-batch", "4", "--json", str(report)]
+    main(argv)
+    doc = json.loads(report.read_text())
+    assert doc["config"]["backend_protocol"] == "http"
+    (step,) = doc["sweeps"][0]["steps"]
+    assert step["load"]["ok"] > 0 and step["errors"] == 0
+    assert step["per_gateway"][0]["batches"] > 0

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from loadtest.benches.gateways_probe import combined, window_figures
-from loadtest.benches.goodput import GoodputConfig, gateway_model
+from loadtest.benches.goodput import GoodputConfig, backend_model, gateway_model
 from loadtest.benches.goodput_report import print_summary, step_line
 from loadtest.benches.goodput_sweep import (
     DEFAULT_GRID,
@@ -24,6 +24,7 @@ from loadtest.benches.goodput_sweep import (
 )
 from loadtest.probes.metrics import parse_metrics
 from loadtest.probes.stack import BatchCounts, parse_batch_counts, parse_inflight
+from loadtest.stack.procs import Served
 
 SLO_MS, TOL = 50.0, 0.001
 
@@ -141,6 +142,26 @@ def test_batching_mode_sets_the_triton_knob_and_none_leaves_it_out() -> None:
     assert "max_inflight_per_pod" not in without
     pinned = gateway_model(GoodputConfig(inflight_per_pod=2), "none", [])
     assert pinned["max_inflight_per_pod"] == 2
+
+
+class _Pod(Served):
+    http_port = 9300
+    grpc_port = 9301
+
+
+def test_the_backend_protocol_picks_the_pods_grpc_or_rest_address() -> None:
+    grpc = backend_model(GoodputConfig(), "batching", [_Pod()])
+    assert grpc["endpoints"] == ["127.0.0.1:9301"] and "backend_protocol" not in grpc
+    http = backend_model(GoodputConfig(backend_protocol="http"), "none", [_Pod(), _Pod()])
+    assert http["endpoints"] == ["127.0.0.1:9300"] * 2 and http["backend_protocol"] == "http"
+    assert "dynamic_batching" not in http
+    overridden = backend_model(GoodputConfig(backend_protocol="http"), "none", [_Pod()], "grpc")
+    assert overridden["endpoints"] == ["127.0.0.1:9301"]
+
+
+def test_an_unknown_backend_protocol_is_refused() -> None:
+    with pytest.raises(ValueError, match="backend_protocol"):
+        GoodputConfig(backend_protocol="rest")
 
 
 METRICS = """\
