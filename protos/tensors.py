@@ -228,7 +228,8 @@ def json_to_raw(dt: DataType, data: Any, count: int, what: str) -> bytes:
     if count and arr.dtype.kind not in dt.kinds:
         raise CodecError(f"{what}: data holds {_kind_name(arr)} values, datatype is {dt.name}")
     assert dt.numpy is not None
-    out = arr.astype(dt.numpy)
+    with np.errstate(over="ignore"):  # a float beyond the type's range is ±inf, as in Triton
+        out = arr.astype(dt.numpy)
     if arr.dtype.kind in "iu" and dt.numpy.kind in "iu" and not np.array_equal(out, arr):
         raise CodecError(f"{what}: data has values out of range for {dt.name}")
     return out.tobytes()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,16 @@ def test_typed_contents_convert_to_the_same_raw_bytes_as_numpy() -> None:
         contents_to_raw(DATATYPES["INT8"], pb.InferTensorContents(int_contents=[200]), 1, "x")
     with pytest.raises(CodecError, match="must be sent in raw_input_contents"):
         contents_to_raw(DATATYPES["FP16"], pb.InferTensorContents(), 0, "x")
+
+
+def test_json_floats_beyond_fp32_are_infinite_without_a_warning() -> None:
+    """As tritonserver answers them (Infinity); numpy's cast warning is not the client's
+    business and must not reach the gateway's log."""
+    dt = DATATYPES["FP32"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        raw = json_to_raw(dt, [1e300, -1e300, 0.5], 3, "x")
+    assert np.frombuffer(raw, dtype=dt.numpy).tolist() == [np.inf, -np.inf, 0.5]
 
 
 def test_numpy_round_trip_keeps_shape_and_values() -> None:
