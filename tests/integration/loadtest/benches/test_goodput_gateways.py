@@ -60,6 +60,6 @@ def test_goodput_sends_the_gateways_batches_to_the_pods_rest_api_when_asked(
     main(argv)
     doc = json.loads(report.read_text())
     assert doc["config"]["backend_protocol"] == "http"
-    (step,) = doc["sweeps"][0]["steps"]
-    assert step["load"]["ok"] > 0 and step["errors"] == 0
-    assert step["per_gateway"][0]["batches"] > 0
+    steps = doc["sweeps"][0]["steps"]  # more than one where a step was rerun (a slow moment)
+    assert sum(step["errors"] for step in steps) == 0
+    assert all(step["load"]["ok"] > 0 and step["per_gateway"][0]["batches"] > 0 for step in steps)
