@@ -7,8 +7,8 @@ proto module, so the tritonclient compatibility tests can use it too.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -31,7 +31,9 @@ __all__ = [
     "GatewayProc",
     "PodProc",
     "Proc",
+    "Served",
     "cpu_seconds",
+    "dies_with_parent",
     "free_port",
     "running",
     "spawn",
@@ -176,20 +178,27 @@ class AutoscalerProc(_Configured):
         return f"{HOST}:{self.grpc_port}"
 
 
-_PR_SET_PDEATHSIG = 1
+_SETPRIV = shutil.which("setpriv")  # util-linux: on every Debian and most Linux machines
 
 
-def _child_setup() -> None:
-    """In the child: die with SIGTERM when the parent dies, so nothing outlives a killed test."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def dies_with_parent(cmd: Sequence[str]) -> list[str]:
+    """``cmd`` set to get SIGTERM when its parent dies, so nothing outlives a killed test:
+    ``setpriv --pdeathsig`` (which then execs it, keeping the pid), or ``cmd`` as it is where
+    setpriv is missing.
+
+    Not a ``preexec_fn``: that makes Python fork (not vfork) and run gRPC's fork handlers in the
+    child, which since grpcio 1.81 can restart gRPC's poller there and abort the child before
+    it execs when the parent is busy with gRPC (grpc/grpc#43055; once in five starts here)."""
+    if _SETPRIV is None:
+        return list(cmd)
+    return [_SETPRIV, "--pdeathsig", "TERM", "--", *cmd]
 
 
 def spawn(cmd: list[str], stdout: Any) -> subprocess.Popen[bytes]:
     """Start a child in its own session (a terminal's Ctrl-C reaches only the parent, which
     stops its children in order) that dies with its parent."""
     return subprocess.Popen(
-        cmd, stdout=stdout, stderr=stdout, start_new_session=True, preexec_fn=_child_setup
+        dies_with_parent(cmd), stdout=stdout, stderr=stdout, start_new_session=True
     )
 
 

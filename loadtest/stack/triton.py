@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.stack.procs import HOST, Proc, Served, _child_setup, free_port, wait_http
+from loadtest.stack.procs import HOST, Proc, Served, dies_with_parent, free_port, wait_http
 
 __all__ = [
     "MODEL_REPOSITORY",
@@ -212,12 +212,11 @@ def start_triton(
         cmd += [f"--{api}-address={HOST}", f"--{api}-port={port}"]
     cmd += ["--allow-gpu-metrics=false", "--strict-readiness=true", "--exit-timeout-secs=10"]
     popen = subprocess.Popen(
-        [*cmd, *args],
+        dies_with_parent([*cmd, *args]),
         stdout=stdout,
         stderr=stdout,
         env=install.env(),
         start_new_session=True,
-        preexec_fn=_child_setup,
     )
     proc = TritonProc("tritonserver", popen, grpc_port, http_port, metrics_port)
     try:
