@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.benches.ab import Side
-from loadtest.benches.goodput import GoodputConfig, backend_model
+from loadtest.benches.goodput import BACKEND_PROTOCOLS, GoodputConfig, backend_model
 from loadtest.benches.goodput_triton import bench_repository
 from loadtest.clients.base import ClientSpec, is_grpc
 from loadtest.clients.payload import SimPayload
@@ -65,7 +65,6 @@ SELF_STARTED = ("pod", "gateway", "triton")
 EXPORT_DELAY_MS = 1000  # a traced side's gateways send their spans this often
 # pod, pods, batching, gateways, trace, in front of Triton, backend protocol
 GatewayKey = tuple[SimPod, int, bool, int, float | None, bool, str]
-BACKENDS = ("grpc", "http")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +104,7 @@ def _option(setup: Setup, option: str) -> Setup:
             return replace(setup, pods=int(value))
         if name == "gateways" and value and setup.kind == "gateway" and int(value) >= 1:
             return replace(setup, gateways=int(value))
-        if name == "backend" and value in BACKENDS and setup.kind == "gateway":
+        if name == "backend" and value in BACKEND_PROTOCOLS and setup.kind == "gateway":
             return replace(setup, backend=value)
         if name == "trace" and value and setup.kind == "gateway" and 0 <= float(value) <= 1:
             return replace(setup, trace=float(value))

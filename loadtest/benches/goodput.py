@@ -46,6 +46,7 @@ from loadtest.stack.simpod_args import SimPod
 from loadtest.stack.spread import run_open_loop_spread, spread_processes, spread_specs
 
 __all__ = [
+    "BACKEND_PROTOCOLS",
     "MODES",
     "RUNTIMES",
     "GoodputConfig",
@@ -63,7 +64,7 @@ DEFAULT_JSON = Path("reports/bench-goodput.json")
 _SETTLE_S = 0.5  # between steps
 _IDLE_WAIT_S = 60.0  # at most, for the gateway to answer what an overloaded step left queued
 RUNTIMES = ("simpod", "triton")
-BACKEND_PROTOCOLS = ("grpc", "http")
+BACKEND_PROTOCOLS = ("grpc", "http")  # as gateway.backends.backend's (a test holds them equal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +114,9 @@ class GoodputConfig:
         if self.runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
         if self.backend_protocol not in BACKEND_PROTOCOLS:
+            choices = ", ".join(BACKEND_PROTOCOLS)
             raise ValueError(
-                f"backend_protocol must be grpc or http, got {self.backend_protocol!r}"
+                f"backend_protocol must be one of {choices}, got {self.backend_protocol!r}"
             )
         if self.target is not None and self.runtime != "simpod":
             raise ValueError("a target is a running server: the runtime is started without one")

@@ -90,7 +90,7 @@ _OPTIONS: dict[str, dict[str, Any]] = {
         "help": "the gateway's max_queue_delay when it batches (default {default})",
     },
     "backend-protocol": {
-        "choices": ("grpc", "http"),
+        "choices": ("grpc", "http"),  # as loadtest.benches.goodput's (heavy: not imported here)
         "default": "grpc",
         "help": "the gateway's batches to the pods: over gRPC, or their REST API with binary "
         "tensors (default {default})",

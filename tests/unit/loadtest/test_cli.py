@@ -44,6 +44,16 @@ def test_the_backend_protocol_is_grpc_unless_asked_for_http(command: str) -> Non
         parser.parse_args([command, "--backend-protocol", "rest"])
 
 
+def test_the_benches_offer_every_backend_protocol_the_gateway_has() -> None:
+    from gateway.backends.backend import BACKEND_PROTOCOLS as GATEWAYS
+    from loadtest.benches.goodput import BACKEND_PROTOCOLS
+
+    assert BACKEND_PROTOCOLS == GATEWAYS
+    for protocol in GATEWAYS:
+        args = build_parser().parse_args(["goodput", "--backend-protocol", protocol])
+        assert args.backend_protocol == protocol
+
+
 def test_bench_takes_a_subset_of_protocols() -> None:
     args = build_parser().parse_args(["bench", "--protocols", "grpc,http-binary"])
     assert args.protocols == ("grpc", "http-binary")

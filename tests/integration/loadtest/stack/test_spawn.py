@@ -7,8 +7,6 @@ import asyncio
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -16,6 +14,7 @@ import pytest
 from grpc import aio
 
 from loadtest.stack.procs import spawn
+from tests.integration.loop.loop_stack import eventually
 
 needs_setpriv = pytest.mark.skipif(shutil.which("setpriv") is None, reason="no setpriv here")
 
@@ -27,16 +26,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait_for(what: str, done: Callable[[], bool], limit_s: float = 20.0) -> None:
-    """Poll ``done()`` until true; fail (naming ``what``) only after a generous bound."""
-    deadline = time.monotonic() + limit_s
-    while not done():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 @needs_setpriv
-def test_a_spawned_child_keeps_its_pid_and_dies_with_its_parent(tmp_path: Path) -> None:
+def test_a_spawned_child_keeps_its_pid_and_dies_with_its_parent() -> None:
     script = (
         "import sys, subprocess\n"
         "from loadtest.stack.procs import spawn\n"
@@ -50,10 +41,10 @@ def test_a_spawned_child_keeps_its_pid_and_dies_with_its_parent(tmp_path: Path) 
     assert parent.stdout is not None and parent.stdin is not None
     pid = int(parent.stdout.readline())
     comm = Path(f"/proc/{pid}/comm")
-    _wait_for("the child never became sleep", lambda: comm.read_text().strip() == "sleep")
+    eventually(lambda: comm.read_text().strip() == "sleep", "the child became sleep")
     parent.stdin.close()
     assert parent.wait(20) == 0
-    _wait_for("the child outlived its parent", lambda: not _alive(pid))
+    eventually(lambda: not _alive(pid), "the child died with its parent")
 
 
 async def _busy_grpc(stop: asyncio.Event) -> int:
