@@ -90,6 +90,12 @@ class GatewayMetrics:
             ["model"],
             (1, 2, 4, 8, 16, 32, 64, 128, 256),
         )
+        self.batch_sends = counter(
+            "gateway_batch_sends",
+            "Batches sent, by why the batcher sent them (full, preferred, deadline, "
+            "max_queue_delay, cost_model, idle_pod; stream: a decoupled model's request)",
+            ["model", "reason"],
+        )
         self.stream_answers = Gauge(
             "gateway_grpc_stream_answers_pending",
             "ModelStreamInfer requests read whose answers the client has not taken yet "
@@ -198,13 +204,18 @@ class ModelMetrics:
         self._rows = metrics.batch_rows.labels(model)
         self._queue_time = metrics.queue_time.labels(model)
         self._pods: dict[str, Any] = {}
+        self._reasons: dict[str, Any] = {}
 
-    def batch_sent(self, pod: str, rows: int, requests: int) -> None:
+    def batch_sent(self, pod: str, rows: int, requests: int, reason: str) -> None:
         counter = self._pods.get(pod)
         if counter is None:
             counter = self._pods[pod] = self._metrics.batches.labels(self._model, pod)
         counter.inc()
         self._rows.observe(rows)
+        sends = self._reasons.get(reason)
+        if sends is None:
+            sends = self._reasons[reason] = self._metrics.batch_sends.labels(self._model, reason)
+        sends.inc()
 
     def queue_time(self, seconds: float) -> None:
         self._queue_time.observe(seconds)

@@ -53,13 +53,13 @@ _NO_BATCHING = DynamicBatchingSettings()
 class SchedulerMetrics(Protocol):
     """Hooks the scheduler reports through (metrics live elsewhere)."""
 
-    def batch_sent(self, pod: str, rows: int, requests: int) -> None: ...
+    def batch_sent(self, pod: str, rows: int, requests: int, reason: str) -> None: ...
     def queue_time(self, seconds: float) -> None: ...
     def rejected(self, reason: str) -> None: ...
 
 
 class _NoMetrics:
-    def batch_sent(self, pod: str, rows: int, requests: int) -> None:
+    def batch_sent(self, pod: str, rows: int, requests: int, reason: str) -> None:
         pass
 
     def queue_time(self, seconds: float) -> None:
@@ -310,7 +310,7 @@ class Scheduler:
             if decision.rows < rows:
                 batch = self.queue.peek(decision.rows)
             self.queue.take(batch)
-            self._send(pod, batch, now, send_at)
+            self._send(pod, batch, now, send_at, decision.reason)
         return self.queue.next_expiry()
 
     def state(self, now: float) -> SchedulerState:
@@ -363,7 +363,9 @@ class Scheduler:
             reason="timeout",
         )
 
-    def _send(self, pod: Pod, batch: list[Pending], now: float, send_at: float) -> None:
+    def _send(
+        self, pod: Pod, batch: list[Pending], now: float, send_at: float, reason: str
+    ) -> None:
         rows = sum(p.rows for p in batch)
         pod.in_flight += 1
         pod.outstanding_rows += rows
@@ -381,7 +383,7 @@ class Scheduler:
                 info.sent(queued_ns, rows, pod.address)
                 if info.trace is not None:
                     traced.append(info.trace)
-        self._metrics.batch_sent(pod.address, rows, len(batch))
+        self._metrics.batch_sent(pod.address, rows, len(batch), reason)
         on_pod = pod.timeline.sent(rows, now)
         trace = start_batch(traced, self.settings.name, pod.address, rows, len(batch))
         self.tries.start(pod, batch, on_pod, flight, self._target(), trace)

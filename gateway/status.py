@@ -50,14 +50,14 @@ def _samples(metric: MetricWrapperBase) -> Iterable[Any]:
 
 def metric_figures(metrics: GatewayMetrics) -> MetricFigures:
     """Per model, what the metrics have counted since start: batches by size (cumulative
-    buckets), rejections by reason, requests by protocol, failures by code, and the count and
-    sum of queue waits and of latencies."""
+    buckets) and by why they were sent, rejections by reason, requests by protocol, failures by
+    code, and the count and sum of queue waits and of latencies."""
     out: MetricFigures = {}
 
     def model(labels: Mapping[str, str]) -> dict[str, Any]:
         return out.setdefault(
             labels["model"],
-            {"batch_buckets": {}, "rejections": {}, "requests": {}, "failures": {}},
+            {"batch_buckets": {}, "rejections": {}, "requests": {}, "failures": {}, "sends": {}},
         )
 
     for s in _samples(metrics.batch_rows):
@@ -72,6 +72,7 @@ def metric_figures(metrics: GatewayMetrics) -> MetricFigures:
         (metrics.rejections, "rejections", "reason"),
         (metrics.requests, "requests", "protocol"),
         (metrics.failures, "failures", "code"),
+        (metrics.batch_sends, "sends", "reason"),
     )
     for metric, key, label in counted:
         for s in _samples(metric):
@@ -167,6 +168,7 @@ def model_status(
         "batches_total": int(figures.get("batches", 0)),
         "batch_rows_total": int(figures.get("batch_rows", 0)),
         "batch_sizes": _batch_sizes(figures.get("batch_buckets", {})),
+        "batch_sends": figures.get("sends", {}),  # batches by the batcher's reason to send
         "queue_wait_s": figures.get("queue_wait_s", {"count": 0.0, "sum": 0.0}),
         "latency_s": figures.get("latency_s", {"count": 0.0, "sum": 0.0}),
         "replica": me or None,  # this replica's name as the coordinator lists it

@@ -26,7 +26,10 @@ from dataclasses import dataclass
 from gateway.batching.cost_model import BatchCost
 from gateway.config import DynamicBatchingSettings
 
-__all__ = ["BatchingPolicy", "Decision", "LoadView", "decide", "rows_to_keep_up"]
+__all__ = ["SEND_REASONS", "BatchingPolicy", "Decision", "LoadView", "decide", "rows_to_keep_up"]
+
+# Why a batch goes (Decision.reason, the gateway_batch_sends_total label), in decide's order.
+SEND_REASONS = ("full", "deadline", "preferred", "max_queue_delay", "idle_pod", "cost_model")
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,7 +154,7 @@ class DecoupledRelay:
         sent = time.monotonic()
         queued_ns = int((sent - enqueued) * 1e9)
         self._metrics.queue_time(sent - enqueued)
-        self._metrics.batch_sent(pod.address, rows, 1)
+        self._metrics.batch_sent(pod.address, rows, 1, "stream")
         batch = None
         if info is not None:
             info.sent(queued_ns, rows, pod.address)

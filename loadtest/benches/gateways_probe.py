@@ -2,8 +2,9 @@
 
 At the window's start and end it scrapes every replica's ``/metrics`` and reads the CPU seconds
 of every process under test (``probes.cpu``). Per replica (``GatewayFigures``): the requests it
-received, the rows and batches it sent, its fitted batch cost at the end; together (``batches``):
-the batch counts of all of them, so the mean batch size is over every batch sent to the pods.
+received, the rows and batches it sent and why (by the batcher's reason), its fitted batch
+cost at the end; together (``batches``): the batch counts of all of them, so the mean batch size
+is over every batch sent to the pods.
 The figures from two scrapes are a pure function (``window_figures``).
 """
 
@@ -34,6 +35,10 @@ def window_figures(name: str, before: Scrape, after: Scrape, model: str) -> Gate
         now, then = after.total(sample, model=model), before.total(sample, model=model)
         return (now or 0.0) - (then or 0.0)
 
+    sends, sent_before = (
+        s.by_label("gateway_batch_sends_total", "reason", model=model) for s in (after, before)
+    )
+
     return GatewayFigures(
         name=name,
         requests=grown("gateway_requests_total"),
@@ -41,6 +46,11 @@ def window_figures(name: str, before: Scrape, after: Scrape, model: str) -> Gate
         batches=grown("gateway_batch_rows_count"),
         fitted_fixed_ms=_ms(after, "gateway_batch_cost_fixed_seconds", model),
         fitted_per_row_ms=_ms(after, "gateway_batch_cost_per_row_seconds", model),
+        sends=tuple(
+            (reason, n - sent_before.get(reason, 0.0))
+            for reason, n in sorted(sends.items())
+            if n > sent_before.get(reason, 0.0)
+        ),
     )
 
 

@@ -42,6 +42,13 @@ def _each(step: Step, figure: Callable[[GatewayFigures], float | None], digits: 
     return " / ".join(_num(figure(g), digits) for g in step.per_gateway) or "-"
 
 
+def _full(step: Step) -> str:
+    """The share of the window's batches sent full ("-" when none was counted)."""
+    sends = step.sends
+    total = sum(sends.values())
+    return f"{sends.get('full', 0.0) / total:.0%}" if total else "-"
+
+
 def _fitted_f(step: Step) -> str:
     return _each(step, lambda g: g.fitted_fixed_ms, 1)
 
@@ -68,7 +75,8 @@ def step_line(sweep: Sweep, step: Step, verdict: Verdict) -> str:
         f"{_setup(sweep):<20} offered {step.offered_rows_s:7.0f} rows/s "
         f"({step.fraction:.3f}) served {step.served_rows_s:7.0f}  p50 {fmt_us(step.p50_us):>8} "
         f"p99 {fmt_us(step.p99_us):>8}  errors {_errors(step)}  batch "
-        f"{_num(step.mean_batch_rows, 1)}  gw {_num(step.gateway_cpu_us_per_req)} µs/req  "
+        f"{_num(step.mean_batch_rows, 1)} (full {_full(step)})  "
+        f"gw {_num(step.gateway_cpu_us_per_req)} µs/req  "
         f"lag p99 {fmt_us(step.generator_lag_p99_us)}  fitted F {_fitted_f(step)} ms"
         f" c {_fitted_c(step)} ms/row"
         f"{_replicas(step)}  {'PASS' if verdict.passed else 'fail: ' + verdict.reason}"

@@ -42,7 +42,8 @@ def physical_limit(
 @dataclass(frozen=True, slots=True)
 class GatewayFigures:
     """What one gateway replica did over a step's window, from its ``/metrics``: requests it
-    received, rows and batches it sent, and its fitted batch cost ``F + c·n`` at the end."""
+    received, rows and batches it sent (and why it sent them: ``sends``, batches by the
+    batcher's reason), and its fitted batch cost ``F + c·n`` at the end."""
 
     name: str
     requests: float
@@ -50,6 +51,7 @@ class GatewayFigures:
     batches: float
     fitted_fixed_ms: float | None = None
     fitted_per_row_ms: float | None = None
+    sends: tuple[tuple[str, float], ...] = ()
 
     @property
     def mean_batch_rows(self) -> float | None:
@@ -81,9 +83,20 @@ class Step:
         doc = asdict(self)
         doc["error_kinds"] = dict(self.error_kinds)
         doc["per_gateway"] = [
-            {**asdict(g), "mean_batch_rows": g.mean_batch_rows} for g in self.per_gateway
+            {**asdict(g), "mean_batch_rows": g.mean_batch_rows, "sends": dict(g.sends)}
+            for g in self.per_gateway
         ]
+        doc["sends"] = self.sends
         return doc
+
+    @property
+    def sends(self) -> dict[str, float]:
+        """Batches sent over the window by the batcher's reason, every replica together."""
+        out: dict[str, float] = {}
+        for g in self.per_gateway:
+            for reason, n in g.sends:
+                out[reason] = out.get(reason, 0.0) + n
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,28 @@ async def test_mixed_batch_sizes_are_merged_and_split_back_to_the_right_caller(
     assert batches < 60, f"{batches} batches for 120 requests: requests were not merged"
 
 
+async def test_batches_are_counted_by_the_batchers_reason_to_send(pod: PodProc, stub_for) -> None:
+    gw = one_slot_gateway(pod, BATCHING)
+
+    def sends() -> dict[str, float]:
+        with urllib.request.urlopen(gw.metrics_url, timeout=5) as resp:
+            scrape = parse_metrics(resp.read().decode())
+        return scrape.by_label("gateway_batch_sends_total", "reason", model="sim")
+
+    try:
+        stub = stub_for(gw)
+        await infer(stub, "sim", 1, 0)  # alone, to an idle pod: no wait for company
+        lone = sends()
+        await asyncio.gather(*(infer(stub, "sim", 32, i) for i in range(1, 5)))
+        after = sends()
+        batches = metric(gw, "gateway_batch_rows_count")
+    finally:
+        gw.stop()
+    assert lone == {"idle_pod": 1.0}
+    assert after == {"idle_pod": 1.0, "full": 4.0}  # each a batch of max_batch_size rows
+    assert sum(after.values()) == batches == 5
+
+
 async def test_interleaved_models_never_share_a_batch(pod: PodProc, stub_for) -> None:
     models = [
         {

@@ -20,6 +20,7 @@ WITH_SAMPLES = {
     "gateway_requests_total",
     "gateway_request_duration_seconds_bucket",
     "gateway_batch_rows_count",
+    "gateway_batch_sends_total",
     "gateway_batch_cost_fixed_seconds",
     "gateway_pod_inflight_batches",
     "gateway_queue_rows",

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from gateway.batching.policy import SEND_REASONS
 from loadtest.clients.base import ClientSpec
 from loadtest.generators.closed_loop import ClosedLoopConfig, run_closed_loop
 from loadtest.results.load_result import LoadResult
@@ -123,5 +124,10 @@ def test_the_pages_figures_move_with_the_load(tmp_path: Path) -> None:
         _wait_number(gw, "requests_per_s", "x === 0")
         _wait_number(gw, "batches_per_s", "x === 0")
         _wait_number(gw, "arrival_rows_per_s", f"x < {arrivals / 10}")
+        # Every batch sent is counted under the batcher's reason to send it ("full 3, ...").
+        sends = gw.text_content(_figure("batch_sends")) or ""
+        counts = dict(item.rsplit(" ", 1) for item in sends.split(", "))
+        assert set(counts) <= set(SEND_REASONS), sends
+        assert sum(int(n) for n in counts.values()) == _number(gw, "batches_total")
         browser.close()
     assert not errors, errors

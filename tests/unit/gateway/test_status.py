@@ -68,8 +68,9 @@ def test_a_pods_devices_split_its_batches_into_running_and_waiting() -> None:
 def test_the_metrics_figures_per_model() -> None:
     metrics = GatewayMetrics()
     sim = ModelMetrics(metrics, "sim")
-    for rows in (1, 3, 3, 16, 300):
-        sim.batch_sent("p:1", rows, 1)
+    for rows, reason in ((1, "idle_pod"), (3, "cost_model"), (3, "cost_model"), (16, "full")):
+        sim.batch_sent("p:1", rows, 1, reason)
+    sim.batch_sent("p:1", 300, 1, "full")
     sim.rejected("queue_full")
     sim.rejected("queue_full")
     sim.rejected("timeout")
@@ -79,10 +80,11 @@ def test_the_metrics_figures_per_model() -> None:
     metrics.failures.labels("sim", "grpc", "BACKEND", "unavailable").inc()
     metrics.latency.labels("sim", "grpc").observe(0.01)
     metrics.latency.labels("sim", "http").observe(0.03)
-    ModelMetrics(metrics, "other").batch_sent("q:1", 2, 1)
+    ModelMetrics(metrics, "other").batch_sent("q:1", 2, 1, "deadline")
     figures = metric_figures(metrics)
     sim_figures = figures["sim"]
     assert sim_figures["batches"] == 5 and sim_figures["batch_rows"] == 323
+    assert sim_figures["sends"] == {"idle_pod": 1.0, "cost_model": 2.0, "full": 2.0}
     assert sim_figures["rejections"] == {"queue_full": 2.0, "timeout": 1.0}
     assert sim_figures["requests"] == {"grpc": 5.0, "http": 2.0}
     assert sim_figures["failures"] == {"unavailable": 1.0}
@@ -133,6 +135,7 @@ def test_the_metrics_figures_per_model() -> None:
     assert (doc["arrival_rows_per_s"], doc["rejected_requests_total"]) == (123.457, 3)
     assert doc["cost"] == {"fixed_s": 0.01, "per_row_s": 0.0005}
     assert (doc["batches_total"], doc["batch_rows_total"], doc["in_flight_requests"]) == (5, 323, 4)
+    assert doc["batch_sends"] == {"idle_pod": 1.0, "cost_model": 2.0, "full": 2.0}
     assert [p["state"] for p in doc["pods"]] == ["ejected", "starting"]
     assert doc["ready_pods"] == 0
     assert (doc["replica"], doc["sharing_replicas"]) == ("gw-a", ["gw-a", "gw-b"])
@@ -159,7 +162,7 @@ async def test_the_status_of_a_gateway_reads_its_scheduler_pods_and_metrics() ->
     # async: a Gateway opens its pod channels (grpc.aio) on the running loop
     gateway = _gateway()
     runtime = gateway.models["sim"]
-    runtime.metrics.batch_sent(PODS[0], 8, 2)
+    runtime.metrics.batch_sent(PODS[0], 8, 2, "full")
     runtime.metrics.rejected("queue_full")
     runtime.pods.outliers.failure(PODS[1], time.monotonic(), hosts=2)
     doc = GatewayStatus(gateway).read()
@@ -175,7 +178,7 @@ async def test_the_status_of_a_gateway_reads_its_scheduler_pods_and_metrics() ->
         (PODS[1], "ejected"),
     ]
     assert sim["batches_total"] == 1 and sim["batch_rows_total"] == 8
-    assert sim["rejections"] == {"queue_full": 1.0}
+    assert sim["rejections"] == {"queue_full": 1.0} and sim["batch_sends"] == {"full": 1.0}
     assert sim["arrival_rows_per_s"] == 0.0 and sim["queued_requests"] == 0
 
 

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import math
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gateway.batching.cost_model import BatchCost, CostModel
-from gateway.batching.policy import BatchingPolicy, LoadView, decide, rows_to_keep_up
+from gateway.batching.policy import (
+    SEND_REASONS,
+    BatchingPolicy,
+    LoadView,
+    decide,
+    rows_to_keep_up,
+)
 
 SIM = BatchCost(fixed_s=0.008, per_row_s=0.00025)  # the simulated pod: 2000 rows/s at 32
 NO_FIT = LoadView(arrival_rows_per_s=0.0, cost=None, devices=1)
@@ -230,3 +239,34 @@ def test_a_pod_too_fast_to_time_never_divides_by_zero() -> None:
     model.observe(8, 0.0)
     fit = model.fit()
     assert fit is not None and fit.quick_seconds(8) == 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.integers(0, 80),
+    waited=st.floats(0, 0.02),
+    slack=st.floats(0, 0.2),
+    lead=st.floats(-0.01, 0.03),
+    rate=st.floats(0, 5000),
+    fitted=st.booleans(),
+    alone=st.booleans(),
+)
+def test_every_batch_sent_names_one_of_the_reasons_the_metrics_count(
+    rows: int, waited: float, slack: float, lead: float, rate: float, fitted: bool, alone: bool
+) -> None:
+    policy = BatchingPolicy(32, preferred_batch_sizes=(8,), max_queue_delay_s=0.005)
+    now = 10.0
+    d = decide(
+        policy,
+        LoadView(rate, SIM if fitted else None, 1),
+        now=now,
+        batch_rows=rows,
+        oldest_enqueued=now - waited,
+        earliest_deadline=now + slack,
+        send_at=now + lead,
+        alone=alone,
+    )
+    if d.rows:
+        assert d.reason in SEND_REASONS and d.rows <= min(rows, 32)
+    else:
+        assert d.reason == "" and d.wait_until > now

@@ -74,7 +74,7 @@ class FakePod:
 
 
 class Metrics:
-    def batch_sent(self, pod: str, rows: int, requests: int) -> None:
+    def batch_sent(self, pod: str, rows: int, requests: int, reason: str) -> None:
         pass
 
     def queue_time(self, seconds: float) -> None:

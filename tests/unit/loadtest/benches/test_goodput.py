@@ -227,6 +227,27 @@ gateway_batch_cost_per_row_seconds{model="sim"} 0.00025
 """
 
 
+SENDS = """\
+# TYPE gateway_batch_sends_total counter
+gateway_batch_sends_total{model="sim",reason="full"} %s
+gateway_batch_sends_total{model="sim",reason="cost_model"} 4.0
+gateway_batch_sends_total{model="other",reason="full"} 9.0
+"""
+
+
+def test_each_replicas_window_counts_its_batches_by_the_reason_they_were_sent() -> None:
+    before = parse_metrics(SENDS % "2.0")
+    g = window_figures("gateway", before, parse_metrics(SENDS % "7.0"), "sim")
+    assert g.sends == (("full", 5.0),)  # cost_model did not grow; other's are not sim's
+    other = GatewayFigures("gateway1", 1, 1, 1, sends=(("cost_model", 2.0), ("full", 3.0)))
+    two = replace(step(0.9, 1800), per_gateway=(g, other))
+    assert two.sends == {"full": 8.0, "cost_model": 2.0}
+    assert two.as_dict()["per_gateway"][1]["sends"] == {"cost_model": 2.0, "full": 3.0}
+    sweep = Sweep(1, "batching", 2000.0, steps=[two], goodput=two, gateways=2)
+    assert "(full 80%)" in step_line(sweep, two, judge(two, SLO_MS, TOL))
+    assert "(full -)" in step_line(sweep, step(0.9, 1800), judge(two, SLO_MS, TOL))
+
+
 def test_each_replicas_window_gives_its_requests_batches_and_fitted_cost() -> None:
     before = parse_metrics(METRICS.replace("120.0", "20.0").replace("10.0\n", "5.0\n"))
     after = parse_metrics(METRICS + FITTED)
