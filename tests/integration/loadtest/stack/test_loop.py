@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import queue
 import re
 import shlex
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.stack.procs import free_port
+from tests.integration.loadtest.control_plane.plane_wait import alive
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("loadtest.simpod.main") is None
@@ -57,14 +57,6 @@ def _read_until(lines: queue.Queue[str], marker: str, timeout_s: float) -> list[
         if (marker in line) if marker else (line == ""):
             return seen
     raise AssertionError(f"no {marker!r} in the output:\n{''.join(seen)}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _post_like_curl(curl: str) -> dict[str, object]:
@@ -135,5 +127,5 @@ def test_the_loop_serves_the_printed_curl_shows_in_kubectl_and_stops_cleanly(
             proc.wait()
     stopped = re.findall(r"stopped ([\w-]+) \(pid (\d+)", output)
     assert [name for name, _ in stopped] == ["gateway", "autoscaler", "control-plane"]
-    assert not [pid for _, pid in stopped if _alive(int(pid))]
-    assert not [pid for pid in pods if _alive(pid)], "a pod outlived the stack"
+    assert not [pid for _, pid in stopped if alive(int(pid))]
+    assert not [pid for pid in pods if alive(pid)], "a pod outlived the stack"

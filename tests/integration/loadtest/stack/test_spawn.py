@@ -14,16 +14,10 @@ import pytest
 from grpc import aio
 
 from loadtest.stack.procs import spawn
+from tests.integration.loadtest.control_plane.plane_wait import alive
 from tests.integration.loop.loop_stack import eventually
 
 needs_setpriv = pytest.mark.skipif(shutil.which("setpriv") is None, reason="no setpriv here")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @needs_setpriv
@@ -44,7 +38,7 @@ def test_a_spawned_child_keeps_its_pid_and_dies_with_its_parent() -> None:
     eventually(lambda: comm.read_text().strip() == "sleep", "the child became sleep")
     parent.stdin.close()
     assert parent.wait(20) == 0
-    eventually(lambda: not _alive(pid), "the child died with its parent")
+    eventually(lambda: not alive(pid), "the child died with its parent")
 
 
 async def _busy_grpc(stop: asyncio.Event) -> int:
