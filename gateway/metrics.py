@@ -93,7 +93,8 @@ class GatewayMetrics:
         self.batch_sends = counter(
             "gateway_batch_sends",
             "Batches sent, by why the batcher sent them (full, preferred, deadline, "
-            "max_queue_delay, cost_model, idle_pod; stream: a decoupled model's request)",
+            "max_queue_delay, cost_model, idle_pod; unbatched: a model not batched; stream: a "
+            "decoupled model's request)",
             ["model", "reason"],
         )
         self.stream_answers = Gauge(

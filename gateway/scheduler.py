@@ -44,10 +44,11 @@ from gateway.stats import ModelStats
 from protos.infer import InferRequestBody
 from protos.tensors import Tensor
 
-__all__ = ["Scheduler", "SchedulerMetrics"]
+__all__ = ["UNBATCHED", "Scheduler", "SchedulerMetrics"]
 
 log = logging.getLogger(__name__)
 _NO_BATCHING = DynamicBatchingSettings()
+UNBATCHED = "unbatched"  # the send reason of a model that is not batched: a request per batch
 
 
 class SchedulerMetrics(Protocol):
@@ -310,7 +311,7 @@ class Scheduler:
             if decision.rows < rows:
                 batch = self.queue.peek(decision.rows)
             self.queue.take(batch)
-            self._send(pod, batch, now, send_at, decision.reason)
+            self._send(pod, batch, now, send_at, decision.reason if self.batches else UNBATCHED)
         return self.queue.next_expiry()
 
     def state(self, now: float) -> SchedulerState:

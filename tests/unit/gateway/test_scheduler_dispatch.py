@@ -9,8 +9,24 @@ import time
 
 from gateway.batching.policy import LoadView, rows_to_keep_up
 from gateway.config import DynamicBatchingSettings
-from gateway.scheduler import Scheduler
+from gateway.scheduler import UNBATCHED, Scheduler
 from tests.fakes.scheduler import ask, fake_scheduler
+
+
+class SendReasons:
+    """The scheduler's metrics hooks, keeping each batch's reason to send."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def batch_sent(self, pod: str, rows: int, requests: int, reason: str) -> None:
+        self.reasons.append(reason)
+
+    def queue_time(self, seconds: float) -> None:
+        pass
+
+    def rejected(self, reason: str) -> None:
+        pass
 
 
 def batching(scheduler: Scheduler) -> None:
@@ -89,3 +105,13 @@ async def test_a_stopped_scheduler_takes_no_step() -> None:
     scheduler.wake()
     assert scheduler._step is None
     assert pods.pods[0].in_flight == 0 and fakes["p0:1"].calls == 0
+
+
+async def test_each_batch_is_sent_with_the_batchers_reason_or_as_unbatched() -> None:
+    scheduler, _, _ = await fake_scheduler(1)
+    sends = scheduler._metrics = SendReasons()
+    assert (await ask(scheduler, 1.0) == 2).all()  # no dynamic_batching: a request per batch
+    batching(scheduler)
+    assert (await ask(scheduler, 2.0) == 4).all()  # batched, max_queue_delay 0: at once
+    assert sends.reasons == [UNBATCHED, "max_queue_delay"]
+    await scheduler.stop()
