@@ -11,6 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gateway import __version__ as VERSION
+from gateway.batching.policy import ALL_SEND_REASONS
 from gateway.errors import Code
 from gateway.observe.request import RequestInfo
 from gateway.scheduler_state import SchedulerState
@@ -92,9 +93,7 @@ class GatewayMetrics:
         )
         self.batch_sends = counter(
             "gateway_batch_sends",
-            "Batches sent, by why the batcher sent them (full, preferred, deadline, "
-            "max_queue_delay, cost_model, idle_pod; unbatched: a model not batched; stream: a "
-            "decoupled model's request)",
+            f"Batches sent, by why they were sent: {', '.join(ALL_SEND_REASONS)}",
             ["model", "reason"],
         )
         self.stream_answers = Gauge(

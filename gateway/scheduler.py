@@ -27,7 +27,7 @@ from gateway.backends.tries import BatchTries, TryTarget
 from gateway.batching.admission import estimated_wait_s, rejection_reason, retry_after_s
 from gateway.batching.cost_model import CostModel
 from gateway.batching.merge import batch_key
-from gateway.batching.policy import BatchingPolicy, LoadView, decide
+from gateway.batching.policy import UNBATCHED, BatchingPolicy, LoadView, decide
 from gateway.batching.queue import BatchQueue, Pending, QueueFull
 from gateway.batching.queue_policy import BadParameter, LevelPolicies, QueuePolicy
 from gateway.batching.rate import RateEstimator
@@ -44,11 +44,10 @@ from gateway.stats import ModelStats
 from protos.infer import InferRequestBody
 from protos.tensors import Tensor
 
-__all__ = ["UNBATCHED", "Scheduler", "SchedulerMetrics"]
+__all__ = ["Scheduler", "SchedulerMetrics"]
 
 log = logging.getLogger(__name__)
 _NO_BATCHING = DynamicBatchingSettings()
-UNBATCHED = "unbatched"  # the send reason of a model that is not batched: a request per batch
 
 
 class SchedulerMetrics(Protocol):

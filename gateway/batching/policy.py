@@ -26,10 +26,24 @@ from dataclasses import dataclass
 from gateway.batching.cost_model import BatchCost
 from gateway.config import DynamicBatchingSettings
 
-__all__ = ["SEND_REASONS", "BatchingPolicy", "Decision", "LoadView", "decide", "rows_to_keep_up"]
+__all__ = [
+    "ALL_SEND_REASONS",
+    "SEND_REASONS",
+    "STREAM",
+    "UNBATCHED",
+    "BatchingPolicy",
+    "Decision",
+    "LoadView",
+    "decide",
+    "rows_to_keep_up",
+]
 
-# Why a batch goes (Decision.reason, the gateway_batch_sends_total label), in decide's order.
+# Why a batch goes (Decision.reason), in decide's order; with the two sends decide is not asked
+# about, the labels of gateway_batch_sends_total.
 SEND_REASONS = ("full", "deadline", "preferred", "max_queue_delay", "idle_pod", "cost_model")
+UNBATCHED = "unbatched"  # a model that is not batched: a request per batch
+STREAM = "stream"  # a decoupled model's request, relayed on a stream of its own
+ALL_SEND_REASONS = (*SEND_REASONS, UNBATCHED, STREAM)
 
 
 @dataclass(frozen=True, slots=True)

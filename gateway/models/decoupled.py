@@ -27,6 +27,7 @@ from gateway.backends.stream_call import (
     ends_request,
     is_empty_final,
 )
+from gateway.batching.policy import STREAM
 from gateway.config import ModelSettings
 from gateway.errors import Code, InferError
 from gateway.observe.request import RequestInfo
@@ -154,7 +155,7 @@ class DecoupledRelay:
         sent = time.monotonic()
         queued_ns = int((sent - enqueued) * 1e9)
         self._metrics.queue_time(sent - enqueued)
-        self._metrics.batch_sent(pod.address, rows, 1, "stream")
+        self._metrics.batch_sent(pod.address, rows, 1, STREAM)
         batch = None
         if info is not None:
             info.sent(queued_ns, rows, pod.address)

@@ -18,7 +18,7 @@ from loadtest.probes.cpu import CpuSource, CpuWindow
 from loadtest.probes.metrics import Scrape, fetch_metrics
 from loadtest.probes.stack import BatchCounts, wait_idle
 
-__all__ = ["GatewaysProbe", "combined", "wait_all_idle", "window_figures"]
+__all__ = ["GatewaysProbe", "combined", "combined_sends", "wait_all_idle", "window_figures"]
 
 _TIMEOUT_S = 2.0
 
@@ -59,6 +59,15 @@ def combined(figures: list[GatewayFigures]) -> BatchCounts:
     return BatchCounts(sum(g.batch_rows for g in figures), sum(g.batches for g in figures))
 
 
+def combined_sends(figures: list[GatewayFigures]) -> tuple[tuple[str, float], ...]:
+    """The batches of every replica together by the reason they were sent, by reason."""
+    out: dict[str, float] = {}
+    for g in figures:
+        for reason, n in g.sends:
+            out[reason] = out.get(reason, 0.0) + n
+    return tuple(sorted(out.items()))
+
+
 def wait_all_idle(metrics: Mapping[str, str], model: str, timeout_s: float) -> float:
     """Wait (bounded by ``timeout_s`` in all) until no replica holds an admitted request of
     ``model``; returns the seconds waited."""
@@ -71,8 +80,8 @@ def wait_all_idle(metrics: Mapping[str, str], model: str, timeout_s: float) -> f
 class GatewaysProbe:
     """A ``WindowProbe``: CPU seconds of each process, and each gateway replica's figures.
 
-    ``metrics`` names each replica's metrics URL ({}: none is read). ``batches`` is None unless
-    every replica could be read at both ends of the window.
+    ``metrics`` names each replica's metrics URL ({}: none is read). ``batches`` is None (and
+    ``sends`` empty) unless every replica could be read at both ends of the window.
     """
 
     def __init__(
@@ -82,6 +91,7 @@ class GatewaysProbe:
         self.model = model
         self.per_gateway: list[GatewayFigures] = []
         self.batches: BatchCounts | None = None
+        self.sends: tuple[tuple[str, float], ...] = ()
         self._cpu = CpuWindow(procs)
         self._before: dict[str, Scrape | None] = {}
 
@@ -104,3 +114,4 @@ class GatewaysProbe:
                 self.per_gateway.append(window_figures(name, before, after, self.model))
         read_all = self.metrics and len(self.per_gateway) == len(self.metrics)
         self.batches = combined(self.per_gateway) if read_all else None
+        self.sends = combined_sends(self.per_gateway) if read_all else ()

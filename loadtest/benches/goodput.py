@@ -279,6 +279,7 @@ def _to_step(
         error_kinds=tuple(sorted(result.errors.items())),
         invalid_reason=result.invalid,
         per_gateway=tuple(probe.per_gateway),
+        sends=probe.sends,
     )
 
 

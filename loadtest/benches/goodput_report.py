@@ -44,7 +44,7 @@ def _each(step: Step, figure: Callable[[GatewayFigures], float | None], digits: 
 
 def _full(step: Step) -> str:
     """The share of the window's batches sent full ("-" when none was counted)."""
-    sends = step.sends
+    sends = dict(step.sends)
     total = sum(sends.values())
     return f"{sends.get('full', 0.0) / total:.0%}" if total else "-"
 

@@ -78,6 +78,7 @@ class Step:
     error_kinds: tuple[tuple[str, int], ...] = ()
     invalid_reason: str = ""
     per_gateway: tuple[GatewayFigures, ...] = ()  # each replica's figures, when read
+    sends: tuple[tuple[str, float], ...] = ()  # batches by reason to send, every replica read
 
     def as_dict(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -86,17 +87,8 @@ class Step:
             {**asdict(g), "mean_batch_rows": g.mean_batch_rows, "sends": dict(g.sends)}
             for g in self.per_gateway
         ]
-        doc["sends"] = self.sends
+        doc["sends"] = dict(self.sends)
         return doc
-
-    @property
-    def sends(self) -> dict[str, float]:
-        """Batches sent over the window by the batcher's reason, every replica together."""
-        out: dict[str, float] = {}
-        for g in self.per_gateway:
-            for reason, n in g.sends:
-                out[reason] = out.get(reason, 0.0) + n
-        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from loadtest.probes.metrics import parse_metrics
+from loadtest.probes.metrics import Scrape, parse_metrics
 from loadtest.stack.procs import GatewayProc, PodProc, start_gateway, start_pod
 from protos import grpc_service_pb2_grpc as pb_grpc
 from protos import v2_grpc
@@ -28,10 +28,14 @@ SLOW = ["--fixed-ms", "20", "--per-row-ms", "0.5", "--max-batch", "32"]
 BATCHING = {"max_queue_delay_microseconds": 5000}
 
 
+def scrape(gw: GatewayProc) -> Scrape:
+    with urllib.request.urlopen(gw.metrics_url, timeout=5) as resp:
+        return parse_metrics(resp.read().decode())
+
+
 def metric(gw: GatewayProc, name: str) -> float:
     """The sum of a sample's values over its labels (0 when absent)."""
-    with urllib.request.urlopen(gw.metrics_url, timeout=5) as resp:
-        return parse_metrics(resp.read().decode()).total(name) or 0.0
+    return scrape(gw).total(name) or 0.0
 
 
 def one_slot_gateway(pod: PodProc, batching: dict[str, object]) -> GatewayProc:
@@ -105,9 +109,7 @@ async def test_batches_are_counted_by_the_batchers_reason_to_send(pod: PodProc, 
     gw = one_slot_gateway(pod, BATCHING)
 
     def sends() -> dict[str, float]:
-        with urllib.request.urlopen(gw.metrics_url, timeout=5) as resp:
-            scrape = parse_metrics(resp.read().decode())
-        return scrape.by_label("gateway_batch_sends_total", "reason", model="sim")
+        return scrape(gw).by_label("gateway_batch_sends_total", "reason", model="sim")
 
     try:
         stub = stub_for(gw)

@@ -126,6 +126,7 @@ def test_the_pages_figures_move_with_the_load(tmp_path: Path) -> None:
         _wait_number(gw, "arrival_rows_per_s", f"x < {arrivals / 10}")
         # Every batch sent is counted under the batcher's reason to send it ("full 3, ...").
         sends = gw.text_content(_figure("batch_sends")) or ""
+        assert sends not in ("", "none"), "no batch counted by its reason to send"
         counts = dict(item.rsplit(" ", 1) for item in sends.split(", "))
         assert set(counts) <= set(SEND_REASONS), sends
         assert sum(int(n) for n in counts.values()) == _number(gw, "batches_total")

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway.batching.policy import LoadView, rows_to_keep_up
+from gateway.batching.policy import UNBATCHED, LoadView, rows_to_keep_up
 from gateway.config import DynamicBatchingSettings
-from gateway.scheduler import UNBATCHED, Scheduler
+from gateway.scheduler import Scheduler
 from tests.fakes.scheduler import ask, fake_scheduler
 
 

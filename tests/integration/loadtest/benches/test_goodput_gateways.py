@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.batching.policy import ALL_SEND_REASONS
 from loadtest.cli import main
 
 pytestmark = pytest.mark.skipif(
@@ -43,6 +44,9 @@ def test_goodput_measures_one_and_two_replicas_side_by_side(
         assert step["mean_batch_rows"] is not None  # over the replicas' batches
         assert set(step["cpu_s"]) == {"gateway", "gateway1", "pod0"}
         assert step["load"]["ok"] > 0
+    for step in one["steps"] + two["steps"]:  # every batch counted under its reason to send
+        assert set(step["sends"]) <= set(ALL_SEND_REASONS)
+        assert sum(step["sends"].values()) == sum(g["batches"] for g in step["per_gateway"]) > 0
     out = capsys.readouterr().out
     assert "gateways" in out and "1 pod(s) 2 gw batching" in out
 

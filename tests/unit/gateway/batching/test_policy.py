@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.batching.cost_model import BatchCost, CostModel
 from gateway.batching.policy import (
+    ALL_SEND_REASONS,
     SEND_REASONS,
     BatchingPolicy,
     LoadView,
@@ -243,7 +248,7 @@ def test_a_pod_too_fast_to_time_never_divides_by_zero() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    rows=st.integers(0, 80),
+    rows=st.integers(0, 40),
     waited=st.floats(0, 0.02),
     slack=st.floats(0, 0.2),
     lead=st.floats(-0.01, 0.03),
@@ -270,3 +275,32 @@ def test_every_batch_sent_names_one_of_the_reasons_the_metrics_count(
         assert d.reason in SEND_REASONS and d.rows <= min(rows, 32)
     else:
         assert d.reason == "" and d.wait_until > now
+
+
+# A batch of each reason decide gives (rows, its keyword arguments), in SEND_REASONS' order.
+ONE_OF_EACH: dict[str, tuple[int, dict[str, Any]]] = {
+    "full": (40, {}),
+    "deadline": (3, {"earliest_deadline": 10.001}),  # 8.75 ms of service left 1 ms
+    "preferred": (9, {}),
+    "max_queue_delay": (3, {"oldest_enqueued": 9.99}),  # waited 10 ms of 5
+    "idle_pod": (3, {"alone": True}),
+    "cost_model": (3, {}),  # at 100 rows/s one row a batch keeps up
+}
+
+
+@pytest.mark.parametrize("reason", ONE_OF_EACH)
+def test_each_reason_to_send_is_given_where_its_rule_holds(reason: str) -> None:
+    policy = BatchingPolicy(32, preferred_batch_sizes=(8,), max_queue_delay_s=0.005)
+    rows, kwargs = ONE_OF_EACH[reason]
+    args: dict[str, Any] = {"oldest_enqueued": 10.0, "earliest_deadline": math.inf, **kwargs}
+    d = decide(policy, LoadView(100.0, SIM, 1), now=10.0, batch_rows=rows, **args)
+    assert d.reason == reason and d.rows > 0
+
+
+def test_the_reasons_counted_are_the_policys_and_the_docs_name_each() -> None:
+    assert tuple(ONE_OF_EACH) == SEND_REASONS  # every rule of decide's has its case above
+    root = Path(__file__).resolve().parents[4]
+    for doc in ("README.md", "docs/observability.md"):
+        text = (root / doc).read_text()
+        missing = [r for r in ALL_SEND_REASONS if not re.search(rf"\b{r}\b", text)]
+        assert not missing, f"{doc} does not name {missing}"

@@ -5,10 +5,12 @@ figures of several gateway replicas (each one's, and all together)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from loadtest.benches.gateways_probe import combined, window_figures
+from loadtest.benches import gateways_probe
+from loadtest.benches.gateways_probe import combined, combined_sends, window_figures
 from loadtest.benches.goodput import GoodputConfig, backend_model, gateway_model
 from loadtest.benches.goodput_report import print_summary, step_line
 from loadtest.benches.goodput_sweep import (
@@ -240,9 +242,12 @@ def test_each_replicas_window_counts_its_batches_by_the_reason_they_were_sent() 
     g = window_figures("gateway", before, parse_metrics(SENDS % "7.0"), "sim")
     assert g.sends == (("full", 5.0),)  # cost_model did not grow; other's are not sim's
     other = GatewayFigures("gateway1", 1, 1, 1, sends=(("cost_model", 2.0), ("full", 3.0)))
-    two = replace(step(0.9, 1800), per_gateway=(g, other))
-    assert two.sends == {"full": 8.0, "cost_model": 2.0}
-    assert two.as_dict()["per_gateway"][1]["sends"] == {"cost_model": 2.0, "full": 3.0}
+    sends = combined_sends([g, other])
+    assert sends == (("cost_model", 2.0), ("full", 8.0))
+    two = replace(step(0.9, 1800), per_gateway=(g, other), sends=sends)
+    doc = two.as_dict()
+    assert doc["sends"] == {"cost_model": 2.0, "full": 8.0}
+    assert doc["per_gateway"][1]["sends"] == {"cost_model": 2.0, "full": 3.0}
     sweep = Sweep(1, "batching", 2000.0, steps=[two], goodput=two, gateways=2)
     assert "(full 80%)" in step_line(sweep, two, judge(two, SLO_MS, TOL))
     assert "(full -)" in step_line(sweep, step(0.9, 1800), judge(two, SLO_MS, TOL))
@@ -307,3 +312,24 @@ def test_the_fitted_f_and_c_are_shown_beside_the_pods_true_ones(
     print_summary([sweep], GoodputConfig(pods=(1,), modes=("batching",)))
     out = " ".join(capsys.readouterr().out.split())
     assert "(the pods': 8 + 0.25): 1 pod(s) 1 gw 8.1 + 0.250." in out
+
+
+def test_a_windows_sends_are_counted_only_when_every_replica_was_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scrapes = {"a": [SENDS % "2.0", SENDS % "7.0"], "b": [SENDS % "1.0", None]}
+
+    def fetch(url: str, timeout_s: float) -> Any:
+        text = scrapes[url].pop(0)
+        return None if text is None else parse_metrics(text)
+
+    monkeypatch.setattr(gateways_probe, "fetch_metrics", fetch)
+    probe = gateways_probe.GatewaysProbe({}, {"gw-a": "a", "gw-b": "b"})
+    probe.start()
+    probe.stop()
+    assert [g.name for g in probe.per_gateway] == ["gw-a"]  # b's end could not be read
+    assert probe.batches is None and probe.sends == ()
+    scrapes.update(a=[SENDS % "2.0", SENDS % "7.0"], b=[SENDS % "1.0", SENDS % "4.0"])
+    probe.start()
+    probe.stop()
+    assert probe.sends == (("full", 8.0),)
