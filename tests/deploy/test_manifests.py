@@ -363,3 +363,18 @@ def test_dashboard_is_a_grafana_configmap() -> None:
     assert len(dashboard.queried_metrics(dash)) >= 15
     for p in dash["panels"]:
         assert p["datasource"]["uid"] == "${datasource}"
+
+
+def test_dashboard_panels_tile_the_grid_without_overlap() -> None:
+    """Grafana's 24-column grid: each panel inside it, no two sharing a cell, ids unique."""
+    panels = dashboard.load()["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    taken: dict[tuple[int, int], str] = {}
+    for p in panels:
+        g = p["gridPos"]
+        assert g["x"] >= 0 and g["w"] > 0 and g["x"] + g["w"] <= 24, p["title"]
+        for cell in (
+            (x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])
+        ):
+            assert cell not in taken, (p["title"], taken.get(cell))
+            taken[cell] = p["title"]
