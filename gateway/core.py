@@ -74,8 +74,8 @@ class Gateway:
         """Swap in a new config (live reload): models are updated in place, keeping every
         queued request; new models start; removed ones stop. Returns what changed.
 
-        The server section (ports, limits) is fixed at start: changes to it are reported and
-        not applied.
+        The server section (ports, limits) and the autoscaler section (the load reporter's
+        address and pace) are fixed at start: changes to them are reported and not applied.
         """
         changes: list[str] = []
         if new.tenants != self.config.tenants or new.auth != self.config.auth:
@@ -83,6 +83,11 @@ class Gateway:
         if new.server != self.config.server:
             changes.append("server: changes need a restart; keeping the running server settings")
             new = new.model_copy(update={"server": self.config.server})
+        if new.autoscaler != self.config.autoscaler:
+            changes.append(
+                "autoscaler: changes need a restart; keeping the running load reporter's settings"
+            )
+            new = new.model_copy(update={"autoscaler": self.config.autoscaler})
         if new.tracing != self.config.tracing:
             changes.extend(self.tracing.update(new.tracing) or ["tracing: sample_ratio changed"])
             new = new.model_copy(update={"tracing": self.tracing.settings})

@@ -11,6 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gateway import __version__ as VERSION
+from gateway.batching.admission import REJECT_REASONS
 from gateway.batching.policy import ALL_SEND_REASONS
 from gateway.errors import Code
 from gateway.observe.request import RequestInfo
@@ -82,7 +83,7 @@ class GatewayMetrics:
         )
         self.rejections = counter(
             "gateway_rejections",
-            "Requests the gateway itself turned away, by reason (queue_full, timeout)",
+            f"Requests the gateway itself turned away, by reason: {', '.join(REJECT_REASONS)}",
             ["model", "reason"],
         )
         self.batch_rows = histogram(

@@ -24,7 +24,15 @@ from typing import Protocol
 
 from gateway.backends.batch_call import Flight, Ticket
 from gateway.backends.tries import BatchTries, TryTarget
-from gateway.batching.admission import estimated_wait_s, rejection_reason, retry_after_s
+from gateway.batching.admission import (
+    EVICTED,
+    OVERLOADED,
+    QUEUE_FULL,
+    TIMEOUT,
+    estimated_wait_s,
+    rejection_reason,
+    retry_after_s,
+)
 from gateway.batching.cost_model import CostModel
 from gateway.batching.merge import batch_key
 from gateway.batching.policy import UNBATCHED, BatchingPolicy, LoadView, decide
@@ -218,6 +226,14 @@ class Scheduler:
         """Queue the request, or reject it at once: queue full, or a wait it cannot afford
         (the rows served before it: with tenants, its place by its tenant's share)."""
         p = pending
+        if p.deadline <= now:  # its timeout ran out on the way in: not the queue's doing
+            self._rejected(TIMEOUT)
+            raise InferError(
+                Code.DEADLINE_EXCEEDED,
+                f"request to model '{self.settings.name}' timed out before it was queued "
+                "(its timeout is shorter than the time to reach the queue)",
+                reason=TIMEOUT,
+            )
         ahead = self.queue.rows_ahead(p.tenant, p.weight, p.rows, p.level)
         wait = estimated_wait_s(ahead, self.cost.fit(), self._devices(), self.max_batch_size)
         max_wait_ms = self.settings.max_queue_wait_ms
@@ -228,30 +244,30 @@ class Scheduler:
             max_wait_s=max_wait_ms / 1000 if max_wait_ms else None,
         )
         if reason is not None:
-            self._rejected("overloaded")
+            self._rejected(OVERLOADED)
             raise InferError(
                 Code.RESOURCE_EXHAUSTED,
                 f"model '{self.settings.name}' is overloaded: {reason}",
                 retry_after_s=retry_after_s(wait),
-                reason="overloaded",
+                reason=OVERLOADED,
             )
         try:
             evicted = self.queue.admit(pending, policy)
         except QueueFull as exc:
-            self._rejected("queue_full")
+            self._rejected(QUEUE_FULL)
             raise InferError(
                 Code.RESOURCE_EXHAUSTED,
                 f"model '{self.settings.name}': {exc}",
                 retry_after_s=retry_after_s(wait),
-                reason="queue_full",
+                reason=QUEUE_FULL,
             ) from None
         if evicted is not None:  # a full level made room for a tenant below its share
-            self._rejected("evicted")
+            self._rejected(EVICTED)
             message = (
                 f"model '{self.settings.name}': tenant '{evicted.tenant}' is over its share of "
                 f"the full queue of priority level {evicted.level}"
             )
-            fail(evicted, InferError(Code.RESOURCE_EXHAUSTED, message, reason="evicted"))
+            fail(evicted, InferError(Code.RESOURCE_EXHAUSTED, message, reason=EVICTED))
 
     # -- dispatch --------------------------------------------------------------------------
 
@@ -355,12 +371,12 @@ class Scheduler:
                 Code.UNAVAILABLE,
                 f"no ready pod for model '{self.settings.name}' (waited {waited_ms:.0f} ms)",
             )
-        self._rejected("timeout")
+        self._rejected(TIMEOUT)
         return InferError(
             Code.DEADLINE_EXCEEDED,
             f"request timed out after {waited_ms:.0f} ms in the queue of "
             f"model '{self.settings.name}'",
-            reason="timeout",
+            reason=TIMEOUT,
         )
 
     def _send(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from protos.tensors import Tensor
+from protos.tensors import CodecError, Tensor
 
-__all__ = ["InferRequestBody", "InferResponseBody", "RequestedOutput"]
+__all__ = ["InferRequestBody", "InferResponseBody", "RequestedOutput", "requested_output"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +16,17 @@ class RequestedOutput:
 
     name: str
     binary: bool | None = None
+    classification: int = 0  # Triton's classification extension: the top N classes (0: off)
+
+
+def requested_output(
+    name: str, parameters: dict[str, Any], what: str, binary: bool | None = None
+) -> RequestedOutput:
+    """An output request of either wire, its ``classification`` parameter checked."""
+    count = parameters.get("classification", 0)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise CodecError(f"{what}.parameters.classification must be a non-negative integer")
+    return RequestedOutput(name, binary, count)
 
 
 @dataclass(slots=True)

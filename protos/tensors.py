@@ -223,8 +223,8 @@ def json_to_raw(dt: DataType, data: Any, count: int, what: str) -> bytes:
         raise CodecError(f"{what}: data is not a regular array of {dt.name} values") from None
     if arr.size != count:
         raise CodecError(f"{what}: data has {arr.size} elements, shape needs {count}")
-    if dt.name == "UINT64" and arr.dtype.kind in "fO":
-        arr = _json_uint64(data, arr, what)
+    if count and arr.dtype.kind in "fO" and dt.numpy is not None and dt.numpy.kind in "iu":
+        arr = _json_wide_ints(dt, data, arr, what)  # integers numpy read as floats or objects
     if count and arr.dtype.kind not in dt.kinds:
         raise CodecError(f"{what}: data holds {_kind_name(arr)} values, datatype is {dt.name}")
     assert dt.numpy is not None
@@ -238,15 +238,30 @@ def json_to_raw(dt: DataType, data: Any, count: int, what: str) -> bytes:
     return out.tobytes()
 
 
-def _json_uint64(data: Any, arr: np.ndarray[Any, Any], what: str) -> np.ndarray[Any, Any]:
-    """JSON integers of which some need all 64 bits (numpy alone reads them as float64)."""
+def _json_wide_ints(
+    dt: DataType, data: Any, arr: np.ndarray[Any, Any], what: str
+) -> np.ndarray[Any, Any]:
+    """JSON integers for an integer datatype that numpy reads as float64 or objects: UINT64's
+    values that need all 64 bits, else a CodecError for values out of ``dt``'s range (orjson
+    reads an integer beyond 64 bits as a float); ``arr`` as it is for data with real floats."""
+    assert dt.numpy is not None
     values = np.asarray(data, dtype=object).ravel().tolist()
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        if dt.name == "UINT64":
+            try:
+                return np.array(values, dtype=np.uint64)
+            except OverflowError:
+                pass
+    elif arr.dtype.kind != "f" or not _integral_beyond(arr, np.iinfo(dt.numpy)):
         return arr
-    try:
-        return np.array(values, dtype=np.uint64)
-    except OverflowError:
-        raise CodecError(f"{what}: data has values out of range for UINT64") from None
+    raise CodecError(f"{what}: data has values out of range for {dt.name}")
+
+
+def _integral_beyond(arr: np.ndarray[Any, Any], info: np.iinfo[Any]) -> bool:
+    """Whether float ``arr`` holds whole numbers only, some beyond ``info``'s range."""
+    whole = bool((np.isfinite(arr) & (np.trunc(arr) == arr)).all())  # NaN, ±inf: no
+    low, high = float(info.min), float(info.max + 1)  # powers of two: exact as floats
+    return whole and bool(((arr < low) | (arr >= high)).any())
 
 
 def _kind_name(arr: np.ndarray[Any, Any]) -> str:

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from protos import grpc_service_pb2 as pb
 from protos.heads import RequestHead, TensorHead
-from protos.infer import InferRequestBody, InferResponseBody, RequestedOutput
+from protos.infer import InferRequestBody, InferResponseBody, requested_output
 from protos.tensors import (
     CodecError,
     DataType,
@@ -27,6 +27,7 @@ __all__ = [
     "decode_response",
     "encode_request",
     "encode_response",
+    "message_from_bytes",
     "params_from_proto",
     "params_to_proto",
     "parse_request",
@@ -115,13 +116,20 @@ def _bytes_data(data: bytes, count: int, what: str) -> bytes:
     return data
 
 
-def request_from_bytes(raw: bytes) -> Any:
-    """A ModelInferRequest from its wire bytes, or a CodecError saying they are not one."""
+def message_from_bytes(raw: bytes, message_type: type[Message]) -> Any:
+    """A ``message_type`` message from its wire bytes, or a CodecError naming the type and
+    saying why they are not one."""
     try:
-        return pb.ModelInferRequest.FromString(raw)
+        return message_type.FromString(raw)
     except DecodeError as exc:  # "Error parsing message with type '…': <the reason>"
         reason = str(exc).rpartition(": ")[2] or "not protobuf"
-        raise CodecError(f"the message does not parse as a ModelInferRequest: {reason}") from None
+        name = message_type.DESCRIPTOR.name
+        raise CodecError(f"the message does not parse as a {name}: {reason}") from None
+
+
+def request_from_bytes(raw: bytes) -> Any:
+    """A ModelInferRequest from its wire bytes, or a CodecError saying they are not one."""
+    return message_from_bytes(raw, pb.ModelInferRequest)
 
 
 def parse_request(msg: Any) -> RequestHead:
@@ -130,7 +138,10 @@ def parse_request(msg: Any) -> RequestHead:
         raise CodecError("the request has no inputs")
     raw = msg.raw_input_contents
     inputs = _heads(msg.inputs, raw, "input", "raw_input_contents", msg.model_name)
-    outputs = [RequestedOutput(o.name) for o in msg.outputs] if msg.outputs else None
+    outputs = [
+        requested_output(o.name, params_from_proto(o.parameters), f"outputs[{i}]")
+        for i, o in enumerate(msg.outputs)
+    ] or None
     return RequestHead(inputs, outputs, msg.id, params_from_proto(msg.parameters))
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import math
 from functools import partial
 from typing import Any
 
+import numpy as np
 import orjson
 
 from protos.heads import RequestHead, TensorHead
-from protos.infer import InferRequestBody, InferResponseBody, RequestedOutput
+from protos.infer import InferRequestBody, InferResponseBody, RequestedOutput, requested_output
 from protos.tensors import (
     CodecError,
     DataType,
@@ -125,11 +128,70 @@ def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], memo
         header_length = len(body)
     if header_length < 0 or header_length > len(body):
         raise CodecError(f"{HEADER_LENGTH} is {header_length}, but the body has {len(body)} bytes")
+    head = memoryview(body)[:header_length]
     try:
-        doc = orjson.loads(memoryview(body)[:header_length])
+        doc = orjson.loads(head)
     except orjson.JSONDecodeError as exc:
-        raise CodecError(f"the body is not valid JSON: {exc}") from None
+        text = bytes(head)
+        if b"NaN" not in text and b"Infinity" not in text:
+            raise CodecError(f"the body is not valid JSON: {exc}") from None
+        doc = _loads_non_finite(text)
     return _object(doc, "the body"), memoryview(body)[header_length:]
+
+
+def _loads_non_finite(text: bytes) -> Any:
+    """JSON that may hold the tokens NaN, Infinity and -Infinity in tensor data, as Triton
+    reads them (RapidJSON's kParseNanAndInfFlag): the slow path, for a body orjson refuses.
+    Anything else orjson refuses is refused here too, each with a CodecError."""
+    deep = "the body is not valid JSON: it nests too deeply"
+    try:
+        doc = json.loads(text.decode(), parse_int=_json_int, parse_float=_json_float)
+    except RecursionError:
+        raise CodecError(deep) from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, _json_float's
+        raise CodecError(f"the body is not valid JSON: {exc}") from None
+    try:
+        orjson.dumps(doc)  # what orjson would not have held: lone surrogates, deep nesting
+    except orjson.JSONEncodeError as exc:
+        raise CodecError(
+            deep if "Recursion" in str(exc) else f"the body is not valid JSON: {exc}"
+        ) from None
+    if isinstance(doc, dict):
+        try:
+            json.dumps(_without_data(doc), allow_nan=False)
+        except ValueError:
+            raise CodecError("NaN and Infinity are allowed in tensor data only") from None
+    return doc
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON integer as orjson reads it: a float beyond int64 and uint64."""
+    if len(text) <= 20:  # the digits of any 64-bit integer, and its sign
+        value = int(text)
+        if -(2**63) <= value < 2**64:
+            return value
+    return _json_float(text)
+
+
+def _json_float(text: str) -> float:
+    """A JSON number as orjson reads it: refused where it overflows a double."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number is infinity when parsed as double: {text[:20]}")
+    return value
+
+
+def _without_data(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` without its tensors' data, the one place NaN and Infinity may be."""
+    out = dict(doc)
+    for key in ("inputs", "outputs"):
+        tensors = doc.get(key)
+        if isinstance(tensors, list):
+            out[key] = [
+                {k: v for k, v in t.items() if k != "data"} if isinstance(t, dict) else t
+                for t in tensors
+            ]
+    return out
 
 
 def _finish(binary: memoryview, pos: int) -> None:
@@ -152,6 +214,10 @@ def parse_request(body: bytes, header_length: int | None) -> RequestHead:
         head, pos = _parse_tensor(obj, i, "input", binary, pos)
         inputs.append(head)
     _finish(binary, pos)
+    request_params = _params(doc, "the request")  # checked here, before the request queues
+    binary_default = request_params.get("binary_data_output")
+    if binary_default is not None and not isinstance(binary_default, bool):
+        raise CodecError("parameters.binary_data_output must be a boolean")
     outputs: list[RequestedOutput] | None = None
     if doc.get("outputs") is not None:
         if not isinstance(doc["outputs"], list):
@@ -160,14 +226,16 @@ def parse_request(body: bytes, header_length: int | None) -> RequestHead:
         for i, obj in enumerate(doc["outputs"]):
             what = f"outputs[{i}]"
             obj = _object(obj, what)
-            binary_flag = _params(obj, what).get("binary_data")
+            params = _params(obj, what)
+            binary_flag = params.get("binary_data")
             if binary_flag is not None and not isinstance(binary_flag, bool):
                 raise CodecError(f"{what}.parameters.binary_data must be a boolean")
-            outputs.append(RequestedOutput(_str_field(obj, "name", what), binary_flag))
+            name = _str_field(obj, "name", what)
+            outputs.append(requested_output(name, params, what, binary_flag))
     request_id = doc.get("id", "")
     if not isinstance(request_id, str):
         raise CodecError("'id' must be a string")
-    return RequestHead(inputs, outputs, request_id, _params(doc, "the request"))
+    return RequestHead(inputs, outputs, request_id, request_params)
 
 
 def decode_request(body: bytes, header_length: int | None) -> InferRequestBody:
@@ -185,6 +253,22 @@ def wants_binary(request: InferRequestBody, output: str) -> bool:
     return bool(request.parameters.get("binary_data_output", False))
 
 
+def _json_data_out(dt: DataType, raw: bytes) -> Any:
+    """A tensor's JSON data; NaN and ±inf written as Triton writes them (RapidJSON's
+    kWriteNanAndInfFlag: NaN, Infinity, -Infinity), where orjson would write null."""
+    data = raw_to_json(dt, raw)
+    if not isinstance(data, np.ndarray) or data.dtype.kind != "f":
+        return data
+    if np.count_nonzero(np.isfinite(data)) == data.size:  # isfinite().all() costs 1 µs more
+        return data
+    written = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)  # flat: no "," inside
+    items = np.array(written[1:-1].split(b","), dtype=object)
+    items[np.isnan(data)] = b"NaN"
+    items[data == np.inf] = b"Infinity"
+    items[data == -np.inf] = b"-Infinity"
+    return orjson.Fragment(b"[" + b",".join(items.tolist()) + b"]")
+
+
 def _encode(
     doc: dict[str, Any], tensors: list[Tensor], binary: list[bool], key: str
 ) -> tuple[bytes, int | None]:
@@ -200,7 +284,7 @@ def _encode(
             obj["parameters"] = {"binary_data_size": len(tensor.data)}
             blobs.append(tensor.data)
         else:
-            obj["data"] = raw_to_json(datatype(tensor.datatype, tensor.name), tensor.data)
+            obj["data"] = _json_data_out(datatype(tensor.datatype, tensor.name), tensor.data)
         objs.append(obj)
     doc[key] = objs
     head = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)

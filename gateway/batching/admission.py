@@ -10,7 +10,28 @@ from __future__ import annotations
 
 from gateway.batching.cost_model import BatchCost
 
-__all__ = ["estimated_wait_s", "rejection_reason", "retry_after_s"]
+__all__ = [
+    "EVICTED",
+    "OVERLOADED",
+    "QUEUE_FULL",
+    "REJECT_REASONS",
+    "TIMEOUT",
+    "estimated_wait_s",
+    "rejection_reason",
+    "retry_after_s",
+]
+
+# Why the gateway itself turned a request away: the labels of gateway_rejections_total.
+# overloaded: its estimated wait passes its deadline or max_queue_wait (rejection_reason);
+# queue_full: its priority level's queue is full; evicted: queued, then pushed out of a full
+# level by a tenant below its fair share; timeout: its deadline passed before or while it was
+# queued.
+REJECT_REASONS = OVERLOADED, QUEUE_FULL, EVICTED, TIMEOUT = (
+    "overloaded",
+    "queue_full",
+    "evicted",
+    "timeout",
+)
 
 
 def estimated_wait_s(

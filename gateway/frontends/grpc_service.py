@@ -6,15 +6,17 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
+from google.protobuf import message_factory
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway.config import ServerSettings
 from gateway.core import Gateway
 from gateway.errors import Code, InferError
+from gateway.frontends.grpc_status import abort, parsing, status_detail
 from gateway.memory_budget import budget_full
 from gateway.models.decoupled import Emit
 from gateway.models.spec import STREAM, decoupled_refusal
@@ -42,20 +44,6 @@ def _trace_metadata(context: Any) -> dict[str, str]:
         if key in _TRACE_KEYS and key not in found and isinstance(value, str):
             found[key] = value
     return found
-
-
-async def _abort(
-    context: grpc.aio.ServicerContext[Any, Any], exc: InferError, request_id: str = ""
-) -> NoReturn:
-    trailing: tuple[tuple[str, str], ...] = ()
-    if exc.retry_after_s is not None:
-        trailing = (("retry-after", str(max(1, round(exc.retry_after_s)))),)
-    if request_id:
-        trailing = (*trailing, (_REQUEST_ID, request_id))
-    if trailing:
-        context.set_trailing_metadata(trailing)
-    await context.abort(exc.code.grpc_code, exc.message)
-    raise AssertionError("unreachable")  # abort raises
 
 
 class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
@@ -90,35 +78,43 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
             self._caller(context, "ServerLive")
             return pb.ServerLiveResponse(live=self.gateway.live)
         except InferError as exc:
-            await _abort(context, exc)
+            await abort(context, exc)
 
     async def ServerReady(self, request: Any, context: Any) -> Any:
         try:
             self._caller(context, "ServerReady")
             return pb.ServerReadyResponse(ready=self.gateway.ready)
         except InferError as exc:
-            await _abort(context, exc)
+            await abort(context, exc)
 
     async def ModelReady(self, request: Any, context: Any) -> Any:
+        """Whether the model (at the version, when one is asked for) is ready: false, as Triton
+        answers, for a model or version the gateway does not serve (HTTP: 404)."""
         try:
             self._caller(context, "ModelReady", request.name)
-            return pb.ModelReadyResponse(ready=self.gateway.model(request.name).ready)
+            try:
+                runtime = self.gateway.model(request.name, request.version)
+            except InferError as exc:
+                if exc.code is not Code.NOT_FOUND:
+                    raise
+                return pb.ModelReadyResponse(ready=False)
+            return pb.ModelReadyResponse(ready=runtime.ready)
         except InferError as exc:
-            await _abort(context, exc)
+            await abort(context, exc)
 
     async def ServerMetadata(self, request: Any, context: Any) -> Any:
         try:
             self._caller(context, "ServerMetadata")
             return self.gateway.server_metadata()
         except InferError as exc:
-            await _abort(context, exc)
+            await abort(context, exc)
 
     async def ModelMetadata(self, request: Any, context: Any) -> Any:
         try:
             self._caller(context, "ModelMetadata", request.name)
             return self.gateway.spec(request.name, request.version).metadata()
         except InferError as exc:
-            await _abort(context, exc)
+            await abort(context, exc)
 
     async def ModelConfig(self, request: Any, context: Any) -> Any:
         try:
@@ -127,7 +123,7 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
                 config=self.gateway.model(request.name, request.version).config()
             )
         except InferError as exc:
-            await _abort(context, exc)
+            await abort(context, exc)
 
     async def ModelStatistics(self, request: Any, context: Any) -> Any:
         try:
@@ -136,7 +132,7 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
                 return self.gateway.statistics_of(list(tenant.models))
             return self.gateway.statistics(request.name, request.version)
         except InferError as exc:
-            await _abort(context, exc)
+            await abort(context, exc)
 
     async def _infer(
         self, request: Any, timeout_s: float | None, info: RequestInfo, emit: Emit | None = None
@@ -193,7 +189,7 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
             error = observer.failed(info, exc)
             if error is None:
                 raise
-            await _abort(context, error, info.request_id)
+            await abort(context, error, info.request_id)
         context.set_trailing_metadata(((_REQUEST_ID, info.request_id),))
         observer.end(info)
         return reply
@@ -226,7 +222,8 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
             echo = pb.ModelInferResponse(
                 model_name=request.model_name, model_version=request.model_version, id=request.id
             )
-            return pb.ModelStreamInferResponse(error_message=error.message, infer_response=echo)
+            detail = status_detail(error.message)  # as an abort's: one cap for every error
+            return pb.ModelStreamInferResponse(error_message=detail, infer_response=echo)
         observer.end(info)
         return reply
 
@@ -255,7 +252,7 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         try:
             tenant = self._caller(context, "ModelStreamInfer", found=trace)  # once a stream
         except InferError as exc:
-            await _abort(context, exc)
+            await abort(context, exc)
 
         async def relay(response: Any) -> None:
             await window.acquire()
@@ -331,34 +328,26 @@ def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
     ]
 
 
-class _Registrations:
-    """Stands in for a server to catch the generated code's method handlers."""
-
-    def __init__(self) -> None:
-        self.methods: dict[str, grpc.RpcMethodHandler] = {}
-
-    def add_generic_rpc_handlers(self, handlers: Any) -> None:
-        pass
-
-    def add_registered_method_handlers(self, service: str, methods: Any) -> None:
-        self.methods = dict(methods)
-
-
 def add_inference_service(frontend: GrpcFrontend, server: grpc.aio.Server) -> None:
-    """Register GRPCInferenceService as the generated code does, except that ModelInfer and
-    ModelStreamInfer take their requests as bytes and parse them in the handler: a body that
-    is no ModelInferRequest is then INVALID_ARGUMENT naming it (grpcio's own deserializer
-    answers UNKNOWN and logs a traceback). One parse per request, as before."""
-    caught = _Registrations()
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(frontend, caught)
-    methods = caught.methods
-    methods["ModelInfer"] = grpc.unary_unary_rpc_method_handler(
-        frontend.ModelInfer, response_serializer=pb.ModelInferResponse.SerializeToString
-    )
-    methods["ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(
-        frontend.ModelStreamInfer,
-        response_serializer=pb.ModelStreamInferResponse.SerializeToString,
-    )
+    """Register GRPCInferenceService as the generated code does, except that every RPC takes
+    its request as bytes, parsed once in the handler: ModelInfer and ModelStreamInfer parse
+    their own (a failure is observed, and answered with the request's id), the others through
+    ``grpc_status.parsing``. A body that is not the RPC's request is then INVALID_ARGUMENT
+    naming it (grpcio's own deserializer answers UNKNOWN and logs a traceback)."""
+    methods: dict[str, grpc.RpcMethodHandler] = {}
+    for method in pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods:
+        rpc = getattr(frontend, method.name)
+        serialize = message_factory.GetMessageClass(method.output_type).SerializeToString
+        if method.client_streaming:  # ModelStreamInfer, the one streaming RPC
+            methods[method.name] = grpc.stream_stream_rpc_method_handler(
+                rpc, response_serializer=serialize
+            )
+            continue
+        if method.name != "ModelInfer":
+            rpc = parsing(rpc, message_factory.GetMessageClass(method.input_type))
+        methods[method.name] = grpc.unary_unary_rpc_method_handler(
+            rpc, response_serializer=serialize
+        )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE, methods),))
     server.add_registered_method_handlers(_SERVICE, methods)
 

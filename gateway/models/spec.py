@@ -243,6 +243,7 @@ class ModelSpec:
         missing = [n for n, s in self.inputs.items() if n not in seen and not s.optional]
         if missing:
             raise _bad(f"model '{self.name}' needs input(s) {missing}, missing from the request")
+        self._check_outputs(request)
         for wanted in request.outputs or ():
             if wanted.name not in self.outputs:
                 raise _bad(
@@ -250,6 +251,23 @@ class ModelSpec:
                     f"{sorted(self.outputs)}"
                 )
         return max(rows, 1) if self.max_batch_size > 0 else 1
+
+    @staticmethod
+    def _check_outputs(request: SignedRequest) -> None:
+        """Each output asked for once (as Triton refuses a repeat: the pod would answer it
+        twice), and none for classes: the gateway does not serve Triton's classification
+        extension, so it refuses it rather than answer the raw tensor in its place."""
+        asked: set[str] = set()
+        for wanted in request.outputs or ():
+            if wanted.name in asked:
+                raise _bad(f"output '{wanted.name}' is requested more than once")
+            asked.add(wanted.name)
+            if wanted.classification:
+                raise _bad(
+                    f"output '{wanted.name}' asks for classification (the top "
+                    f"{wanted.classification} classes): the gateway does not support Triton's "
+                    "classification extension; ask for the raw output"
+                )
 
     def _check_served(self, endpoint: str) -> None:
         """Refuse every request of a model the gateway cannot serve: a stateful one (a
@@ -267,8 +285,8 @@ class ModelSpec:
             raise decoupled_refusal(endpoint)
 
     def _validate_undescribed(self, request: SignedRequest) -> int:
-        """A model without a signature: only unique names and, when it batches, a batch
-        dimension within max_batch_size that the inputs agree on."""
+        """A model without a signature: only unique names, no classification and, when it
+        batches, a batch dimension within max_batch_size that the inputs agree on."""
         seen: set[str] = set()
         rows = -1
         for tensor in request.inputs:
@@ -277,6 +295,7 @@ class ModelSpec:
             seen.add(tensor.name)
             if self.max_batch_size > 0:
                 rows = self._batch_rows(tensor.name, tensor.shape, rows)
+        self._check_outputs(request)
         return max(rows, 1) if self.max_batch_size > 0 else 1
 
     def _batch_rows(self, name: str, shape: tuple[int, ...], rows: int) -> int:

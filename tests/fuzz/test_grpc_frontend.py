@@ -1,6 +1,7 @@
-"""A real gateway over gRPC on any request body: bytes that are no ModelInferRequest are
-INVALID_ARGUMENT naming it (grpcio's own deserializer answered UNKNOWN and logged a traceback),
-and every body gets a clear status, never UNKNOWN or INTERNAL; the gateway logs no traceback."""
+"""A real gateway over gRPC on any request body: bytes that are not the RPC's request are
+INVALID_ARGUMENT naming it, on every RPC (grpcio's own deserializer answered UNKNOWN and logged a
+traceback), and every body gets a clear status, never UNKNOWN or INTERNAL, its message cut to
+fit the client's metadata limit; the gateway logs no traceback."""
 
 from __future__ import annotations
 
@@ -70,9 +71,10 @@ def good_request(request_id: str = "") -> Any:
     return v2_grpc.encode_request("sim", InferRequestBody([x], None, request_id))
 
 
-def unary(served: Served, body: bytes) -> tuple[grpc.StatusCode, str]:
+def unary(served: Served, body: bytes, rpc: str = "ModelInfer") -> tuple[grpc.StatusCode, str]:
+    call = served.infer if rpc == "ModelInfer" else served.channel.unary_unary(f"{SERVICE}/{rpc}")
     try:
-        served.infer(body, timeout=30)
+        call(body, timeout=30)
     except grpc.RpcError as exc:
         return exc.code(), exc.details() or ""
     return grpc.StatusCode.OK, ""
@@ -136,3 +138,63 @@ def test_each_body_of_a_stream_is_answered_and_the_stream_goes_on(
     bad = sum(not parses(body) for body in sent)
     named = sum("does not parse as a ModelInferRequest" in a.error_message for a in answers)
     assert named == bad
+
+
+OTHER_UNARY = [
+    "ServerLive",
+    "ServerReady",
+    "ModelReady",
+    "ServerMetadata",
+    "ModelMetadata",
+    "ModelConfig",
+    "ModelStatistics",
+]
+
+
+@pytest.mark.parametrize("rpc", OTHER_UNARY)
+def test_a_body_that_is_not_the_rpcs_request_is_invalid_argument_on_every_rpc(
+    served: Served, rpc: str
+) -> None:
+    before = served.tracebacks()
+    code, details = unary(served, b"\xff\xff\xff", rpc)
+    assert code is grpc.StatusCode.INVALID_ARGUMENT, (code, details)
+    assert details == f"the message does not parse as a {rpc}Request: Wire format was corrupt"
+    assert served.tracebacks() == before
+    assert unary(served, b"", rpc)[0] is not grpc.StatusCode.INVALID_ARGUMENT  # empty parses
+
+
+LONG_NAME = "m" * 20_000  # echoed whole, the message would pass the client's 16 KiB limit
+
+
+def assert_cut(details: str, start: str) -> None:
+    assert details.startswith(start) and details.endswith(" characters cut)"), details[-100:]
+    assert len(details.encode()) <= 4096
+
+
+@pytest.mark.parametrize("rpc", ["ModelInfer", "ModelMetadata"])
+def test_a_model_name_too_long_to_echo_whole_is_not_found_with_the_name_cut(
+    served: Served, rpc: str
+) -> None:
+    if rpc == "ModelInfer":
+        request = good_request()
+        request.model_name = LONG_NAME
+    else:
+        request = pb.ModelMetadataRequest(name=LONG_NAME)
+    code, details = unary(served, request.SerializeToString(), rpc)
+    assert code is grpc.StatusCode.NOT_FOUND, (code, details[:200])
+    assert_cut(details, "unknown model 'mmm")
+
+
+def test_an_input_name_too_long_to_echo_whole_is_invalid_argument_with_the_name_cut(
+    served: Served,
+) -> None:
+    request = good_request()
+    request.inputs[0].name = "I" * 20_000
+    code, details = unary(served, request.SerializeToString())
+    assert code is grpc.StatusCode.INVALID_ARGUMENT, (code, details[:200])
+    assert_cut(details, "unexpected input 'III")
+    request.id = "long-input-name"
+    (answer,) = served.stream(iter([request.SerializeToString()]), timeout=30)
+    answer = pb.ModelStreamInferResponse.FromString(answer)
+    assert answer.infer_response.id == "long-input-name"
+    assert_cut(answer.error_message, "unexpected input 'III")

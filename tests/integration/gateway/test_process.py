@@ -120,6 +120,22 @@ async def test_a_version_the_pods_do_not_serve_is_not_found(gateway: GatewayProc
         assert info.value.code() is grpc.StatusCode.NOT_FOUND
 
 
+async def test_grpc_model_ready_is_false_for_a_version_the_pods_do_not_serve(
+    gateway: GatewayProc,
+) -> None:
+    """As Triton answers (and as HTTP's 404 reads to its clients): ready false, not an error."""
+    async with grpc.aio.insecure_channel(gateway.grpc_address) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+
+        async def ready(name: str, version: str = "") -> bool:
+            request = pb.ModelReadyRequest(name=name, version=version)
+            return (await stub.ModelReady(request, timeout=10)).ready
+
+        assert await ready("sim") and await ready("sim", "1")
+        assert not await ready("sim", "7")
+        assert not await ready("no-such-model")
+
+
 def test_metrics_count_requests_and_show_pods(gateway: GatewayProc) -> None:
     with urllib.request.urlopen(gateway.metrics_url, timeout=5) as resp:
         text = resp.read().decode()

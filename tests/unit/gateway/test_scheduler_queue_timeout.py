@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gateway.config import ModelSettings
+from gateway.errors import Code, InferError
 from gateway.routing.pod_set import PodSet
 from gateway.scheduler import Scheduler
 from gateway.stats import ModelStats
@@ -57,3 +58,23 @@ async def test_a_request_timeout_may_only_shorten_the_level_default(
     default_us: int, allow: bool, timeout_us: int | None, at: float, expired: bool
 ) -> None:
     assert await expired_at(default_us, allow, timeout_us, at) is expired
+
+
+async def test_a_request_whose_deadline_passed_on_the_way_in_times_out_and_is_not_overload() -> (
+    None
+):
+    """A timeout shorter than the trip to the queue is the caller's deadline, not load: a
+    deadline error without a Retry-After, counted as a timeout."""
+    settings = ModelSettings.model_validate({"name": "m", "dynamic_batching": {}})
+    pods = PodSet(
+        model="m", addresses=[], probe_interval_s=10.0, probe_timeout_s=1.0, on_ready=print
+    )
+    clock = Clock(5.0)
+    scheduler = Scheduler(settings=settings, pods=pods, stats=ModelStats(), clock=clock)
+    body = InferRequestBody([from_numpy("INPUT0", "FP32", np.zeros((1, 4), np.float32))])
+    with pytest.raises(InferError) as refused:
+        await scheduler.submit(body, 1, 5.0)
+    error = refused.value
+    assert error.code is Code.DEADLINE_EXCEEDED and error.reason == "timeout"
+    assert "timed out before it was queued" in str(error) and error.retry_after_s is None
+    assert scheduler.queue.requests == 0 and scheduler.rejected_total == 1

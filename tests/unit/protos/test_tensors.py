@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -58,6 +59,40 @@ def test_nested_and_flat_json_give_the_same_bytes() -> None:
 def test_bad_json_data_is_rejected_with_the_reason(name: str, data: list, message: str) -> None:
     with pytest.raises(CodecError, match=message):
         json_to_raw(DATATYPES[name], data, 2, "input 'x'")
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("INT64", [2**63, 0]),
+        ("INT64", [-(2**63) - 1, 0]),
+        ("INT64", [float(2**63), 0]),  # orjson reads an integer beyond uint64 as a float
+        ("UINT64", [2**64, 0]),
+        ("UINT64", [float(2**64), 0]),
+        ("UINT64", [-1, 2**63]),
+        ("UINT32", [2**64, 0]),
+        ("UINT8", [-1, 0]),
+    ],
+)
+def test_json_integers_beyond_the_datatype_are_named_out_of_range(name: str, data: list) -> None:
+    with pytest.raises(CodecError, match=f"data has values out of range for {name}"):
+        json_to_raw(DATATYPES[name], data, 2, "input 'x'")
+
+
+@pytest.mark.parametrize("data", [[1.0, 2.0], [1.5, 1e30], [math.nan, 1], [math.inf, 1]])
+def test_json_floats_in_integer_data_are_named_floating_point(data: list) -> None:
+    with pytest.raises(CodecError, match="floating-point values, datatype is INT64"):
+        json_to_raw(DATATYPES["INT64"], data, 2, "input 'x'")
+
+
+@pytest.mark.parametrize("name", ["INT16", "INT64", "UINT64"])
+def test_empty_json_integer_data_is_no_value_out_of_range(name: str) -> None:
+    assert json_to_raw(DATATYPES[name], [], 0, "x") == b""  # numpy reads [] as float64
+
+
+def test_json_uint64_values_that_need_all_64_bits_are_exact() -> None:
+    raw = json_to_raw(DATATYPES["UINT64"], [2**64 - 1, 0], 2, "x")
+    assert np.frombuffer(raw, dtype="<u8").tolist() == [2**64 - 1, 0]
 
 
 def test_bytes_elements_are_length_prefixed_and_split_back() -> None:

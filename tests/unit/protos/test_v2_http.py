@@ -113,6 +113,36 @@ def test_request_echoes_parameters_and_id() -> None:
     assert (decoded.id, decoded.parameters, decoded.outputs) == ("req-1", request.parameters, None)
 
 
+@pytest.mark.parametrize("flag", ["false", 1, 0, "true", [], {}])
+def test_request_binary_data_output_must_be_a_boolean_when_parsed(flag: object) -> None:
+    doc = orjson.loads(JSON_ONLY)
+    doc["parameters"] = {"binary_data_output": flag}
+    with pytest.raises(CodecError, match=r"parameters\.binary_data_output must be a boolean"):
+        v2_http.parse_request(orjson.dumps(doc), None)
+
+
+@pytest.mark.parametrize("flag", [True, False, None])
+def test_request_binary_data_output_is_kept_when_boolean(flag: bool | None) -> None:
+    doc = orjson.loads(JSON_ONLY)
+    doc["parameters"] = {"binary_data_output": flag, "priority": 1}
+    head = v2_http.parse_request(orjson.dumps(doc), None)
+    assert head.parameters == {"binary_data_output": flag, "priority": 1}
+    assert v2_http.wants_binary(head.decode(), "a") is bool(flag)
+
+
+@pytest.mark.parametrize(
+    ("datatype", "value"),
+    [("INT64", b"9223372036854775808"), ("UINT64", b"18446744073709551616"), ("UINT32", b"-1")],
+)
+def test_json_integers_out_of_range_are_named_so(datatype: str, value: bytes) -> None:
+    body = b'{"inputs":[{"name":"a","datatype":"%s","shape":[2],"data":[%s,0]}]}' % (
+        datatype.encode(),
+        value,
+    )
+    with pytest.raises(CodecError, match=f"input 'a': data has values out of range for {datatype}"):
+        v2_http.decode_request(body, None)
+
+
 LIMITS = DecodeLimits(max_decode_elements=10, max_bytes_items=4)
 
 

@@ -73,6 +73,32 @@ def test_unknown_output_and_missing_input_are_named() -> None:
         spec.validate(body)
 
 
+@pytest.mark.parametrize("described", [True, False])
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        ([RequestedOutput("OUTPUT0"), RequestedOutput("OUTPUT0")], "'OUTPUT0' is requested more"),
+        ([RequestedOutput("OUTPUT0", classification=3)], "top 3 classes.*classification ext"),
+    ],
+)
+def test_a_repeated_or_classified_output_is_refused_before_any_pod_sees_it(
+    described: bool, outputs: list[RequestedOutput], message: str
+) -> None:
+    """A repeat the pod would answer twice (which the gateway would then blame on the pod),
+    and a classification the gateway would answer with the raw tensor: both refused."""
+    if described:
+        spec = ModelSpec.from_config("sim", sim_config())
+    else:
+        spec = ModelSpec.from_metadata("sim", pb.ModelMetadataResponse(name="sim"), 8)
+    body = request((1, 16))
+    body.outputs = outputs
+    with pytest.raises(InferError, match=message) as info:
+        spec.validate(body)
+    assert info.value.code is Code.INVALID_ARGUMENT
+    body.outputs = [RequestedOutput("OUTPUT0")]
+    assert spec.validate(body) == 1
+
+
 def test_metadata_only_pods_batch_when_config_says_so() -> None:
     metadata = pb.ModelMetadataResponse(name="m", platform="p")
     metadata.inputs.add(name="INPUT0", datatype="FP32", shape=[-1, 16])
