@@ -3,10 +3,10 @@ data is what its header says, or a CodecError saying what is wrong; nothing else
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
-import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -77,7 +77,7 @@ def wrong_documents(draw: st.DrawFn, key: str) -> tuple[bytes, int | None]:
     request = draw(valid_requests())
     body, length = v2_http.encode_request(request, binary=draw(st.booleans()))
     head_len = len(body) if length is None else length
-    doc: dict[str, Any] = orjson.loads(body[:head_len])
+    doc: dict[str, Any] = json.loads(body[:head_len])  # stdlib: it reads NaN, as Triton writes it
     if key == "outputs":
         doc["outputs"] = doc.pop("inputs")
     for _ in range(draw(st.integers(1, 2))):
