@@ -16,11 +16,11 @@ from grpc_reflection.v1alpha import reflection
 from gateway.config import ServerSettings
 from gateway.core import Gateway
 from gateway.errors import Code, InferError
-from gateway.frontends.grpc_status import abort, parsing, status_detail
+from gateway.frontends.grpc_status import GRPC_REQUEST_ID, abort, parsing, status_detail
 from gateway.memory_budget import budget_full
 from gateway.models.decoupled import Emit
 from gateway.models.spec import STREAM, decoupled_refusal
-from gateway.observe.request import REQUEST_ID_HEADER, RequestInfo, checked_request_id
+from gateway.observe.request import RequestInfo, checked_request_id
 from gateway.tenants.directory import Tenant
 from protos import grpc_service_pb2 as pb
 from protos import grpc_service_pb2_grpc as pb_grpc
@@ -31,8 +31,7 @@ __all__ = ["GrpcFrontend", "add_inference_service", "build_grpc_server", "server
 
 _INT32_MAX = 2**31 - 1
 _SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
-_REQUEST_ID = REQUEST_ID_HEADER.lower()  # gRPC metadata keys are lower case
-_TRACE_KEYS = ("traceparent", "tracestate", _REQUEST_ID, "authorization")
+_TRACE_KEYS = ("traceparent", "tracestate", GRPC_REQUEST_ID, "authorization")
 _SPAN_ATTRS = {"rpc.system": "grpc", "rpc.service": _SERVICE}
 
 
@@ -92,14 +91,11 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
         answers, for a model or version the gateway does not serve (HTTP: 404)."""
         try:
             self._caller(context, "ModelReady", request.name)
-            try:
-                runtime = self.gateway.model(request.name, request.version)
-            except InferError as exc:
-                if exc.code is not Code.NOT_FOUND:
-                    raise
-                return pb.ModelReadyResponse(ready=False)
+            runtime = self.gateway.model(request.name, request.version)
             return pb.ModelReadyResponse(ready=runtime.ready)
         except InferError as exc:
+            if exc.code is Code.NOT_FOUND:  # the tenant check never answers NOT_FOUND
+                return pb.ModelReadyResponse(ready=False)
             await abort(context, exc)
 
     async def ServerMetadata(self, request: Any, context: Any) -> Any:
@@ -181,7 +177,7 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
             "grpc", "ModelInfer", found.get("traceparent"), found.get("tracestate"), _SPAN_ATTRS
         )
         try:
-            info.given_id = checked_request_id(found.get(_REQUEST_ID))
+            info.given_id = checked_request_id(found.get(GRPC_REQUEST_ID))
             info.tenant = self._caller(context, "ModelInfer", found=found)
             request = v2_grpc.request_from_bytes(raw)
             reply = await self._infer(request, context.time_remaining(), info)
@@ -190,7 +186,7 @@ class GrpcFrontend(pb_grpc.GRPCInferenceServiceServicer):
             if error is None:
                 raise
             await abort(context, error, info.request_id)
-        context.set_trailing_metadata(((_REQUEST_ID, info.request_id),))
+        context.set_trailing_metadata(((GRPC_REQUEST_ID, info.request_id),))
         observer.end(info)
         return reply
 

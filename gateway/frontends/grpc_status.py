@@ -14,7 +14,7 @@ from gateway.observe.request import REQUEST_ID_HEADER
 from protos import v2_grpc
 from protos.tensors import CodecError
 
-__all__ = ["MAX_DETAIL_BYTES", "abort", "parsing", "status_detail"]
+__all__ = ["GRPC_REQUEST_ID", "MAX_DETAIL_BYTES", "abort", "parsing", "status_detail"]
 
 MAX_DETAIL_BYTES = 4096
 """The most bytes a status detail takes as gRPC sends it. A client refuses trailing metadata
@@ -22,7 +22,8 @@ past its limit (grpc.max_metadata_size: 8 KiB soft, 16 KiB hard by default) with
 RESOURCE_EXHAUSTED, and the status is lost; this leaves room for the other trailers."""
 
 _MARKER_ROOM = 48  # "… (N characters cut)" percent-encoded, N up to 2**63
-_REQUEST_ID = REQUEST_ID_HEADER.lower()  # gRPC metadata keys are lower case
+GRPC_REQUEST_ID = REQUEST_ID_HEADER.lower()
+"""The request id's metadata key: gRPC metadata keys are lower case."""
 
 Rpc = Callable[[Any, Any], Awaitable[Any]]
 
@@ -60,7 +61,7 @@ async def abort(
     if exc.retry_after_s is not None:
         trailing = (("retry-after", str(max(1, round(exc.retry_after_s)))),)
     if request_id:
-        trailing = (*trailing, (_REQUEST_ID, request_id))
+        trailing = (*trailing, (GRPC_REQUEST_ID, request_id))
     if trailing:
         context.set_trailing_metadata(trailing)
     await context.abort(exc.code.grpc_code, status_detail(exc.message))
