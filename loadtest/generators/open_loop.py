@@ -29,7 +29,7 @@ import gc
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -71,6 +71,7 @@ __all__ = [
 
 _PREWARM = 4  # requests sent concurrently before the start, to open connections
 _GC_THRESHOLD = 20_000
+_WARMUP_SEED = 1 << 32  # the warm-up's arrivals are drawn apart from the window's
 
 
 class ProgressSink(Protocol):
@@ -123,8 +124,20 @@ class OpenLoopConfig(MeasuredWindow):
         total = ArrivalSpec(
             self.rate, self.warmup_s + self.duration_s, self.arrivals, self.seed, shape
         )
-        mine = process_spec(total, index, k)
-        return (offsets(mine, phase_s=index / self.rate) * 1e9).astype("int64").tolist()
+        if total.exact_count is None:
+            mine = process_spec(total, index, k)
+            return (offsets(mine, phase_s=index / self.rate) * 1e9).astype("int64").tolist()
+        # Steady Poisson: the warm-up and the window each hold their exact count, so the window
+        # offers the rate asked for (a count over both would leave the window's binomial).
+        parts = [
+            offsets(process_spec(replace(total, duration_s=length, seed=seed), index, k)) + start
+            for start, length, seed in (
+                (0.0, self.warmup_s, self.seed + _WARMUP_SEED),
+                (self.warmup_s, self.duration_s, self.seed),
+            )
+            if length > 0
+        ]
+        return (np.concatenate(parts) * 1e9).astype("int64").tolist()
 
 
 async def _report_progress(

@@ -1,5 +1,6 @@
 """The open-loop arrival schedules: Poisson inter-arrival times are exponential (a
-Kolmogorov-Smirnov goodness-of-fit test, numpy only), seeded, and split across processes."""
+Kolmogorov-Smirnov goodness-of-fit test, numpy only), a steady schedule holds exactly the count
+its rate asks for, seeded, and split across processes."""
 
 from __future__ import annotations
 
@@ -48,12 +49,20 @@ def test_the_ks_check_rejects_evenly_spaced_and_wrong_rate_arrivals() -> None:
     assert ks_statistic_exponential(gaps(poisson), rate * 1.2) > ks_critical(len(poisson))
 
 
-def test_the_poisson_count_is_near_rate_times_duration() -> None:
-    times = offsets(ArrivalSpec(2000.0, 3.0, "poisson", 7))
-    expected = 6000
-    assert abs(len(times) - expected) < 5 * math.sqrt(expected)
+@pytest.mark.parametrize("seed", range(8))
+def test_a_steady_poisson_schedule_offers_exactly_rate_times_duration(seed: int) -> None:
+    times = offsets(ArrivalSpec(1775.37, 8.0, "poisson", seed))
+    assert len(times) == round(1775.37 * 8.0)  # not 14,203 ± 119
     assert np.all(np.diff(times) >= 0)
-    assert times[0] >= 0 and times[-1] < 3.0
+    assert times[0] >= 0 and times[-1] < 8.0
+    assert len(offsets(ArrivalSpec(10.0, 1.0, "poisson", seed, count=3))) == 3
+
+
+def test_a_shaped_poisson_count_is_near_its_mean_rate_times_duration() -> None:
+    times = offsets(ArrivalSpec(2000.0, 3.0, "poisson", 7, lambda t: np.full_like(t, 0.5)))
+    expected = 3000
+    assert abs(len(times) - expected) < 5 * math.sqrt(expected)
+    assert len(offsets(ArrivalSpec(2000.0, 3.0, "poisson", 8, lambda t: t * 0 + 0.5))) != 3000
 
 
 def test_a_seed_replays_the_same_schedule_and_another_differs() -> None:
@@ -82,8 +91,11 @@ def test_processes_split_the_rate_and_together_stay_poisson() -> None:
     assert all(p.rate == pytest.approx(400.0) for p in parts)
     assert len({p.seed for p in parts}) == 3
     merged = np.sort(np.concatenate([offsets(p) for p in parts]))
+    assert len(merged) == 4800  # the shares add up to the count
     d = ks_statistic_exponential(gaps(merged), 1200.0)
     assert d < ks_critical(len(merged))
+    odd = [process_spec(ArrivalSpec(10.0, 0.2, "poisson"), i, 3).count for i in range(3)]
+    assert sorted(c or 0 for c in odd) == [0, 1, 1] and None not in odd
 
 
 def test_constant_processes_are_staggered_into_one_even_schedule() -> None:
@@ -95,7 +107,15 @@ def test_constant_processes_are_staggered_into_one_even_schedule() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"rate": 0.0}, {"rate": -1.0}, {"duration_s": 0.0}, {"kind": "bursty"}]
+    "kwargs",
+    [
+        {"rate": 0.0},
+        {"rate": -1.0},
+        {"duration_s": 0.0},
+        {"kind": "bursty"},
+        {"count": -1},
+        {"count": 3, "shape": np.sqrt},
+    ],
 )
 def test_bad_specs_are_refused(kwargs: dict[str, object]) -> None:
     args: dict[str, object] = {"rate": 10.0, "duration_s": 1.0, **kwargs}
