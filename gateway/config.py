@@ -280,7 +280,7 @@ class AutoscalerSettings(BaseModel):
     address: Annotated[str, Field(min_length=1)] | None = None  # one autoscaler's gRPC target
     discovery: DiscoverySettings | None = None  # instead: stream to every replica it finds
     report_interval_ms: Annotated[int, Field(gt=0)] = 250
-    replica_id: str | None = None  # None: the host name (the pod name in Kubernetes)
+    replica_id: str | None = None  # None: the host name (the pod name) and the pid
     # host:port of this replica's HTTP port as the other replicas reach it, told to them through
     # the coordinator so that a replica owning no pod sends its requests here (None: $POD_IP
     # with server.http_port when POD_IP is set, else none; "" never)

@@ -110,8 +110,8 @@ class GatewayMetrics:
         self.tenant_rows = counter("gateway_tenant_rows", "Rows of the answered requests", t)
         self.tenant_rejections = counter(
             "gateway_tenant_rejections",
-            "Requests of the tenant refused, by reason (quota, forbidden, queue_full, overloaded, "
-            "evicted, timeout, or the error's kind)",
+            "Requests of the tenant that failed, by reason (quota, forbidden, queue_full, "
+            "overloaded, evicted, timeout, or the error's kind)",
             [*t, "reason"],
         )
         self.tenant_queue_time = histogram(

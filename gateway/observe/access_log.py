@@ -3,7 +3,9 @@
 ``AccessSampler`` is the pure decision (a random share of the answered requests, every failed
 or slow one, all within a token bucket of lines per second, clock and randomness injected);
 ``AccessLog`` writes the chosen lines on the ``gateway.access`` logger with their fields, and
-counts those the bucket had no room for. Never a tensor: ids, sizes, places and times only.
+counts those the bucket had no room for. Never a tensor: ids, sizes, places and times only;
+what the caller wrote (the model's name, the body's id, the error) cut short, so a line stays
+small whatever a request holds.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.errors import Code
-from gateway.observe.request import RequestInfo
+from gateway.observe.request import MAX_ID_CHARS, RequestInfo
 from gateway.observe.settings import AccessLogSettings
 
 __all__ = ["ACCESS_LOGGER", "AccessLog", "AccessSampler"]
@@ -91,7 +93,7 @@ def fields(info: RequestInfo, code: Code | None, latency_s: float, message: str)
     """An access line's fields (the JSON log's keys)."""
     doc: dict[str, Any] = {
         "request_id": info.request_id,
-        "model": info.model,
+        "model": info.model[:MAX_ID_CHARS],
         "protocol": info.protocol,
         "status": "OK" if code is None else code.name,
         "rows": info.rows,
@@ -106,7 +108,7 @@ def fields(info: RequestInfo, code: Code | None, latency_s: float, message: str)
     if info.protocol == "http":
         doc["http_status"] = 200 if code is None else code.http_status
     if info.body_id and info.body_id != info.request_id:
-        doc["id"] = info.body_id
+        doc["id"] = info.body_id[:MAX_ID_CHARS]
     if info.trace is not None:
         doc["trace_id"] = info.trace.trace_id
     if message:

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from gateway.errors import Code
 from gateway.observe.access_log import ACCESS_LOGGER, AccessLog, AccessSampler
-from gateway.observe.request import RequestInfo
+from gateway.observe.request import MAX_ID_CHARS, RequestInfo
 from gateway.observe.settings import AccessLogSettings, TracingSettings
 from gateway.observe.tracing import Tracing
 from protos.logs import JsonFormatter
@@ -189,6 +189,14 @@ def test_a_failed_request_s_line_has_its_status_and_error(stream: io.StringIO) -
     )
     assert grpc["status"] == "UNAVAILABLE" and "http_status" not in grpc
     assert grpc["error"] == "x" * 500  # cut short
+
+
+def test_what_the_caller_wrote_is_cut_short(stream: io.StringIO) -> None:
+    info = RequestInfo("grpc", 0, model="m" * 20_000, body_id="b" * 20_000)
+    access_log(sample=0.0).record(info, Code.NOT_FOUND, FAST_S, "unknown model " + "m" * 20_000)
+    (line,) = read(stream)
+    assert (line["model"], line["id"]) == ("m" * MAX_ID_CHARS, "b" * MAX_ID_CHARS)
+    assert len(line["error"]) == 500
 
 
 def test_an_answered_line_has_no_error(stream: io.StringIO) -> None:
