@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from functools import partial
 from typing import Any
 
@@ -37,6 +38,10 @@ __all__ = [
 ]
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
+# A JSON string (kept whole, so a token inside one is left alone) or one of RapidJSON's
+# non-finite tokens: NaN, Inf and Infinity, each with an optional minus (-NaN is NaN).
+_NON_FINITE = re.compile(rb'"(?:[^"\\]|\\.)*"|-?NaN|-?Inf(?:inity)?')
+_CANONICAL = {b"NaN": b"NaN", b"-NaN": b"NaN", b"Inf": b"Infinity", b"-Inf": b"-Infinity"}
 _UNSUPPORTED_PARAMS = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
 
 
@@ -133,17 +138,18 @@ def _split(body: bytes, header_length: int | None) -> tuple[dict[str, Any], memo
         doc = orjson.loads(head)
     except orjson.JSONDecodeError as exc:
         text = bytes(head)
-        if b"NaN" not in text and b"Infinity" not in text:
+        if b"NaN" not in text and b"Inf" not in text:
             raise CodecError(f"the body is not valid JSON: {exc}") from None
         doc = _loads_non_finite(text)
     return _object(doc, "the body"), memoryview(body)[header_length:]
 
 
 def _loads_non_finite(text: bytes) -> Any:
-    """JSON that may hold the tokens NaN, Infinity and -Infinity in tensor data, as Triton
-    reads them (RapidJSON's kParseNanAndInfFlag): the slow path, for a body orjson refuses.
-    Anything else orjson refuses is refused here too, each with a CodecError."""
+    """JSON that may hold the tokens NaN, Inf and Infinity (each also with a minus) in tensor
+    data, as Triton reads them (RapidJSON's kParseNanAndInfFlag): the slow path, for a body
+    orjson refuses. Anything else orjson refuses is refused here too, each with a CodecError."""
     deep = "the body is not valid JSON: it nests too deeply"
+    text = _NON_FINITE.sub(lambda m: _CANONICAL.get(m[0], m[0]), text)  # as json reads them
     try:
         doc = json.loads(text.decode(), parse_int=_json_int, parse_float=_json_float)
     except RecursionError:

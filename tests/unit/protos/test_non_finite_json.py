@@ -1,5 +1,6 @@
-"""NaN, Infinity and -Infinity in REST JSON tensor data, read and written as Triton's RapidJSON
-does (kParseNanAndInfFlag, kWriteNanAndInfFlag); any other bad body refused with a CodecError."""
+"""NaN, Infinity and -Infinity (and, read, Inf, -Inf and -NaN) in REST JSON tensor data, read
+and written as Triton's RapidJSON does (kParseNanAndInfFlag, kWriteNanAndInfFlag); any other
+bad body refused with a CodecError."""
 
 from __future__ import annotations
 
@@ -64,6 +65,17 @@ def test_json_inputs_read_nan_and_infinity(datatype: str) -> None:
     assert np.isnan(values[0]) and values[1:].tolist() == [math.inf, -math.inf, 1.5]
 
 
+def test_json_inputs_read_rapidjsons_other_spellings() -> None:
+    """Inf, -Inf and -NaN, which Triton reads too; a token inside a string is left alone."""
+    body = _one_input("FP64", b"[Inf, -Inf, -NaN, Infinity]").replace(
+        b'{"inputs"', b'{"id": "Inf -NaN \\" Inf", "inputs"'
+    )
+    request = v2_http.decode_request(body, None)
+    values = np.frombuffer(request.inputs[0].data, dtype=np.float64)
+    assert values[:2].tolist() == [math.inf, -math.inf] and np.isnan(values[2])
+    assert values[3] == math.inf and request.id == 'Inf -NaN " Inf'
+
+
 def test_a_non_finite_json_request_and_response_round_trip() -> None:
     tensor = _tensor("FP64", NON_FINITE)
     request = v2_http.decode_request(*v2_http.encode_request(InferRequestBody([tensor]), False))
@@ -117,7 +129,9 @@ DEEP = "the body is not valid JSON: it nests too deeply"
         (_one_input("FP64", b"[NaN, " + b"9" * 5000 + b"]", 2), "number is infinity"),
         (b"\xff NaN", "not valid JSON: 'utf-8' codec can't decode"),
         ('{"inputs": [NaN]}'.encode("utf-16"), "not valid JSON"),
-        (_one_input("FP32", b"[-NaN, Inf]", 2), "not valid JSON"),  # not tokens json reads
+        (_one_input("FP32", b"[Infinit, NaN]", 2), "not valid JSON"),  # as RapidJSON refuses
+        (_one_input("FP32", b"[nan, Inf]", 2), "not valid JSON"),
+        (b'{"parameters": {"x": -Inf}, "inputs": []}', "NaN and Infinity are allowed in tensor"),
         (b'{"parameters": {"x": NaN}, "inputs": []}', "NaN and Infinity are allowed in tensor"),
         (_one_input("FP32", b"[1]", 1).replace(b"[1]}", b"[1], 1]}"), "not valid JSON"),
         (
