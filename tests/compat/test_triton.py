@@ -149,6 +149,29 @@ async def test_gateway_learnt_triton_config(kind: str, direct: Target, via_backe
     assert_error(exc, kind, "INVALID_ARGUMENT", "batch")
 
 
+NON_FINITE_JSON = b"[NaN, Infinity, -Infinity, Inf, -Inf, -NaN, 1.5]"
+
+
+def test_non_finite_json_is_read_and_written_as_triton_does(
+    direct: Target, via_backend: Target
+) -> None:
+    """JSON tokens for NaN and infinities, every spelling RapidJSON reads, in and out: the
+    gateway's answer is Triton's, byte for byte in its data."""
+    body = (
+        b'{"inputs":[{"name":"INPUT0","datatype":"FP64","shape":[1,7],"data":%s}]}'
+        % NON_FINITE_JSON
+    )
+    answers = []
+    for target in (direct, via_backend):
+        url = f"http://{target.http}/v2/models/identity_fp64/infer"
+        status, _, out = raw_http("POST", url, body, {"Content-Type": "application/json"})
+        assert status == 200, (target.name, out)
+        start = out.index(b'"data":') + len(b'"data":')
+        answers.append(out[start : out.index(b"]", start) + 1])
+    assert answers[1] == answers[0], answers
+    assert answers[0].replace(b" ", b"") == b"[NaN,Infinity,-Infinity,Infinity,-Infinity,NaN,1.5]"
+
+
 def test_http_config_shows_the_gateways_batching(via_gateway: Target, direct: Target) -> None:
     """GET /v2/models/sim/config: Triton's own batcher is off; the gateway's, in force, shows."""
     status, _, body = raw_http("GET", f"http://{direct.http}/v2/models/sim/config")
