@@ -41,7 +41,7 @@ HEADER_LENGTH = "Inference-Header-Content-Length"
 # A JSON string (kept whole, so a token inside one is left alone) or one of RapidJSON's
 # non-finite tokens: NaN, Inf and Infinity, each with an optional minus (-NaN is NaN).
 _NON_FINITE = re.compile(rb'"(?:[^"\\]|\\.)*"|-?NaN|-?Inf(?:inity)?')
-_CANONICAL = {b"NaN": b"NaN", b"-NaN": b"NaN", b"Inf": b"Infinity", b"-Inf": b"-Infinity"}
+_CANONICAL = {b"-NaN": b"NaN", b"Inf": b"Infinity", b"-Inf": b"-Infinity"}  # others as they are
 _UNSUPPORTED_PARAMS = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
 
 

@@ -132,9 +132,8 @@ async def _settled(client: V2, before: dict[str, int], rows: int) -> dict[str, i
     deadline = time.monotonic() + 10.0
     while True:
         after = await client.stats("sim")
-        if after["inference_count"] - before["inference_count"] >= rows:
-            return after
-        if time.monotonic() > deadline:
+        done = after["inference_count"] - before["inference_count"] >= rows
+        if done or time.monotonic() > deadline:
             return after
         await asyncio.sleep(0.05)
 
